@@ -1,0 +1,31 @@
+package activities
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the activity-side Prometheus collectors. They live on the process's one
+// registry next to the Temporal SDK's metrics and the API's.
+type Metrics struct {
+	// SellerCalls observes every attempt of a call to a seller, by activity and result code
+	// (a transport failure has result code "transport"); its _count is the call count.
+	SellerCalls *prometheus.HistogramVec
+	// Transitions counts order transitions by from and to status, once per transition even
+	// when the activity recording it is retried.
+	Transitions *prometheus.CounterVec
+}
+
+// NewMetrics creates the collectors and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		SellerCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "seller_call_duration_seconds",
+			Help:    "Duration of calls to seller production endpoints, by protocol activity and result code.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"activity", "result_code"}),
+		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "order_transitions_total",
+			Help: "Order status transitions, by from and to status.",
+		}, []string{"from", "to"}),
+	}
+	reg.MustRegister(m.SellerCalls, m.Transitions)
+	return m
+}

@@ -1,0 +1,409 @@
+package sellerapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const testKey = "sk-client-test-secret-key-42"
+
+var newReq = NewInstanceRequest{Activity: ActivityNewInstance, OrderID: "o-1", OrderLineID: "o-1-000001", BusinessID: "b-1"}
+
+// seen records what the test seller received, to check signing and to hunt for leaks.
+type seen struct {
+	mu        sync.Mutex
+	signature string
+	nonce     string
+	query     string
+	verified  bool
+}
+
+// reply describes the test seller's answer.
+type reply struct {
+	status int
+	body   string
+	sign   string // "" = sign correctly, "-" = no header, other = header value
+	delay  time.Duration
+}
+
+// newSeller starts a seller that verifies the request like a real one would and answers
+// with r. A request that fails verification gets 000001.
+func newSeller(t *testing.T, r reply) (*httptest.Server, *seen) {
+	t.Helper()
+	s := &seen{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		q := req.URL.Query()
+		ok := req.Method == http.MethodPost &&
+			req.Header.Get("Content-Type") == "application/json" &&
+			regexp.MustCompile(`^\d{13}$`).MatchString(q.Get("timestamp")) &&
+			regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(q.Get("nonce")) &&
+			VerifySignature(testKey, q.Get("nonce"), q.Get("timestamp"), body, q.Get("signature"))
+		s.mu.Lock()
+		s.signature, s.nonce, s.query, s.verified = q.Get("signature"), q.Get("nonce"), req.URL.RawQuery, ok
+		s.mu.Unlock()
+		if r.delay > 0 {
+			select {
+			case <-time.After(r.delay):
+			case <-req.Context().Done():
+				return
+			}
+		}
+		out := r.body
+		if !ok {
+			out = `{"resultCode":"000001","resultMsg":"bad signature"}`
+		}
+		switch r.sign {
+		case "":
+			w.Header().Set("Body-Sign", BodySignHeader(testKey, []byte(out)))
+		case "-":
+		default:
+			w.Header().Set("Body-Sign", r.sign)
+		}
+		status := r.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, out)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, s
+}
+
+func newTestClient(t *testing.T, opts ClientOptions) (*Client, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	c, err := NewClient(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, &logs
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func TestCall(t *testing.T) {
+	wrongSign := `sign_type="HMAC-SHA256", signature="uWZg4u1hrhtu43shwajJBItnm+0wtyxtJ3vNyYAXZHc="`
+	tests := []struct {
+		name       string
+		reply      reply
+		verify     bool
+		wantClass  Class // ClassSuccess with wantErr false = nil error
+		wantErr    bool
+		wantStatus int
+		wantCode   string
+		wantIs     error
+	}{
+		{"success", reply{body: `{"resultCode":"000000","resultMsg":"ok","instanceId":"inst-1"}`}, true, ClassSuccess, false, 200, "000000", nil},
+		{"pending", reply{body: `{"resultCode":"000004","resultMsg":"wait","instanceId":"inst-1"}`}, true, ClassPending, false, 200, "000004", nil},
+		{"auth failed", reply{body: `{"resultCode":"000001","resultMsg":"x"}`}, true, ClassAuthFailed, true, 200, "000001", nil},
+		{"invalid parameter", reply{body: `{"resultCode":"000002","resultMsg":"x"}`}, true, ClassInvalidParameter, true, 200, "000002", nil},
+		{"not found", reply{body: `{"resultCode":"000003","resultMsg":"x"}`}, true, ClassInstanceNotFound, true, 200, "000003", nil},
+		{"internal", reply{body: `{"resultCode":"000005","resultMsg":"x"}`}, true, ClassInternalError, true, 200, "000005", nil},
+		{"refused", reply{body: `{"resultCode":"000104","resultMsg":"sold out"}`}, true, ClassRefused, true, 200, "000104", nil},
+		{"licence refused", reply{body: `{"resultCode":"000901","resultMsg":"quota"}`}, true, ClassLicenseRefused, true, 200, "000901", nil},
+		{"unknown code", reply{body: `{"resultCode":"123456","resultMsg":"?"}`}, true, ClassUnknownResult, true, 200, "123456", nil},
+		{"no code", reply{body: `{"resultMsg":"?"}`}, true, ClassUnknownResult, true, 200, "", nil},
+		{"http 500", reply{status: 500, body: `{"resultCode":"000000"}`}, true, ClassTransport, true, 500, "", nil},
+		{"http 404", reply{status: 404, body: `{"resultCode":"000002"}`}, false, ClassTransport, true, 404, "", nil},
+		{"redirect not followed", reply{status: 302, body: ``}, true, ClassTransport, true, 302, "", nil},
+		{"garbage body", reply{body: `<html>oops</html>`}, true, ClassTransport, true, 200, "", nil},
+		{"empty body", reply{body: ``}, false, ClassTransport, true, 200, "", nil},
+		{"too large", reply{body: `{"resultCode":"000000","resultMsg":"` + strings.Repeat("a", MaxResponseBytes) + `"}`}, false, ClassTransport, true, 200, "", nil},
+		{"body-sign missing, verify on", reply{body: `{"resultCode":"000000","resultMsg":"ok"}`, sign: "-"}, true, ClassTransport, true, 200, "", ErrBodySignMissing},
+		{"body-sign missing, verify off", reply{body: `{"resultCode":"000000","resultMsg":"ok"}`, sign: "-"}, false, ClassSuccess, false, 200, "000000", nil},
+		{"body-sign wrong, verify on", reply{body: `{"resultCode":"000000","resultMsg":"ok"}`, sign: wrongSign}, true, ClassTransport, true, 200, "", ErrBodySignInvalid},
+		{"body-sign wrong, verify off", reply{body: `{"resultCode":"000000","resultMsg":"ok"}`, sign: wrongSign}, false, ClassSuccess, false, 200, "000000", nil},
+		{"body-sign garbage, verify on", reply{body: `{"resultCode":"000000","resultMsg":"ok"}`, sign: "nonsense"}, true, ClassTransport, true, 200, "", ErrBodySignInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, s := newSeller(t, tt.reply)
+			c, _ := newTestClient(t, ClientOptions{})
+			res, err := c.Call(context.Background(), srv.URL+"/produce", testKey, tt.verify, newReq)
+			if res == nil {
+				t.Fatal("nil CallResult")
+			}
+			if !s.verified {
+				t.Error("the seller could not verify the request")
+			}
+			if res.HTTPStatus != tt.wantStatus || res.ResultCode != tt.wantCode {
+				t.Errorf("result = HTTP %d code %q, want HTTP %d code %q", res.HTTPStatus, res.ResultCode, tt.wantStatus, tt.wantCode)
+			}
+			if res.Latency <= 0 {
+				t.Error("latency not measured")
+			}
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatalf("err = %v, want nil", err)
+				}
+				if got := Classify(res.ResultCode); got != tt.wantClass {
+					t.Errorf("class = %v, want %v", got, tt.wantClass)
+				}
+				return
+			}
+			var ce *CallError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v (%T), want *CallError", err, err)
+			}
+			if ce.Class != tt.wantClass || ce.HTTPStatus != tt.wantStatus || ce.ResultCode != tt.wantCode {
+				t.Errorf("CallError = %+v, want class %v status %d code %q", ce, tt.wantClass, tt.wantStatus, tt.wantCode)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tt.wantIs)
+			}
+			if !strings.HasPrefix(err.Error(), tt.wantClass.ErrorType()+": POST "+srv.URL+"/produce: ") {
+				t.Errorf("message %q does not name class and endpoint", err)
+			}
+		})
+	}
+}
+
+func TestCallDecodesResponse(t *testing.T) {
+	body := `{"resultCode":"000000","resultMsg":"ok","info":[{"instanceId":"i1","appInfo":{"frontEndUrl":"https://f","password":"p"},"license":"L"}]}`
+	srv, _ := newSeller(t, reply{body: body})
+	c, logs := newTestClient(t, ClientOptions{})
+	res, err := c.Call(context.Background(), srv.URL, testKey, true, QueryInstanceRequest{Activity: ActivityQueryInstance, InstanceID: "i1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Response.Info) != 1 || res.Response.Info[0].AppInfo.FrontEndURL != "https://f" || res.Response.Info[0].License != "L" {
+		t.Errorf("response = %+v", res.Response)
+	}
+	if !strings.Contains(logs.String(), `"activity":"queryInstance"`) {
+		t.Errorf("log does not name the activity: %s", logs)
+	}
+	if strings.Contains(logs.String(), `"p"`) || strings.Contains(logs.String(), "https://f") {
+		t.Errorf("log shows instance details: %s", logs)
+	}
+}
+
+func TestCallMergesEndpointQuery(t *testing.T) {
+	srv, s := newSeller(t, reply{body: `{"resultCode":"000000","resultMsg":"ok"}`})
+	c, _ := newTestClient(t, ClientOptions{})
+	if _, err := c.Call(context.Background(), srv.URL+"/p?product=p1&signature=stale", testKey, true, newReq); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s.query, "product=p1") || strings.Contains(s.query, "stale") || !s.verified {
+		t.Errorf("query = %q, verified %v", s.query, s.verified)
+	}
+}
+
+func TestCallFreshNonceEachCall(t *testing.T) {
+	srv, s := newSeller(t, reply{body: `{"resultCode":"000000","resultMsg":"ok"}`})
+	c, _ := newTestClient(t, ClientOptions{})
+	nonces := map[string]bool{}
+	for range 5 {
+		if _, err := c.Call(context.Background(), srv.URL, testKey, true, newReq); err != nil {
+			t.Fatal(err)
+		}
+		nonces[s.nonce] = true
+	}
+	if len(nonces) != 5 {
+		t.Errorf("%d distinct nonces in 5 calls", len(nonces))
+	}
+}
+
+func TestCallTimeout(t *testing.T) {
+	srv, _ := newSeller(t, reply{body: `{"resultCode":"000000","resultMsg":"ok"}`, delay: 5 * time.Second})
+	c, _ := newTestClient(t, ClientOptions{Timeout: 50 * time.Millisecond})
+	start := time.Now()
+	res, err := c.Call(context.Background(), srv.URL, testKey, true, newReq)
+	var ce *CallError
+	if !errors.As(err, &ce) || ce.Class != ClassTransport || !strings.Contains(ce.Msg, "timeout") {
+		t.Fatalf("err = %v, want a transport timeout", err)
+	}
+	if res.HTTPStatus != 0 || time.Since(start) > 2*time.Second {
+		t.Errorf("status %d after %s", res.HTTPStatus, time.Since(start))
+	}
+}
+
+func TestCallContextCancelled(t *testing.T) {
+	srv, _ := newSeller(t, reply{body: `{"resultCode":"000000","resultMsg":"ok"}`, delay: 5 * time.Second})
+	c, _ := newTestClient(t, ClientOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.Call(ctx, srv.URL, testKey, true, newReq)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want it to wrap context.DeadlineExceeded", err)
+	}
+}
+
+func TestCallConnectionRefused(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	c, _ := newTestClient(t, ClientOptions{})
+	res, err := c.Call(context.Background(), url, testKey, true, newReq)
+	var ce *CallError
+	if !errors.As(err, &ce) || ce.Class != ClassTransport || res.HTTPStatus != 0 {
+		t.Fatalf("err = %v, status %d; want a transport error without status", err, res.HTTPStatus)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestCallHTTPPolicy(t *testing.T) {
+	const body = `{"resultCode":"000000","resultMsg":"ok"}`
+	tests := []struct {
+		policy   AllowHTTP
+		endpoint string
+		allowed  bool
+	}{
+		{"", "https://seller.example/produce", true},
+		{"", "http://seller.example/produce", false},
+		{AllowHTTPLoopback, "http://seller.example/produce", false},
+		{AllowHTTPLoopback, "HTTP://seller.example/produce", false},
+		{AllowHTTPLoopback, "http://10.0.0.1:8090/produce", false},
+		{AllowHTTPLoopback, "http://127.0.0.1:8090/produce", true},
+		{AllowHTTPLoopback, "http://127.1.2.3/produce", true},
+		{AllowHTTPLoopback, "http://localhost:8090/produce", true},
+		{AllowHTTPLoopback, "http://LOCALHOST/produce", true},
+		{AllowHTTPLoopback, "http://[::1]:8090/produce", true},
+		{AllowHTTPLoopback, "http://localhost.seller.example/produce", false},
+		{AllowHTTPLoopback, "http://127.0.0.1.seller.example/produce", false},
+		{AllowHTTPAny, "http://seller.example/produce", true},
+		{AllowHTTPAny, "ftp://seller.example/produce", false},
+		{AllowHTTPAny, "seller.example/produce", false},
+		{AllowHTTPAny, "://bad", false},
+		{AllowHTTPAny, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.policy)+" "+tt.endpoint, func(t *testing.T) {
+			called := false
+			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				called = true
+				h := http.Header{}
+				h.Set("Body-Sign", BodySignHeader(testKey, []byte(body)))
+				return &http.Response{StatusCode: 200, Header: h, Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+			})
+			c, _ := newTestClient(t, ClientOptions{AllowHTTP: tt.policy, Transport: rt})
+			_, err := c.Call(context.Background(), tt.endpoint, testKey, true, newReq)
+			if tt.allowed {
+				if err != nil || !called {
+					t.Fatalf("err = %v, called %v; want the call made", err, called)
+				}
+				return
+			}
+			var ce *CallError
+			if !errors.As(err, &ce) || ce.Class != ClassTransport || called {
+				t.Fatalf("err = %v, called %v; want a transport error before any request", err, called)
+			}
+		})
+	}
+}
+
+func TestNewClientValidates(t *testing.T) {
+	tests := []struct {
+		name string
+		opts ClientOptions
+		ok   bool
+	}{
+		{"zero", ClientOptions{}, true},
+		{"any", ClientOptions{AllowHTTP: AllowHTTPAny, Timeout: time.Second}, true},
+		{"bad policy", ClientOptions{AllowHTTP: "sometimes"}, false},
+		{"negative timeout", ClientOptions{Timeout: -time.Second}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := NewClient(tt.opts)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok %v", err, tt.ok)
+			}
+			if tt.ok && tt.opts.Timeout == 0 && c.http.Timeout != DefaultTimeout {
+				t.Errorf("timeout = %s, want default", c.http.Timeout)
+			}
+		})
+	}
+}
+
+func TestCallNoAccessKey(t *testing.T) {
+	srv, _ := newSeller(t, reply{body: `{"resultCode":"000000","resultMsg":"ok"}`})
+	c, _ := newTestClient(t, ClientOptions{})
+	var ce *CallError
+	if _, err := c.Call(context.Background(), srv.URL, "", true, newReq); !errors.As(err, &ce) || ce.Class != ClassTransport {
+		t.Fatalf("err = %v, want transport error", err)
+	}
+}
+
+// No error message and no log line may carry the access key, the signature or the signed
+// query: errors end up in Temporal history and logs in shared systems.
+func TestCallNeverLeaksSecrets(t *testing.T) {
+	replies := []reply{
+		{body: `{"resultCode":"000001","resultMsg":"key ` + testKey + ` is wrong"}`},
+		{body: `{"resultCode":"000005","resultMsg":"x"}`},
+		{body: `{"resultCode":"000104","resultMsg":"x"}`},
+		{status: 500, body: testKey},
+		{status: 302},
+		{body: `not json ` + testKey},
+		{body: `{"resultCode":"000000","resultMsg":"ok"}`, sign: "-"},
+		{body: `{"resultCode":"000000","resultMsg":"ok"}`, sign: `sign_type="HMAC-SHA256", signature="` + testKey + `"`},
+		{body: `{"resultCode":"000000","resultMsg":"ok"}`, delay: time.Second},
+	}
+	for i, r := range replies {
+		srv, s := newSeller(t, r)
+		c, logs := newTestClient(t, ClientOptions{Timeout: 100 * time.Millisecond})
+		_, err := c.Call(context.Background(), srv.URL+"/p?tenant=t1", testKey, true, newReq)
+		if err == nil {
+			t.Fatalf("reply %d: want an error", i)
+		}
+		s.mu.Lock()
+		secrets := []string{testKey, s.signature, strings.ToLower(s.signature), "signature=", s.nonce, "tenant=t1"}
+		s.mu.Unlock()
+		for _, text := range []string{err.Error(), logs.String()} {
+			for _, secret := range secrets {
+				if secret != "" && strings.Contains(text, secret) {
+					t.Errorf("reply %d: %q leaks %q", i, text, secret)
+				}
+			}
+		}
+		if u := errors.Unwrap(err); u != nil && strings.Contains(u.Error(), "signature=") {
+			t.Errorf("reply %d: cause %q leaks the signed URL", i, u)
+		}
+	}
+	// And before any request is made.
+	c, logs := newTestClient(t, ClientOptions{})
+	_, err := c.Call(context.Background(), "http://user:"+testKey+"@seller.example/p?k="+testKey, testKey, true, newReq)
+	if err == nil || strings.Contains(err.Error(), testKey) || strings.Contains(logs.String(), testKey) {
+		t.Errorf("rejected endpoint: err %v, logs %s", err, logs)
+	}
+}
+
+func TestCallOverTLS(t *testing.T) {
+	const body = `{"resultCode":"000000","resultMsg":"ok","instanceId":"inst-tls"}`
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Body-Sign", BodySignHeader(testKey, []byte(body)))
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	c, _ := newTestClient(t, ClientOptions{Transport: srv.Client().Transport})
+	res, err := c.Call(context.Background(), srv.URL+"/produce", testKey, true, newReq)
+	if err != nil || res.Response.InstanceID != "inst-tls" {
+		t.Fatalf("err %v, result %+v", err, res)
+	}
+}

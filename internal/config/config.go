@@ -1,0 +1,267 @@
+// Package config is the one place that names, documents and validates every environment
+// variable the binaries read. Each binary loads the whole Config (so a typo in any variable
+// is caught at start) and uses the sections it needs; README.md's configuration table is
+// checked against Vars by a test, so the documentation cannot drift from the code.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Var documents one environment variable: its name, its default and what it controls.
+type Var struct {
+	Name    string
+	Default string
+	Doc     string
+}
+
+// Vars lists every variable any binary reads, in the order the README shows them.
+var Vars = []Var{
+	{"DATABASE_URL", "", "PostgreSQL URL of the application database. Empty under `make run`: the dev stack starts its own cluster and passes the URL to its children. Tests start a throwaway cluster unless it is set."},
+	{"PG_DATA_DIR", ".data/postgres", "Dev stack: data folder of the local PostgreSQL cluster (created by initdb on first run, reused after)."},
+	{"PG_PORT", "55432", "Dev stack: port of the local PostgreSQL cluster; if it is taken, a free port is used and logged."},
+	{"PG_BIN_DIR", "", "Folder holding initdb/pg_ctl; empty = found from the postgresql-15 package (/usr/lib/postgresql/15/bin)."},
+	{"TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend gRPC address (the dev stack serves it; the worker and API dial it)."},
+	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace of the order workflows."},
+	{"TEMPORAL_TASK_QUEUE", "orders", "Task queue the worker polls and the API starts workflows on."},
+	{"TEMPORAL_DB_FILE", ".data/temporal.db", "Dev stack: SQLite file of the embedded Temporal server."},
+	{"TEMPORAL_UI_ADDR", "127.0.0.1:8233", "Dev stack: address of the Temporal web UI."},
+	{"API_ADDR", ":8080", "Listen address of the HTTP API (also serves /metrics)."},
+	{"API_TOKENS", "web:dev-web-token,ops:dev-ops-token,billing:dev-billing-token", "Bearer tokens and their roles, as role:token pairs separated by commas. Roles: web, ops, billing."},
+	{"API_MAX_BODY_BYTES", "65536", "Largest accepted request body; larger bodies get 413."},
+	{"ORDERS_ROLES", "api,worker", "What the orders binary runs: api, worker or both."},
+	{"METRICS_ADDR", "", "Listen address for /metrics when the orders binary runs without the api role."},
+	{"POLICY_FILE", "", "Policy file (YAML: retry windows, acceptance windows, levels); empty = the built-in default (internal/policy/default.yaml)."},
+	{"TIME_SCALE", "", "Overrides the policy's timeScale: 1440 makes a day of order life pass in a minute."},
+	{"SELLER_TIMEOUT", "5s", "Timeout of one HTTP call to a seller endpoint."},
+	{"SELLER_ALLOW_HTTP", "loopback", "Which seller endpoints may be plain http: loopback (only 127.0.0.0/8, ::1, localhost) or any."},
+	{"SELLERSIM_ADDR", "127.0.0.1:8090", "Listen address of the seller simulator."},
+	{"SELLERSIM_SELLERS", "seller-demo:sk-demo-0123456789abcdef", "Sellers the simulator knows at start, as sellerId:accessKey pairs separated by commas (more can be added through its admin API)."},
+	{"DEMO_CATALOGUE", "true", "Dev stack: load the demo seller, product and customer on first start."},
+	{"LOG_LEVEL", "info", "debug, info, warn or error."},
+	{"LOG_FORMAT", "text", "text or json."},
+}
+
+// Role is what an API bearer token is allowed to do.
+type Role string
+
+// The roles a token can carry (api.md: callers and authentication).
+const (
+	RoleWeb     Role = "web"
+	RoleOps     Role = "ops"
+	RoleBilling Role = "billing"
+)
+
+// Config is every setting, parsed and validated.
+type Config struct {
+	DatabaseURL string
+
+	PGDataDir string
+	PGPort    int
+	PGBinDir  string
+
+	TemporalAddress   string
+	TemporalNamespace string
+	TaskQueue         string
+	TemporalDBFile    string
+	TemporalUIAddr    string
+
+	APIAddr         string
+	APITokens       map[string]Role // token -> role
+	APIMaxBodyBytes int64
+
+	RunAPI      bool
+	RunWorker   bool
+	MetricsAddr string
+
+	PolicyFile string
+	TimeScale  float64 // 0 = use the policy file's
+
+	SellerTimeout   time.Duration
+	SellerAllowHTTP string
+
+	SellerSimAddr    string
+	SellerSimSellers map[string]string // sellerId -> accessKey
+
+	DemoCatalogue bool
+
+	LogLevel  string
+	LogFormat string
+}
+
+// Load reads every variable from the environment (lookup defaults to os.LookupEnv) and
+// returns all problems at once, so a misconfigured start says everything that is wrong.
+func Load(lookup func(string) (string, bool)) (*Config, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	get := func(name string) string {
+		if v, ok := lookup(name); ok {
+			return strings.TrimSpace(v)
+		}
+		for _, v := range Vars {
+			if v.Name == name {
+				return v.Default
+			}
+		}
+		panic("config: undocumented variable " + name)
+	}
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	c := &Config{
+		DatabaseURL:       get("DATABASE_URL"),
+		PGDataDir:         get("PG_DATA_DIR"),
+		PGBinDir:          get("PG_BIN_DIR"),
+		TemporalAddress:   get("TEMPORAL_ADDRESS"),
+		TemporalNamespace: get("TEMPORAL_NAMESPACE"),
+		TaskQueue:         get("TEMPORAL_TASK_QUEUE"),
+		TemporalDBFile:    get("TEMPORAL_DB_FILE"),
+		TemporalUIAddr:    get("TEMPORAL_UI_ADDR"),
+		APIAddr:           get("API_ADDR"),
+		MetricsAddr:       get("METRICS_ADDR"),
+		PolicyFile:        get("POLICY_FILE"),
+		SellerAllowHTTP:   get("SELLER_ALLOW_HTTP"),
+		SellerSimAddr:     get("SELLERSIM_ADDR"),
+		LogLevel:          strings.ToLower(get("LOG_LEVEL")),
+		LogFormat:         strings.ToLower(get("LOG_FORMAT")),
+	}
+	port, err := strconv.Atoi(get("PG_PORT"))
+	if err != nil || port < 1 || port > 65535 {
+		bad("PG_PORT", "want a port number 1-65535, got %q", get("PG_PORT"))
+	}
+	c.PGPort = port
+	for _, a := range []struct{ name, val string }{
+		{"TEMPORAL_ADDRESS", c.TemporalAddress}, {"TEMPORAL_UI_ADDR", c.TemporalUIAddr},
+		{"API_ADDR", c.APIAddr}, {"SELLERSIM_ADDR", c.SellerSimAddr}, {"METRICS_ADDR", c.MetricsAddr},
+	} {
+		if a.val == "" && a.name == "METRICS_ADDR" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.val); err != nil {
+			bad(a.name, "want host:port, got %q", a.val)
+		}
+	}
+	if c.TemporalNamespace == "" {
+		bad("TEMPORAL_NAMESPACE", "must not be empty")
+	}
+	if c.TaskQueue == "" {
+		bad("TEMPORAL_TASK_QUEUE", "must not be empty")
+	}
+	tokens, err := parseTokens(get("API_TOKENS"))
+	if err != nil {
+		bad("API_TOKENS", "%v", err)
+	}
+	c.APITokens = tokens
+	n, err := strconv.ParseInt(get("API_MAX_BODY_BYTES"), 10, 64)
+	if err != nil || n < 1024 || n > 64<<20 {
+		bad("API_MAX_BODY_BYTES", "want a byte count 1024-67108864, got %q", get("API_MAX_BODY_BYTES"))
+	}
+	c.APIMaxBodyBytes = n
+	for _, r := range strings.Split(get("ORDERS_ROLES"), ",") {
+		switch strings.TrimSpace(r) {
+		case "api":
+			c.RunAPI = true
+		case "worker":
+			c.RunWorker = true
+		default:
+			bad("ORDERS_ROLES", "unknown role %q (want api, worker)", r)
+		}
+	}
+	if ts := get("TIME_SCALE"); ts != "" {
+		f, err := strconv.ParseFloat(ts, 64)
+		if err != nil || f <= 0 || f > 1e7 {
+			bad("TIME_SCALE", "want a positive number up to 1e7, got %q", ts)
+		}
+		c.TimeScale = f
+	}
+	d, err := time.ParseDuration(get("SELLER_TIMEOUT"))
+	if err != nil || d <= 0 || d > time.Minute {
+		bad("SELLER_TIMEOUT", "want a duration up to 1m, got %q", get("SELLER_TIMEOUT"))
+	}
+	c.SellerTimeout = d
+	if c.SellerAllowHTTP != "loopback" && c.SellerAllowHTTP != "any" {
+		bad("SELLER_ALLOW_HTTP", "want loopback or any, got %q", c.SellerAllowHTTP)
+	}
+	sellers, err := parsePairs(get("SELLERSIM_SELLERS"))
+	if err != nil {
+		bad("SELLERSIM_SELLERS", "%v", err)
+	}
+	c.SellerSimSellers = sellers
+	demo, err := strconv.ParseBool(get("DEMO_CATALOGUE"))
+	if err != nil {
+		bad("DEMO_CATALOGUE", "want true or false, got %q", get("DEMO_CATALOGUE"))
+	}
+	c.DemoCatalogue = demo
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("LOG_FORMAT", "want text or json, got %q", c.LogFormat)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
+func parseTokens(s string) (map[string]Role, error) {
+	pairs, err := parsePairs(s)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Role, len(pairs))
+	// pairs is role -> token here; more than one token per role is written as repeated pairs.
+	for _, p := range strings.Split(s, ",") {
+		role, token, _ := strings.Cut(strings.TrimSpace(p), ":")
+		switch Role(role) {
+		case RoleWeb, RoleOps, RoleBilling:
+		default:
+			return nil, fmt.Errorf("unknown role %q (want web, ops, billing)", role)
+		}
+		if len(token) < 8 {
+			return nil, fmt.Errorf("token for role %s is shorter than 8 characters", role)
+		}
+		if _, dup := out[token]; dup {
+			return nil, fmt.Errorf("a token is given twice")
+		}
+		out[token] = Role(role)
+	}
+	return out, nil
+}
+
+// parsePairs parses "a:b,c:d"; empty input is an empty map.
+func parsePairs(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, p := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), ":")
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("want name:value pairs separated by commas, got an entry without both parts")
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// Names returns the variable names, sorted, for documentation checks.
+func Names() []string {
+	out := make([]string, 0, len(Vars))
+	for _, v := range Vars {
+		out = append(out, v.Name)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,208 @@
+// Package policy loads and validates the order policy file: the retry windows for seller
+// calls, the supervision clocks and the per-level grace and retention periods. Windows are
+// snapshotted, already scaled, into each order's workflow input (order.Windows), so a policy
+// change affects new orders only and never a running workflow's replay.
+package policy
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cloudmarket/orders/internal/order"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// Duration is a time.Duration written as Go duration text, with "d" for days allowed.
+type Duration time.Duration
+
+// UnmarshalYAML parses "90s", "1h30m" or "7d".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses Go duration text, also accepting a whole number of days ("7d").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 36500 {
+			return 0, fmt.Errorf("bad duration %q: want whole days 0-36500", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad duration %q: %w", s, err)
+	}
+	return d, nil
+}
+
+// Retry is a retry schedule in the policy file.
+type Retry struct {
+	Interval Duration `yaml:"interval"`
+	Window   Duration `yaml:"window"`
+}
+
+// Level holds the clocks of one customer level.
+type Level struct {
+	Grace     Duration `yaml:"grace"`
+	Retention Duration `yaml:"retention"`
+}
+
+// Policy is the parsed, validated policy file.
+type Policy struct {
+	TimeScale float64 `yaml:"timeScale"`
+	Seller    struct {
+		NewInstance Retry `yaml:"newInstance"`
+		Poll        Retry `yaml:"poll"`
+		Calls       Retry `yaml:"calls"`
+	} `yaml:"seller"`
+	Supervision struct {
+		AcceptanceWindow map[order.ProductType]Duration `yaml:"acceptanceWindow"`
+		RefundHold       Duration                       `yaml:"refundHold"`
+	} `yaml:"supervision"`
+	DefaultLevel string           `yaml:"defaultLevel"`
+	Levels       map[string]Level `yaml:"levels"`
+}
+
+// Default returns the built-in policy.
+func Default() *Policy {
+	p, err := Parse(defaultYAML)
+	if err != nil {
+		panic("policy: built-in default is invalid: " + err.Error())
+	}
+	return p
+}
+
+// Load reads the policy file at path (empty: the built-in default) and applies timeScale
+// when it is positive.
+func Load(path string, timeScale float64) (*Policy, error) {
+	data := defaultYAML
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read policy file: %w", err)
+		}
+		data = b
+	}
+	p, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("policy file %q: %w", path, err)
+	}
+	if timeScale > 0 {
+		p.TimeScale = timeScale
+	}
+	return p, nil
+}
+
+// Parse decodes and validates a policy document; unknown keys are errors, so a typo cannot
+// silently fall back to a default.
+func Parse(data []byte) (*Policy, error) {
+	var p Policy
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("decode policy: %w", err)
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (p *Policy) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if p.TimeScale <= 0 || p.TimeScale > 1e7 || math.IsNaN(p.TimeScale) {
+		bad("timeScale: want a positive number up to 1e7, got %v", p.TimeScale)
+	}
+	for name, r := range map[string]Retry{"seller.newInstance": p.Seller.NewInstance, "seller.poll": p.Seller.Poll, "seller.calls": p.Seller.Calls} {
+		if r.Interval <= 0 || r.Window <= 0 {
+			bad("%s: interval and window must be positive", name)
+		} else if r.Interval > r.Window {
+			bad("%s: interval %v is longer than the window %v", name, time.Duration(r.Interval), time.Duration(r.Window))
+		}
+	}
+	for _, t := range []order.ProductType{order.TypeSaaS, order.TypeLicense, order.TypePackage, order.TypeHardware, order.TypeService} {
+		if p.Supervision.AcceptanceWindow[t] <= 0 {
+			bad("supervision.acceptanceWindow.%s: must be set and positive", t)
+		}
+	}
+	for t := range p.Supervision.AcceptanceWindow {
+		if !t.Valid() {
+			bad("supervision.acceptanceWindow: unknown product type %q", t)
+		}
+	}
+	if p.Supervision.RefundHold <= 0 {
+		bad("supervision.refundHold: must be positive")
+	}
+	if len(p.Levels) == 0 {
+		bad("levels: at least one level is needed")
+	}
+	for name, l := range p.Levels {
+		if l.Grace < 0 || l.Retention <= 0 {
+			bad("levels.%s: grace must be >= 0 and retention > 0", name)
+		}
+	}
+	if _, ok := p.Levels[p.DefaultLevel]; !ok {
+		bad("defaultLevel: %q is not one of the levels", p.DefaultLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// Scale divides a policy duration by the time scale, never below one millisecond so that a
+// scaled timer still orders events the way the unscaled one would.
+func (p *Policy) Scale(d time.Duration) time.Duration {
+	s := time.Duration(float64(d) / p.TimeScale)
+	if d > 0 && s < time.Millisecond {
+		s = time.Millisecond
+	}
+	return s
+}
+
+// HasLevel reports whether level is defined; the API refuses unknown levels.
+func (p *Policy) HasLevel(level string) bool {
+	_, ok := p.Levels[level]
+	return ok
+}
+
+// LevelClocks returns the scaled grace and retention of a level, or of the default level
+// when the customer's level is unknown.
+func (p *Policy) LevelClocks(level string) (grace, retention time.Duration) {
+	l, ok := p.Levels[level]
+	if !ok {
+		l = p.Levels[p.DefaultLevel]
+	}
+	return p.Scale(time.Duration(l.Grace)), p.Scale(time.Duration(l.Retention))
+}
+
+// Windows returns the scaled clocks for a new order of product type t.
+func (p *Policy) Windows(t order.ProductType) order.Windows {
+	r := func(x Retry) order.RetryWindow {
+		return order.RetryWindow{Interval: p.Scale(time.Duration(x.Interval)), Window: p.Scale(time.Duration(x.Window))}
+	}
+	return order.Windows{
+		TimeScale:        p.TimeScale,
+		NewInstance:      r(p.Seller.NewInstance),
+		Poll:             r(p.Seller.Poll),
+		SellerCall:       r(p.Seller.Calls),
+		AcceptanceWindow: p.Scale(time.Duration(p.Supervision.AcceptanceWindow[t])),
+		RefundHold:       p.Scale(time.Duration(p.Supervision.RefundHold)),
+	}
+}

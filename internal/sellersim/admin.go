@@ -1,0 +1,215 @@
+package sellersim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/cloudmarket/orders/activities/sellerapi"
+)
+
+// maxAdminBytes bounds an admin request body.
+const maxAdminBytes = 64 << 10
+
+var sellerIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// sellerView is the admin API's view of a seller; it never shows the access key.
+type sellerView struct {
+	SellerID      string    `json:"sellerId"`
+	ProducePath   string    `json:"producePath"`
+	SignResponses bool      `json:"signResponses"`
+	Behaviour     behaviour `json:"behaviour"`
+}
+
+// handlePutSeller adds a seller (accessKey required) or changes one (omitted fields keep
+// their value).
+func (s *Simulator) handlePutSeller(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("sellerId")
+	if !sellerIDPattern.MatchString(id) {
+		adminError(w, http.StatusBadRequest, "sellerId must be 1-64 of A-Z a-z 0-9 . _ -")
+		return
+	}
+	var req struct {
+		AccessKey     *string `json:"accessKey"`
+		SignResponses *bool   `json:"signResponses"`
+	}
+	if err := decodeAdmin(r, &req); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if req.AccessKey != nil && (len(*req.AccessKey) < 8 || len(*req.AccessKey) > 256 || strings.ContainsAny(*req.AccessKey, " \t\r\n")) {
+		adminError(w, http.StatusBadRequest, "accessKey must be 8-256 characters without whitespace")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sel, status := s.sellers[id], http.StatusOK
+	if sel == nil {
+		if req.AccessKey == nil {
+			adminError(w, http.StatusBadRequest, "accessKey is required for a new seller")
+			return
+		}
+		sel = newSeller(*req.AccessKey, s.asyncDelay)
+		s.sellers[id] = sel
+		status = http.StatusCreated
+	}
+	if req.AccessKey != nil {
+		sel.accessKey = *req.AccessKey
+	}
+	if req.SignResponses != nil {
+		sel.signResponses = *req.SignResponses
+	}
+	s.log.Info("seller configured", "seller", id, "created", status == http.StatusCreated, "sign_responses", sel.signResponses)
+	writeJSON(w, status, sellerView{SellerID: id, ProducePath: ProducePath(id), SignResponses: sel.signResponses, Behaviour: sel.beh})
+}
+
+// behaviourPatch is the body of PUT .../behaviour; nil fields stay as they are.
+type behaviourPatch struct {
+	Mode         *string   `json:"mode"`
+	AsyncDelayMs *int64    `json:"asyncDelayMs"`
+	LatencyMs    *int64    `json:"latencyMs"`
+	FailNext     *failNext `json:"failNext"`
+	LoseNext     *int      `json:"loseNext"`
+}
+
+// validate reports every problem at once, so a test author fixes them in one go.
+func (p behaviourPatch) validate() error {
+	var errs []error
+	if p.Mode != nil && *p.Mode != modeSync && *p.Mode != modeAsync {
+		errs = append(errs, errors.New("mode must be sync or async"))
+	}
+	if p.AsyncDelayMs != nil && (*p.AsyncDelayMs < 0 || *p.AsyncDelayMs > 3_600_000) {
+		errs = append(errs, errors.New("asyncDelayMs must be 0-3600000"))
+	}
+	if p.LatencyMs != nil && (*p.LatencyMs < 0 || *p.LatencyMs > 120_000) {
+		errs = append(errs, errors.New("latencyMs must be 0-120000"))
+	}
+	if f := p.FailNext; f != nil {
+		if f.Count < 0 || f.Count > 1_000_000 {
+			errs = append(errs, errors.New("failNext.count must be 0-1000000"))
+		}
+		if f.ResultCode != "" && !isDigits(f.ResultCode, 6) {
+			errs = append(errs, errors.New("failNext.resultCode must be 6 digits"))
+		}
+		if f.HTTPStatus != 0 && (f.HTTPStatus < 200 || f.HTTPStatus > 599) {
+			errs = append(errs, errors.New("failNext.httpStatus must be 200-599"))
+		}
+	}
+	if p.LoseNext != nil && (*p.LoseNext < 0 || *p.LoseNext > 1_000_000) {
+		errs = append(errs, errors.New("loseNext must be 0-1000000"))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Simulator) handlePutBehaviour(w http.ResponseWriter, r *http.Request) {
+	var p behaviourPatch
+	if err := decodeAdmin(r, &p); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := p.validate(); err != nil {
+		adminError(w, http.StatusBadRequest, strings.ReplaceAll(err.Error(), "\n", "; "))
+		return
+	}
+	id := r.PathValue("sellerId")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sel := s.sellers[id]
+	if sel == nil {
+		adminError(w, http.StatusNotFound, "unknown seller")
+		return
+	}
+	b := &sel.beh
+	if p.Mode != nil {
+		b.Mode = *p.Mode
+	}
+	if p.AsyncDelayMs != nil {
+		b.AsyncDelayMs = *p.AsyncDelayMs
+	}
+	if p.LatencyMs != nil {
+		b.LatencyMs = *p.LatencyMs
+	}
+	if p.FailNext != nil {
+		b.FailNext = *p.FailNext
+	}
+	if p.LoseNext != nil {
+		b.LoseNext = *p.LoseNext
+	}
+	s.log.Info("seller behaviour changed", "seller", id, "mode", b.Mode, "async_delay_ms", b.AsyncDelayMs,
+		"latency_ms", b.LatencyMs, "fail_next", b.FailNext.Count, "lose_next", b.LoseNext)
+	writeJSON(w, http.StatusOK, b)
+}
+
+// handleInstances lists a seller's instances in creation order, optionally of one order.
+func (s *Simulator) handleInstances(w http.ResponseWriter, r *http.Request) {
+	orderID := r.URL.Query().Get("orderId")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sel := s.sellers[r.PathValue("sellerId")]
+	if sel == nil {
+		adminError(w, http.StatusNotFound, "unknown seller")
+		return
+	}
+	now := s.now()
+	list := make([]instance, 0, len(sel.instances))
+	for _, inst := range sel.instances {
+		if orderID == "" || inst.OrderID == orderID {
+			v := *inst
+			v.Ready = !now.Before(inst.readyAt)
+			list = append(list, v)
+		}
+	}
+	slices.SortFunc(list, func(a, b instance) int { return a.seq - b.seq })
+	writeJSON(w, http.StatusOK, list)
+}
+
+// handleStats shows how many calls each activity got, per outcome: a result code, or
+// "http:<status>" for an injected HTTP failure, or "lost:<code>" for a dropped answer.
+func (s *Simulator) handleStats(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("sellerId")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sel := s.sellers[id]
+	if sel == nil {
+		adminError(w, http.StatusNotFound, "unknown seller")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		SellerID string                                `json:"sellerId"`
+		Calls    map[sellerapi.Activity]map[string]int `json:"calls"`
+	}{id, sel.stats})
+}
+
+// handleReset goes back to the state New built: the initial sellers with default
+// behaviour, no instances, no stats, no remembered nonces. Sellers added through the
+// admin API are dropped.
+func (s *Simulator) handleReset(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	s.resetLocked()
+	s.mu.Unlock()
+	s.log.Info("simulator reset")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// decodeAdmin decodes one JSON object, refusing unknown fields so that a misspelt option
+// is an error instead of silently ignored.
+func decodeAdmin(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxAdminBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON body: %w", err)
+	}
+	if dec.More() {
+		return errors.New("invalid JSON body: more than one value")
+	}
+	return nil
+}
+
+func adminError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

@@ -1,0 +1,96 @@
+package sellersim
+
+import (
+	"time"
+
+	"github.com/cloudmarket/orders/activities/sellerapi"
+)
+
+// Modes of answering newInstance.
+const (
+	modeSync  = "sync"
+	modeAsync = "async"
+)
+
+// Instance states as the admin API shows them.
+const (
+	statusActive   = "active"
+	statusFrozen   = "frozen"
+	statusReleased = "released"
+)
+
+// behaviour is what a seller has been told to do; its JSON form is the admin API's.
+type behaviour struct {
+	Mode         string   `json:"mode"`
+	AsyncDelayMs int64    `json:"asyncDelayMs"`
+	LatencyMs    int64    `json:"latencyMs"`
+	FailNext     failNext `json:"failNext"`
+	LoseNext     int      `json:"loseNext"`
+}
+
+// failNext makes the next Count authenticated calls fail without doing any work, with
+// HTTPStatus (0 = 200) and a body carrying ResultCode ("" = 000005).
+type failNext struct {
+	Count      int    `json:"count"`
+	ResultCode string `json:"resultCode,omitempty"`
+	HTTPStatus int    `json:"httpStatus,omitempty"`
+}
+
+// instance is one produced instance; its JSON form is the admin API's.
+type instance struct {
+	InstanceID  string `json:"instanceId"`
+	OrderID     string `json:"orderId"`
+	OrderLineID string `json:"orderLineId"`
+	Status      string `json:"status"`
+	Ready       bool   `json:"ready"`
+	ExpireTime  string `json:"expireTime"`
+	CreateCalls int    `json:"createCalls"`
+
+	readyAt  time.Time
+	password string
+	seq      int
+}
+
+// released instances no longer exist for query, refresh and status changes.
+func (i *instance) gone() bool { return i.Status == statusReleased }
+
+// orderKey is what newInstance is idempotent on; businessId is new on every request and
+// deliberately not part of it.
+type orderKey struct{ orderID, orderLineID string }
+
+// seller is one simulated seller's key, behaviour and state.
+type seller struct {
+	accessKey     string
+	signResponses bool
+	beh           behaviour
+	instances     map[string]*instance
+	byOrder       map[orderKey]*instance
+	nonces        nonceStore
+	stats         map[sellerapi.Activity]map[string]int // activity -> outcome -> count
+	seq           int
+}
+
+func newSeller(accessKey string, asyncDelay time.Duration) *seller {
+	return &seller{
+		accessKey:     accessKey,
+		signResponses: true,
+		beh:           behaviour{Mode: modeSync, AsyncDelayMs: asyncDelay.Milliseconds()},
+		instances:     map[string]*instance{},
+		byOrder:       map[orderKey]*instance{},
+		nonces:        nonceStore{seen: map[string]time.Time{}},
+		stats:         map[sellerapi.Activity]map[string]int{},
+	}
+}
+
+// count records one call's outcome for the stats endpoint.
+func (s *seller) count(activity sellerapi.Activity, outcome string) {
+	if activity == "" {
+		activity = "unknown"
+	}
+	m := s.stats[activity]
+	if m == nil {
+		m = map[string]int{}
+		s.stats[activity] = m
+	}
+	m[outcome]++
+}
