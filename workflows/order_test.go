@@ -70,7 +70,10 @@ func (s *orderSuite) SetupTest() {
 	s.env.OnActivity(store.CustomerClocks, mock.Anything, mock.Anything, mock.Anything).Return(
 		activities.Clocks{Grace: 15 * 24 * time.Hour, Retention: 15 * 24 * time.Hour}, nil)
 	s.env.OnActivity(seller.UpdateInstanceStatus, mock.Anything, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.SellerCall, sellerapi.InstanceStatus) error { s.count("freeze"); return nil })
+		func(context.Context, activities.SellerCall, sellerapi.InstanceStatus) error {
+			s.count("freeze")
+			return nil
+		})
 	s.env.OnActivity(seller.ReleaseInstance, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.SellerCall) error {
 			if s.count("release") <= s.releaseFailures {

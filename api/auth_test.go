@@ -1,0 +1,84 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cloudmarket/orders/internal/config"
+)
+
+// TestAuthentication: the token and the actor headers are checked before anything else,
+// in this order: 401 (no or unknown token), 403 (role may not call the route), 400 (actor
+// headers missing or malformed). The requests would otherwise reach the database, which
+// the harness does not have.
+func TestAuthentication(t *testing.T) {
+	h := newHarness(t, nil)
+	const sellerBody = `{"name":"S","endpoint":"https://a.example","accessKey":"key-12345678"}`
+	tests := []struct {
+		name         string
+		method, path string
+		body         string
+		hdr          map[string]string
+		status       int
+		code, field  string
+	}{
+		{"no token", "GET", "/v1/orders/o-1", "", nil, 401, CodeUnauthenticated, ""},
+		{"unknown token", "GET", "/v1/orders/o-1", "", map[string]string{"Authorization": "Bearer nope-nope-nope"}, 401, CodeUnauthenticated, ""},
+		{"token prefix of a real one", "GET", "/v1/orders/o-1", "", map[string]string{"Authorization": "Bearer " + opsToken[:5]}, 401, CodeUnauthenticated, ""},
+		{"basic scheme", "GET", "/v1/orders/o-1", "", map[string]string{"Authorization": "Basic " + opsToken}, 401, CodeUnauthenticated, ""},
+		{"empty bearer", "GET", "/v1/orders/o-1", "", map[string]string{"Authorization": "Bearer "}, 401, CodeUnauthenticated, ""},
+		{"web on ops route", "PUT", "/v1/sellers/s-1", sellerBody, buyer("cust-1"), 403, CodeForbidden, ""},
+		{"web without actor on ops route", "PUT", "/v1/sellers/s-1", sellerBody, map[string]string{"Authorization": "Bearer " + webToken}, 403, CodeForbidden, ""},
+		{"billing on ops route", "PUT", "/v1/customers/c-1", `{"level":"gold"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"ops places an order", "POST", "/v1/orders", orderBody(), opsBy("alice"), 403, CodeForbidden, ""},
+		{"billing places an order", "POST", "/v1/orders", orderBody(), billingCaller(), 403, CodeForbidden, ""},
+		{"ops accepts", "POST", "/v1/orders/o-1/acceptance", "", opsBy("alice"), 403, CodeForbidden, ""},
+		{"web retries", "POST", "/v1/orders/o-1/retry", "", buyer("cust-1"), 403, CodeForbidden, ""},
+		{"seller accepts", "POST", "/v1/orders/o-1/acceptance", "", seller("s-1"), 403, CodeForbidden, ""},
+		{"web without actor role", "GET", "/v1/orders/o-1", "", map[string]string{"Authorization": "Bearer " + webToken, headerActorID: "cust-1"}, 400, CodeInvalidField, headerActorRole},
+		{"web with unknown actor role", "GET", "/v1/orders/o-1", "", merge(buyer("cust-1"), map[string]string{headerActorRole: "admin"}), 400, CodeInvalidField, headerActorRole},
+		{"web without actor id", "GET", "/v1/orders/o-1", "", merge(buyer("cust-1"), map[string]string{headerActorID: ""}), 400, CodeInvalidField, headerActorID},
+		{"web with bad actor id", "GET", "/v1/orders/o-1", "", merge(buyer("cust-1"), map[string]string{headerActorID: "a b"}), 400, CodeInvalidField, headerActorID},
+		{"ops write without actor id", "PUT", "/v1/customers/c-1", `{"level":"gold"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"ops retry without actor id", "POST", "/v1/orders/o-1/retry", "", map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"bearer is case-insensitive", "GET", "/v1/orders?limit=0", "", map[string]string{"Authorization": "bearer " + opsToken}, 400, CodeInvalidField, "limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := h.do(t, tt.method, tt.path, tt.body, tt.hdr)
+			wantProblem(t, rec, tt.status, tt.code, tt.field)
+			if tt.status == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without WWW-Authenticate: Bearer")
+			}
+		})
+	}
+	for _, tok := range []string{webToken, opsToken, billingToken} {
+		if strings.Contains(h.logs.String(), tok) {
+			t.Fatalf("a token appears in the log")
+		}
+	}
+	if !strings.Contains(h.logs.String(), `"actor_id":"cust-1"`) {
+		t.Errorf("the access log does not name the actor: %s", h.logs.String())
+	}
+}
+
+func TestLookupToken(t *testing.T) {
+	s := &server{tokens: hashTokens(map[string]config.Role{"aaaaaaaa": config.RoleWeb, "bbbbbbbb": config.RoleOps})}
+	for _, tt := range []struct {
+		token string
+		role  config.Role
+		ok    bool
+	}{
+		{"aaaaaaaa", config.RoleWeb, true},
+		{"bbbbbbbb", config.RoleOps, true},
+		{"aaaaaaa", "", false},
+		{"aaaaaaaaa", "", false},
+		{"", "", false},
+	} {
+		role, ok := s.lookupToken(tt.token)
+		if role != tt.role || ok != tt.ok {
+			t.Errorf("lookupToken(%q) = %q, %v; want %q, %v", tt.token, role, ok, tt.role, tt.ok)
+		}
+	}
+}

@@ -1,0 +1,315 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
+
+	"github.com/cloudmarket/orders/internal/order"
+)
+
+// sellerRequest is the body of PUT /v1/sellers/{sellerId}. Pointers mark the fields whose
+// absence means "keep" on update.
+type sellerRequest struct {
+	Name           string  `json:"name"`
+	Endpoint       string  `json:"endpoint"`
+	AccessKey      *string `json:"accessKey"`
+	VerifyBodySign *bool   `json:"verifyBodySign"`
+}
+
+// sellerResponse is a seller as the API shows it: never with its access key.
+type sellerResponse struct {
+	SellerID       string    `json:"sellerId"`
+	Name           string    `json:"name"`
+	Endpoint       string    `json:"endpoint"`
+	VerifyBodySign bool      `json:"verifyBodySign"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+}
+
+// putSeller creates or replaces a seller. The access key is required on create and kept
+// when an update leaves it out, so ops can change an endpoint without handling the secret.
+func (s *server) putSeller(c echo.Context) error {
+	id, err := pathID(c, "sellerId")
+	if err != nil {
+		return err
+	}
+	var req sellerRequest
+	if err := s.decodeBody(c, &req); err != nil {
+		return err
+	}
+	if p := checkText("name", req.Name, 1, 200, false); p != nil {
+		return p
+	}
+	if p := checkEndpoint("endpoint", req.Endpoint, s.cfg.SellerAllowHTTP == "any"); p != nil {
+		return p
+	}
+	if req.AccessKey != nil {
+		if p := checkAccessKey("accessKey", *req.AccessKey); p != nil {
+			return p
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	now := s.now().UTC()
+	out := sellerResponse{SellerID: id, Name: req.Name, Endpoint: req.Endpoint}
+	created := false
+	if req.AccessKey != nil {
+		err = s.db.QueryRow(ctx, `
+			INSERT INTO sellers (seller_id, name, endpoint, access_key, verify_body_sign, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, coalesce($5, true), $6, $6)
+			ON CONFLICT (seller_id) DO UPDATE SET
+			    name = excluded.name, endpoint = excluded.endpoint, access_key = excluded.access_key,
+			    verify_body_sign = coalesce($5, sellers.verify_body_sign), updated_at = excluded.updated_at
+			RETURNING (xmax = 0), verify_body_sign, created_at, updated_at`,
+			id, req.Name, req.Endpoint, *req.AccessKey, req.VerifyBodySign, now,
+		).Scan(&created, &out.VerifyBodySign, &out.CreatedAt, &out.UpdatedAt)
+	} else {
+		err = s.db.QueryRow(ctx, `
+			UPDATE sellers SET name = $2, endpoint = $3,
+			    verify_body_sign = coalesce($4, verify_body_sign), updated_at = $5
+			WHERE seller_id = $1
+			RETURNING verify_body_sign, created_at, updated_at`,
+			id, req.Name, req.Endpoint, req.VerifyBodySign, now,
+		).Scan(&out.VerifyBodySign, &out.CreatedAt, &out.UpdatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return invalidField("accessKey", "accessKey is required when the seller is new")
+		}
+	}
+	if err != nil {
+		return dbFailure("upsert seller "+id, err)
+	}
+	s.log.Info("seller saved", "request_id", requestID(c), "seller_id", id, "created", created,
+		"key_changed", req.AccessKey != nil, "actor_id", callerOf(c).ID)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	out.CreatedAt, out.UpdatedAt = out.CreatedAt.UTC(), out.UpdatedAt.UTC()
+	return c.JSON(status, out)
+}
+
+// productRequest is the body of PUT /v1/products/{productId}.
+type productRequest struct {
+	SellerID           string            `json:"sellerId"`
+	Name               string            `json:"name"`
+	Type               order.ProductType `json:"type"`
+	BillingMode        order.BillingMode `json:"billingMode"`
+	CommissionRate     *int              `json:"commissionRate"`
+	AcceptanceCriteria *string           `json:"acceptanceCriteria"`
+	Listed             *bool             `json:"listed"`
+	Supervised         *bool             `json:"supervised"`
+}
+
+// productResponse is a product as the API shows it. Supervised is the effective value
+// (the product's own, else its type's default) and SupervisedDefault says which it is.
+type productResponse struct {
+	ProductID          string            `json:"productId"`
+	SellerID           string            `json:"sellerId"`
+	Name               string            `json:"name"`
+	Type               order.ProductType `json:"type"`
+	BillingMode        order.BillingMode `json:"billingMode"`
+	CommissionRate     int               `json:"commissionRate"`
+	AcceptanceCriteria string            `json:"acceptanceCriteria"`
+	Listed             bool              `json:"listed"`
+	Supervised         bool              `json:"supervised"`
+	SupervisedDefault  bool              `json:"supervisedDefault"`
+	Health             *productHealth    `json:"health,omitempty"`
+	CreatedAt          time.Time         `json:"createdAt"`
+	UpdatedAt          time.Time         `json:"updatedAt"`
+}
+
+// productHealth is what the health schedule judges a product by: the seller calls made for
+// it in the last 24 hours and how many failed (an answer other than success 000000 or
+// pending 000004, or no usable answer at all).
+type productHealth struct {
+	Window      string  `json:"window"`
+	Calls       int64   `json:"calls"`
+	Failures    int64   `json:"failures"`
+	FailureRate float64 `json:"failureRate"`
+}
+
+const healthWindow = 24 * time.Hour
+
+// putProduct creates or replaces a product. listed, when left out, keeps its current value
+// (new products are listed): it is state the health schedule manages, not description;
+// supervised, when left out, means the product type's default.
+func (s *server) putProduct(c echo.Context) error {
+	id, err := pathID(c, "productId")
+	if err != nil {
+		return err
+	}
+	var req productRequest
+	if err := s.decodeBody(c, &req); err != nil {
+		return err
+	}
+	if p := checkID("sellerId", req.SellerID); p != nil {
+		return p
+	}
+	if p := checkText("name", req.Name, 1, 200, false); p != nil {
+		return p
+	}
+	if !req.Type.Valid() {
+		return invalidField("type", "type must be one of saas, license, package, hardware, service")
+	}
+	if !req.BillingMode.Valid() {
+		return invalidField("billingMode", "billingMode must be one of yearly, monthly, one_time, pay_per_use")
+	}
+	if req.CommissionRate == nil {
+		return invalidField("commissionRate", "commissionRate is required (basis points 0-10000)")
+	}
+	if *req.CommissionRate < 0 || *req.CommissionRate > 10000 {
+		return invalidField("commissionRate", "commissionRate must be basis points 0-10000")
+	}
+	if req.AcceptanceCriteria == nil {
+		return invalidField("acceptanceCriteria", "acceptanceCriteria is required")
+	}
+	if p := checkText("acceptanceCriteria", *req.AcceptanceCriteria, 1, 4000, true); p != nil {
+		return p
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	out := productResponse{
+		ProductID: id, SellerID: req.SellerID, Name: req.Name, Type: req.Type, BillingMode: req.BillingMode,
+		CommissionRate: *req.CommissionRate, AcceptanceCriteria: *req.AcceptanceCriteria,
+	}
+	var created bool
+	var supervised *bool
+	err = s.db.QueryRow(ctx, `
+		INSERT INTO products (product_id, seller_id, name, type, billing_mode, commission_bps,
+		    acceptance_criteria, supervised, listed, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, true), $10, $10)
+		ON CONFLICT (product_id) DO UPDATE SET
+		    seller_id = excluded.seller_id, name = excluded.name, type = excluded.type,
+		    billing_mode = excluded.billing_mode, commission_bps = excluded.commission_bps,
+		    acceptance_criteria = excluded.acceptance_criteria, supervised = excluded.supervised,
+		    listed = coalesce($9, products.listed), updated_at = excluded.updated_at
+		RETURNING (xmax = 0), supervised, listed, created_at, updated_at`,
+		id, req.SellerID, req.Name, string(req.Type), string(req.BillingMode), *req.CommissionRate,
+		*req.AcceptanceCriteria, req.Supervised, req.Listed, s.now().UTC(),
+	).Scan(&created, &supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt)
+	if err != nil {
+		if pgCode(err) == "23503" { // foreign_key_violation: products.seller_id
+			p := newProblem(http.StatusUnprocessableEntity, CodeSellerNotFound, fmt.Sprintf("no seller %q; PUT /v1/sellers/%s first", req.SellerID, req.SellerID))
+			p.Field = "sellerId"
+			return p
+		}
+		return dbFailure("upsert product "+id, err)
+	}
+	out.Supervised, out.SupervisedDefault = effectiveSupervised(req.Type, supervised)
+	out.CreatedAt, out.UpdatedAt = out.CreatedAt.UTC(), out.UpdatedAt.UTC()
+	s.log.Info("product saved", "request_id", requestID(c), "product_id", id, "created", created,
+		"listed", out.Listed, "actor_id", callerOf(c).ID)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, out)
+}
+
+func effectiveSupervised(t order.ProductType, own *bool) (supervised, isDefault bool) {
+	if own == nil {
+		return t.SupervisedByDefault(), true
+	}
+	return *own, false
+}
+
+// getProduct answers a product with listed and the figures the health schedule uses.
+func (s *server) getProduct(c echo.Context) error {
+	id, err := pathID(c, "productId")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	since := s.now().Add(-healthWindow)
+	out := productResponse{ProductID: id, Health: &productHealth{Window: "24h"}}
+	var supervised *bool
+	var typ, mode string
+	err = s.db.QueryRow(ctx, `
+		SELECT p.seller_id, p.name, p.type, p.billing_mode, p.commission_bps, p.acceptance_criteria,
+		       p.supervised, p.listed, p.created_at, p.updated_at, h.calls, h.failures
+		FROM products p
+		CROSS JOIN LATERAL (
+		    SELECT count(*) AS calls,
+		           count(*) FILTER (WHERE (c.result_code <> '000000' AND c.result_code <> '000004')
+		                               OR c.error <> '') AS failures
+		    FROM seller_calls c
+		    WHERE c.product_id = p.product_id AND c.called_at > $2
+		) h
+		WHERE p.product_id = $1`, id, since,
+	).Scan(&out.SellerID, &out.Name, &typ, &mode, &out.CommissionRate, &out.AcceptanceCriteria,
+		&supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt, &out.Health.Calls, &out.Health.Failures)
+	if errors.Is(err, pgx.ErrNoRows) {
+		p := newProblem(http.StatusNotFound, CodeProductNotFound, fmt.Sprintf("no product %q", id))
+		p.Field = "productId"
+		return p
+	}
+	if err != nil {
+		return dbFailure("read product "+id, err)
+	}
+	out.Type, out.BillingMode = order.ProductType(typ), order.BillingMode(mode)
+	out.Supervised, out.SupervisedDefault = effectiveSupervised(out.Type, supervised)
+	if out.Health.Calls > 0 {
+		out.Health.FailureRate = float64(out.Health.Failures) / float64(out.Health.Calls)
+	}
+	out.CreatedAt, out.UpdatedAt = out.CreatedAt.UTC(), out.UpdatedAt.UTC()
+	return c.JSON(http.StatusOK, out)
+}
+
+// customerRequest is the body of PUT /v1/customers/{customerId}.
+type customerRequest struct {
+	Level string `json:"level"`
+}
+
+// customerResponse is a customer as the API shows it.
+type customerResponse struct {
+	CustomerID string    `json:"customerId"`
+	Level      string    `json:"level"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
+
+// putCustomer creates or changes a customer's level; the level must exist in the policy,
+// since it decides the customer's grace and retention clocks.
+func (s *server) putCustomer(c echo.Context) error {
+	id, err := pathID(c, "customerId")
+	if err != nil {
+		return err
+	}
+	var req customerRequest
+	if err := s.decodeBody(c, &req); err != nil {
+		return err
+	}
+	if req.Level == "" {
+		return invalidField("level", "level is required")
+	}
+	if !s.policy.HasLevel(req.Level) {
+		return invalidField("level", "level %q is not defined by the policy", req.Level)
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	out := customerResponse{CustomerID: id, Level: req.Level}
+	var created bool
+	err = s.db.QueryRow(ctx, `
+		INSERT INTO customers (customer_id, level, created_at, updated_at) VALUES ($1, $2, $3, $3)
+		ON CONFLICT (customer_id) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at
+		RETURNING (xmax = 0), created_at, updated_at`, id, req.Level, s.now().UTC(),
+	).Scan(&created, &out.CreatedAt, &out.UpdatedAt)
+	if err != nil {
+		return dbFailure("upsert customer "+id, err)
+	}
+	s.log.Info("customer saved", "request_id", requestID(c), "customer_id", id, "created", created,
+		"level", req.Level, "actor_id", callerOf(c).ID)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	out.CreatedAt, out.UpdatedAt = out.CreatedAt.UTC(), out.UpdatedAt.UTC()
+	return c.JSON(status, out)
+}

@@ -1,0 +1,522 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cloudmarket/orders/internal/order"
+)
+
+// orderRequest is the body of POST /v1/orders. Pointers mark required fields whose zero
+// value is valid (amount.value 0) or must be told apart from absence.
+type orderRequest struct {
+	OrderID     string        `json:"orderId"`
+	OrderLineID string        `json:"orderLineId"`
+	CustomerID  string        `json:"customerId"`
+	ProductID   string        `json:"productId"`
+	Quantity    *int          `json:"quantity"`
+	Amount      *moneyRequest `json:"amount"`
+	ExpireTime  *string       `json:"expireTime"`
+}
+
+type moneyRequest struct {
+	Value    *int64 `json:"value"`
+	Currency string `json:"currency"`
+}
+
+// placement is a validated orderRequest.
+type placement struct {
+	OrderID     string
+	OrderLineID string
+	CustomerID  string
+	ProductID   string
+	Quantity    int
+	Amount      order.Money
+	ExpireTime  *time.Time
+}
+
+const maxQuantity = 10000
+
+// validate checks everything that needs no catalogue; the expireTime rules that depend on
+// the product's billing mode are checked once the product is read.
+func (r orderRequest) validate() (placement, *Problem) {
+	var pl placement
+	for _, f := range []struct{ name, v string }{
+		{"orderId", r.OrderID}, {"orderLineId", r.OrderLineID},
+		{"customerId", r.CustomerID}, {"productId", r.ProductID},
+	} {
+		if p := checkID(f.name, f.v); p != nil {
+			return pl, p
+		}
+	}
+	if r.Quantity == nil {
+		return pl, invalidField("quantity", "quantity is required")
+	}
+	if *r.Quantity < 1 || *r.Quantity > maxQuantity {
+		return pl, invalidField("quantity", "quantity must be 1-%d", maxQuantity)
+	}
+	if r.Amount == nil {
+		return pl, invalidField("amount", "amount is required")
+	}
+	if r.Amount.Value == nil {
+		return pl, invalidField("amount.value", "amount.value is required (an integer in minor units)")
+	}
+	if *r.Amount.Value < 0 {
+		return pl, invalidField("amount.value", "amount.value must not be negative")
+	}
+	if r.Amount.Currency == "" {
+		return pl, invalidField("amount.currency", "amount.currency is required")
+	}
+	if !currencyPattern.MatchString(r.Amount.Currency) {
+		return pl, invalidField("amount.currency", "amount.currency must be an ISO 4217 code of three capital letters")
+	}
+	pl = placement{
+		OrderID: r.OrderID, OrderLineID: r.OrderLineID, CustomerID: r.CustomerID, ProductID: r.ProductID,
+		Quantity: *r.Quantity, Amount: order.Money{Value: *r.Amount.Value, Currency: r.Amount.Currency},
+	}
+	if r.ExpireTime != nil {
+		t, err := time.Parse(time.RFC3339, *r.ExpireTime)
+		if err != nil {
+			return pl, invalidField("expireTime", "expireTime must be an RFC 3339 date-time, e.g. 2030-01-31T00:00:00Z")
+		}
+		t = t.UTC()
+		pl.ExpireTime = &t
+	}
+	return pl, nil
+}
+
+// fingerprint is the hex SHA-256 of a canonical encoding of the validated request: fixed
+// field order, times in UTC, prefixed by a version so a future encoding can never
+// collide with this one. Two requests that mean the same order get the same fingerprint
+// whatever their key order, whitespace or time zone.
+func (pl placement) fingerprint() string {
+	exp := ""
+	if pl.ExpireTime != nil {
+		exp = pl.ExpireTime.UTC().Format(time.RFC3339Nano)
+	}
+	canonical, _ := json.Marshal([]any{"order/v1", pl.OrderID, pl.OrderLineID, pl.CustomerID,
+		pl.ProductID, pl.Quantity, pl.Amount.Value, pl.Amount.Currency, exp})
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:])
+}
+
+// productRow is what placing an order needs from the catalogue.
+type productRow struct {
+	SellerID      string
+	Type          order.ProductType
+	BillingMode   order.BillingMode
+	CommissionBps int
+	Supervised    *bool
+	Listed        bool
+}
+
+// createOrder places an order: one start of its workflow. Idempotent on orderId: a repeat
+// with the same body answers 200 with the order, a different body 409.
+func (s *server) createOrder(c echo.Context) error {
+	cl := callerOf(c)
+	if cl.Kind != order.ActorBuyer {
+		return forbidden("only a buyer places an order (X-Actor-Role: buyer)")
+	}
+	var req orderRequest
+	if err := s.decodeBody(c, &req); err != nil {
+		return err
+	}
+	pl, p := req.validate()
+	if p != nil {
+		return p
+	}
+	if cl.ID != pl.CustomerID {
+		return forbidden("a buyer may place orders only for themselves (X-Actor-Id must equal customerId)")
+	}
+	fp := pl.fingerprint()
+	ctx := c.Request().Context()
+
+	// A known orderId: answer from the read model, without touching Temporal.
+	dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	var known string
+	var view []byte
+	err := s.db.QueryRow(dbCtx, `SELECT request_fingerprint, view FROM orders WHERE order_id = $1`, pl.OrderID).Scan(&known, &view)
+	switch {
+	case err == nil:
+		if known != fp {
+			return idempotencyConflict(pl.OrderID)
+		}
+		return c.JSONBlob(http.StatusOK, view)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return dbFailure("look up order "+pl.OrderID, err)
+	}
+
+	var pr productRow
+	var typ, mode string
+	err = s.db.QueryRow(dbCtx, `
+		SELECT seller_id, type, billing_mode, commission_bps, supervised, listed
+		FROM products WHERE product_id = $1`, pl.ProductID,
+	).Scan(&pr.SellerID, &typ, &mode, &pr.CommissionBps, &pr.Supervised, &pr.Listed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		p := newProblem(http.StatusUnprocessableEntity, CodeProductNotFound, fmt.Sprintf("no product %q", pl.ProductID))
+		p.Field = "productId"
+		return p
+	}
+	if err != nil {
+		return dbFailure("read product "+pl.ProductID, err)
+	}
+	pr.Type, pr.BillingMode = order.ProductType(typ), order.BillingMode(mode)
+	if !pr.Listed {
+		p := conflict(CodeProductDelisted, fmt.Sprintf("product %q is delisted and cannot be ordered", pl.ProductID))
+		p.Field = "productId"
+		return p
+	}
+	if p := s.checkExpireTime(pl, pr.BillingMode); p != nil {
+		return p
+	}
+
+	supervised := pr.Type.SupervisedByDefault()
+	if pr.Supervised != nil {
+		supervised = *pr.Supervised
+	}
+	in := order.StartInput{
+		OrderID: pl.OrderID, OrderLineID: pl.OrderLineID, CustomerID: pl.CustomerID,
+		ProductID: pl.ProductID, SellerID: pr.SellerID, ProductType: pr.Type, BillingMode: pr.BillingMode,
+		Supervised: supervised, Quantity: pl.Quantity, Amount: pl.Amount, CommissionBps: pr.CommissionBps,
+		ExpireTime: pl.ExpireTime, PlacedAt: s.now().UTC(), Fingerprint: fp,
+		Windows: s.policy.Windows(pr.Type),
+	}
+	initial := order.InitialView(in)
+	opts := client.StartWorkflowOptions{
+		ID:                       order.WorkflowID(pl.OrderID),
+		TaskQueue:                s.cfg.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		Memo:                     map[string]any{memoFingerprint: fp},
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			order.SAOrderStatus.ValueSet(string(initial.Status)),
+			order.SASellerID.ValueSet(in.SellerID),
+			order.SACustomerID.ValueSet(in.CustomerID),
+			order.SAProductID.ValueSet(in.ProductID),
+			order.SAProductType.ValueSet(string(in.ProductType)),
+		),
+		// Without this the SDK answers a duplicate start with the existing run and no
+		// error, and a conflicting body would be told 201.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}
+	tctx, tcancel := context.WithTimeout(ctx, temporalTimeout)
+	defer tcancel()
+	_, err = s.tc.ExecuteWorkflow(tctx, opts, order.WorkflowType, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case err == nil:
+		s.log.Info("order placed", "request_id", requestID(c), "order_id", in.OrderID,
+			"product_id", in.ProductID, "customer_id", in.CustomerID)
+		c.Response().Header().Set(echo.HeaderLocation, "/v1/orders/"+in.OrderID)
+		return c.JSON(http.StatusCreated, initial)
+	case errors.As(err, &started):
+		return s.duplicateStart(c, in, initial)
+	default:
+		return temporalFailure("start order "+in.OrderID, in.OrderID, err)
+	}
+}
+
+// duplicateStart answers a start that lost a race with another start of the same orderId:
+// the workflow's memo says whether that was the same request.
+func (s *server) duplicateStart(c echo.Context, in order.StartInput, initial order.View) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), temporalTimeout)
+	defer cancel()
+	_, fp, err := s.describeOrder(ctx, in.OrderID)
+	if err != nil {
+		return temporalFailure("describe order "+in.OrderID, in.OrderID, err)
+	}
+	if fp != in.Fingerprint {
+		return idempotencyConflict(in.OrderID)
+	}
+	var view []byte
+	err = s.db.QueryRow(ctx, `SELECT view FROM orders WHERE order_id = $1`, in.OrderID).Scan(&view)
+	switch {
+	case err == nil:
+		return c.JSONBlob(http.StatusOK, view)
+	case errors.Is(err, pgx.ErrNoRows):
+		return c.JSON(http.StatusOK, initial)
+	default:
+		return dbFailure("read order "+in.OrderID, err)
+	}
+}
+
+func idempotencyConflict(orderID string) *Problem {
+	p := conflict(CodeIdempotencyConflict, fmt.Sprintf("order %q exists with a different request body", orderID))
+	p.Field = "orderId"
+	return p
+}
+
+// checkExpireTime applies the billing mode's rule: subscriptions (yearly, monthly) need an
+// expiry in the future; a one-time purchase has none; pay-per-use may have one.
+func (s *server) checkExpireTime(pl placement, mode order.BillingMode) *Problem {
+	switch {
+	case mode == order.BillingOneTime && pl.ExpireTime != nil:
+		return invalidField("expireTime", "expireTime must be absent for a one_time product")
+	case (mode == order.BillingYearly || mode == order.BillingMonthly) && pl.ExpireTime == nil:
+		return invalidField("expireTime", "expireTime is required for a %s product", mode)
+	case pl.ExpireTime != nil && !pl.ExpireTime.After(s.now()):
+		return invalidField("expireTime", "expireTime must be in the future")
+	}
+	return nil
+}
+
+// orderDoc is an order as read for an answer: its owners, for authorisation, and its view.
+type orderDoc struct {
+	CustomerID string
+	SellerID   string
+	View       any // json.RawMessage from the read model, or order.View from the workflow
+}
+
+// loadOrder reads an order from the read model or, when the projection has no row yet
+// (just placed), from the workflow's state query. 404 when neither knows it.
+func (s *server) loadOrder(ctx context.Context, id string) (orderDoc, error) {
+	var d orderDoc
+	dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	var raw []byte
+	err := s.db.QueryRow(dbCtx, `SELECT customer_id, seller_id, view FROM orders WHERE order_id = $1`, id).
+		Scan(&d.CustomerID, &d.SellerID, &raw)
+	if err == nil {
+		d.View = json.RawMessage(raw)
+		return d, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return d, dbFailure("read order "+id, err)
+	}
+	tctx, tcancel := context.WithTimeout(ctx, temporalTimeout)
+	defer tcancel()
+	val, err := s.tc.QueryWorkflow(tctx, order.WorkflowID(id), "", order.QueryState)
+	if err != nil {
+		return d, temporalFailure("query order "+id, id, err)
+	}
+	var v order.View
+	if err := val.Get(&v); err != nil {
+		return d, fmt.Errorf("decode state of order %s: %w", id, err)
+	}
+	d.CustomerID, d.SellerID, d.View = v.CustomerID, v.SellerID, v
+	return d, nil
+}
+
+// loadVisibleOrder is loadOrder plus the caller's right to see the order.
+func (s *server) loadVisibleOrder(c echo.Context, id string) (orderDoc, error) {
+	d, err := s.loadOrder(c.Request().Context(), id)
+	if err != nil {
+		return d, err
+	}
+	if !callerOf(c).mayView(d.CustomerID, d.SellerID) {
+		return d, forbidden("order %q is not yours", id)
+	}
+	return d, nil
+}
+
+// getOrder answers the live order.
+func (s *server) getOrder(c echo.Context) error {
+	id, err := pathID(c, "orderId")
+	if err != nil {
+		return err
+	}
+	d, err := s.loadVisibleOrder(c, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d.View)
+}
+
+// orderEvent is one line of an order's audit timeline.
+type orderEvent struct {
+	Seq    int             `json:"seq"`
+	At     time.Time       `json:"at"`
+	Actor  eventActor      `json:"actor"`
+	Event  string          `json:"event"`
+	From   string          `json:"from"`
+	To     string          `json:"to"`
+	Detail json.RawMessage `json:"detail"`
+}
+
+// eventActor is order.Actor with id always present ("" for the timer and the system), so
+// every timeline line has the same shape.
+type eventActor struct {
+	Kind order.ActorKind `json:"kind"`
+	ID   string          `json:"id"`
+}
+
+// orderEvents answers the audit timeline in order of transition. An order the read model
+// has no row for yet has no events yet either: its timeline is empty, not 404.
+func (s *server) orderEvents(c echo.Context) error {
+	id, err := pathID(c, "orderId")
+	if err != nil {
+		return err
+	}
+	if _, err := s.loadVisibleOrder(c, id); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	rows, err := s.db.Query(ctx, `
+		SELECT seq, at, actor_kind, actor_id, event, from_status, to_status, detail
+		FROM order_events WHERE order_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		return dbFailure("read events of order "+id, err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (orderEvent, error) {
+		var e orderEvent
+		var kind string
+		var detail []byte
+		err := r.Scan(&e.Seq, &e.At, &kind, &e.Actor.ID, &e.Event, &e.From, &e.To, &detail)
+		e.Actor.Kind, e.At, e.Detail = order.ActorKind(kind), e.At.UTC(), detail
+		return e, err
+	})
+	if err != nil {
+		return dbFailure("read events of order "+id, err)
+	}
+	if items == nil {
+		items = []orderEvent{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items})
+}
+
+// listPage is the answer of GET /v1/orders.
+type listPage struct {
+	Items      []json.RawMessage `json:"items"`
+	NextCursor string            `json:"nextCursor,omitempty"`
+}
+
+const (
+	defaultLimit = 50
+	maxLimit     = 200
+)
+
+var listParams = map[string]bool{"status": true, "sellerId": true, "customerId": true, "productId": true, "limit": true, "cursor": true}
+
+// listOrders pages through the read model, newest first, with a keyset cursor on
+// (placed_at, order_id): pages stay stable while orders are added, and every page is an
+// index range scan however deep. A buyer or seller sees only their own orders: the filter
+// is forced, and asking for someone else's is refused.
+func (s *server) listOrders(c echo.Context) error {
+	q := c.QueryParams()
+	for k, vs := range q {
+		if !listParams[k] {
+			return invalidField(k, "unknown query parameter %q", k)
+		}
+		if len(vs) != 1 {
+			return invalidField(k, "query parameter %q must be given once", k)
+		}
+	}
+	status, sellerID, customerID, productID := q.Get("status"), q.Get("sellerId"), q.Get("customerId"), q.Get("productId")
+	if status != "" && !order.Status(status).Valid() {
+		return invalidField("status", "status %q is not an order status", status)
+	}
+	for _, f := range []struct{ name, v string }{{"sellerId", sellerID}, {"customerId", customerID}, {"productId", productID}} {
+		if f.v != "" {
+			if p := checkID(f.name, f.v); p != nil {
+				return p
+			}
+		}
+	}
+	limit := defaultLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return invalidField("limit", "limit must be an integer 1-%d", maxLimit)
+		}
+		limit = n
+	}
+	var after *listCursor
+	if v := q.Get("cursor"); v != "" {
+		cur, err := decodeCursor(v)
+		if err != nil {
+			return invalidField("cursor", "cursor is not one this API issued")
+		}
+		after = &cur
+	}
+	switch cl := callerOf(c); cl.Kind {
+	case order.ActorBuyer:
+		if customerID != "" && customerID != cl.ID {
+			return forbidden("a buyer may list only their own orders")
+		}
+		customerID = cl.ID
+	case order.ActorSeller:
+		if sellerID != "" && sellerID != cl.ID {
+			return forbidden("a seller may list only orders of their own products")
+		}
+		sellerID = cl.ID
+	}
+
+	var where []string
+	var args []any
+	add := func(cond string, vals ...any) {
+		ph := make([]any, len(vals))
+		for i, v := range vals {
+			args = append(args, v)
+			ph[i] = len(args)
+		}
+		where = append(where, fmt.Sprintf(cond, ph...))
+	}
+	if status != "" {
+		add("status = $%d", status)
+	}
+	if sellerID != "" {
+		add("seller_id = $%d", sellerID)
+	}
+	if customerID != "" {
+		add("customer_id = $%d", customerID)
+	}
+	if productID != "" {
+		add("product_id = $%d", productID)
+	}
+	if after != nil {
+		add("(placed_at, order_id) < ($%d, $%d)", after.PlacedAt, after.OrderID)
+	}
+	sql := "SELECT view, placed_at, order_id FROM orders"
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, limit+1)
+	sql += fmt.Sprintf(" ORDER BY placed_at DESC, order_id DESC LIMIT $%d", len(args))
+
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	rows, err := s.db.Query(ctx, sql, args...)
+	if err != nil {
+		return dbFailure("list orders", err)
+	}
+	type row struct {
+		view     []byte
+		placedAt time.Time
+		orderID  string
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		err := r.Scan(&x.view, &x.placedAt, &x.orderID)
+		return x, err
+	})
+	if err != nil {
+		return dbFailure("list orders", err)
+	}
+	page := listPage{Items: make([]json.RawMessage, 0, min(len(got), limit))}
+	for i, x := range got {
+		if i == limit {
+			last := got[limit-1]
+			page.NextCursor = encodeCursor(listCursor{PlacedAt: last.placedAt, OrderID: last.orderID})
+			break
+		}
+		page.Items = append(page.Items, x.view)
+	}
+	return c.JSON(http.StatusOK, page)
+}

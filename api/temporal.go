@@ -1,0 +1,103 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cloudmarket/orders/internal/order"
+)
+
+// memoFingerprint is the memo key under which a started order keeps its request
+// fingerprint, so a concurrent duplicate start can be told apart from a conflicting one
+// before the read model has a row.
+const memoFingerprint = "fingerprint"
+
+// updateCompletedWorkflow is the application error type the server gives an update that
+// was accepted but whose workflow closed before the update finished.
+const updateCompletedWorkflow = "AcceptedUpdateCompletedWorkflow"
+
+// conflictTypes are the application error types the order workflow's update validators
+// and handlers use; each becomes 409 with the same code.
+var conflictTypes = map[string]bool{
+	order.ErrInvalidTransition: true,
+	order.ErrAppealOpen:        true,
+	order.ErrRejectionLimit:    true,
+}
+
+func conflict(code, detail string) *Problem {
+	return newProblem(http.StatusConflict, code, detail)
+}
+
+func orderClosed(cause error) *Problem {
+	p := conflict(CodeInvalidTransition, "order is closed")
+	p.cause = cause
+	return p
+}
+
+// temporalFailure maps an error from a Temporal call about order orderID:
+//   - an application error of a known type (validator refusal, handler failure) -> 409
+//     with that type as code and its message as detail;
+//   - NotFound -> 404 order_not_found;
+//   - the server or the connection not answering (Unavailable, DeadlineExceeded,
+//     ResourceExhausted, WorkflowNotReady, a context deadline) -> 503 unavailable;
+//   - anything else is unexpected -> 500, with the cause logged.
+func temporalFailure(what, orderID string, err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		if conflictTypes[appErr.Type()] {
+			p := conflict(appErr.Type(), appErr.Message())
+			p.cause = err
+			return p
+		}
+		if appErr.Type() == updateCompletedWorkflow {
+			return orderClosed(err)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		p := orderNotFound(orderID)
+		p.cause = err
+		return p
+	}
+	if temporalUnavailable(err) {
+		return unavailable("Temporal", fmt.Errorf("%s: %w", what, err))
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func temporalUnavailable(err error) bool {
+	var (
+		unav     *serviceerror.Unavailable
+		deadline *serviceerror.DeadlineExceeded
+		busy     *serviceerror.ResourceExhausted
+		notReady *serviceerror.WorkflowNotReady
+		canceled *serviceerror.Canceled
+	)
+	return errors.As(err, &unav) || errors.As(err, &deadline) || errors.As(err, &busy) ||
+		errors.As(err, &notReady) || errors.As(err, &canceled) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// describeOrder returns the status and memo fingerprint of an order's workflow.
+func (s *server) describeOrder(ctx context.Context, orderID string) (enumspb.WorkflowExecutionStatus, string, error) {
+	resp, err := s.tc.DescribeWorkflowExecution(ctx, order.WorkflowID(orderID), "")
+	if err != nil {
+		return 0, "", err
+	}
+	info := resp.GetWorkflowExecutionInfo()
+	var fp string
+	if p := info.GetMemo().GetFields()[memoFingerprint]; p != nil {
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &fp); err != nil {
+			return 0, "", fmt.Errorf("decode memo fingerprint of order %s: %w", orderID, err)
+		}
+	}
+	return info.GetStatus(), fp, nil
+}

@@ -1,0 +1,328 @@
+// Package e2e holds the integration tests and the benchmark that run the order service
+// through real parts: a Temporal server (in process, in-memory SQLite), a throwaway
+// PostgreSQL cluster, the seller simulator over real HTTP, the real worker and the real API.
+// One stack is started per package in TestMain and shared by every test, because linking
+// and starting the server is the expensive part; tests isolate themselves by using their own
+// seller, product and order IDs.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/cloudmarket/orders/activities"
+	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/api"
+	"github.com/cloudmarket/orders/internal/config"
+	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/pgcluster"
+	"github.com/cloudmarket/orders/internal/policy"
+	"github.com/cloudmarket/orders/internal/sellersim"
+	"github.com/cloudmarket/orders/internal/temporalx"
+	"github.com/cloudmarket/orders/schema"
+	"github.com/cloudmarket/orders/worker"
+)
+
+// testPolicy keeps every clock short enough for a test to watch a whole order life, and the
+// acceptance window long enough that the test, not the timer, accepts.
+const testPolicy = `
+timeScale: 1
+seller:
+  newInstance: {interval: 300ms, window: 6s}
+  poll: {interval: 100ms, window: 6s}
+  calls: {interval: 100ms, window: 3s}
+supervision:
+  acceptanceWindow: {saas: 10m, license: 10m, package: 10m, hardware: 10m, service: 10m}
+  refundHold: 3s
+defaultLevel: standard
+levels:
+  standard: {grace: 300ms, retention: 300ms}
+`
+
+// Tokens the test API accepts.
+const (
+	webToken     = "test-web-token"
+	opsToken     = "test-ops-token"
+	billingToken = "test-billing-token"
+)
+
+// stack is the shared real stack.
+var stack struct {
+	DB        *pgxpool.Pool
+	Temporal  client.Client
+	Namespace string
+	Sim       *httptest.Server
+	API       *httptest.Server
+	Registry  *prometheus.Registry
+	Policy    *policy.Policy
+}
+
+func TestMain(m *testing.M) {
+	code, err := runMain(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e stack:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func runMain(m *testing.M) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	dbURL, stopPG, err := pgcluster.StartForTests(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("PostgreSQL: %w", err)
+	}
+	defer stopPG()
+	if _, err := schema.Migrate(ctx, dbURL); err != nil {
+		return 0, err
+	}
+	db, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	stack.DB = db
+
+	stack.Registry = prometheus.NewRegistry()
+	sdkMetrics, closer := worker.SDKMetrics(stack.Registry)
+	defer closer.Close()
+	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
+		Logger:         sdklog.NewStructuredLogger(logger),
+		MetricsHandler: sdkMetrics,
+	}))
+	defer ts.Stop()
+	stack.Temporal = ts.GetDefaultClient()
+	stack.Namespace = ts.GetDefaultNamespace()
+	if err := temporalx.EnsureSearchAttributes(ctx, stack.Temporal, stack.Namespace, order.SearchAttributes()); err != nil {
+		return 0, err
+	}
+
+	stack.Sim = httptest.NewServer(sellersim.New(sellersim.Options{Logger: logger}))
+	defer stack.Sim.Close()
+
+	pol, err := policy.Parse([]byte(testPolicy))
+	if err != nil {
+		return 0, err
+	}
+	stack.Policy = pol
+	sc, err := sellerapi.NewClient(sellerapi.ClientOptions{Timeout: 2 * time.Second, Logger: logger})
+	if err != nil {
+		return 0, err
+	}
+	const taskQueue = "orders-e2e"
+	w := worker.New(worker.Options{
+		Client: stack.Temporal, TaskQueue: taskQueue, DB: db, Policy: pol, Seller: sc,
+		Metrics: activities.NewMetrics(stack.Registry), Logger: logger,
+	})
+	if err := w.Start(); err != nil {
+		return 0, err
+	}
+	defer w.Stop()
+
+	cfg, err := config.Load(func(k string) (string, bool) {
+		switch k {
+		case "API_TOKENS":
+			return "web:" + webToken + ",ops:" + opsToken + ",billing:" + billingToken, true
+		case "TEMPORAL_TASK_QUEUE":
+			return taskQueue, true
+		case "TEMPORAL_NAMESPACE":
+			return stack.Namespace, true
+		}
+		return "", false
+	})
+	if err != nil {
+		return 0, err
+	}
+	stack.API = httptest.NewServer(api.New(api.Deps{
+		Temporal: stack.Temporal, DB: db, Policy: pol, Config: cfg, Registry: stack.Registry,
+		Logger: logger, Now: time.Now,
+	}))
+	defer stack.API.Close()
+	return m.Run(), nil
+}
+
+// call is one HTTP request to the API.
+type call struct {
+	method, path string
+	token        string
+	actorRole    string // web callers: buyer or seller
+	actorID      string
+	body         any // string = raw bytes, else JSON-encoded
+	headers      map[string]string
+}
+
+// reply is an API answer.
+type reply struct {
+	status int
+	body   []byte
+	header http.Header
+}
+
+func (r reply) json(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// problem is an RFC 7807 answer.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+	Field  string `json:"field"`
+}
+
+func do(t testing.TB, c call) reply {
+	t.Helper()
+	var body io.Reader
+	switch b := c.body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(c.method, stack.API.URL+c.path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.actorRole != "" {
+		req.Header.Set("X-Actor-Role", c.actorRole)
+	}
+	if c.actorID != "" {
+		req.Header.Set("X-Actor-Id", c.actorID)
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return reply{status: res.StatusCode, body: raw, header: res.Header}
+}
+
+// ops, buyer: shorthands for the two callers the tests use most.
+func ops(method, path string, body any) call {
+	return call{method: method, path: path, token: opsToken, actorID: "ops-alice", body: body}
+}
+
+func buyer(id, method, path string, body any) call {
+	return call{method: method, path: path, token: webToken, actorRole: "buyer", actorID: id, body: body}
+}
+
+// sim calls the simulator's admin API.
+func sim(t testing.TB, method, path string, body any) []byte {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, stack.Sim.URL+path, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		t.Fatalf("simulator %s %s: %d %s", method, path, res.StatusCode, out)
+	}
+	return out
+}
+
+// simInstance is one instance as the simulator's admin API lists it.
+type simInstance struct {
+	InstanceID  string `json:"instanceId"`
+	OrderID     string `json:"orderId"`
+	Status      string `json:"status"`
+	CreateCalls int    `json:"createCalls"`
+}
+
+func simInstances(t testing.TB, sellerID, orderID string) []simInstance {
+	t.Helper()
+	var out []simInstance
+	if err := json.Unmarshal(sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId="+orderID, nil), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// catalogue registers a seller at the simulator and in the catalogue, with one SaaS product.
+func catalogue(t testing.TB, sellerID, productID string, supervised bool) {
+	t.Helper()
+	key := "sk-" + sellerID + "-0123456789"
+	sim(t, "PUT", "/admin/sellers/"+sellerID, map[string]any{"accessKey": key})
+	if r := do(t, ops("PUT", "/v1/sellers/"+sellerID, map[string]any{
+		"name": "Seller " + sellerID, "endpoint": stack.Sim.URL + "/sellers/" + sellerID + "/produce", "accessKey": key,
+	})); r.status/100 != 2 {
+		t.Fatalf("PUT seller: %d %s", r.status, r.body)
+	}
+	if r := do(t, ops("PUT", "/v1/products/"+productID, map[string]any{
+		"sellerId": sellerID, "name": "Product " + productID, "type": "saas", "billingMode": "monthly",
+		"commissionRate": 1500, "acceptanceCriteria": "it opens", "supervised": supervised,
+	})); r.status/100 != 2 {
+		t.Fatalf("PUT product: %d %s", r.status, r.body)
+	}
+}
+
+// newOrder is a POST /v1/orders body for a monthly SaaS order that expires in `life`.
+func newOrder(orderID, customerID, productID string, value int64, life time.Duration) map[string]any {
+	return map[string]any{
+		"orderId": orderID, "orderLineId": orderID + "-1", "customerId": customerID, "productId": productID,
+		"quantity": 1, "amount": map[string]any{"value": value, "currency": "CNY"},
+		"expireTime": time.Now().Add(life).UTC().Format(time.RFC3339Nano),
+	}
+}
+
+// waitStatus polls GET /v1/orders/{id} (as ops) until the order has the status.
+func waitStatus(t testing.TB, orderID string, want order.Status, within time.Duration) order.View {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var v order.View
+	for {
+		r := do(t, ops("GET", "/v1/orders/"+orderID, nil))
+		if r.status == http.StatusOK {
+			r.json(t, &v)
+			if v.Status == want {
+				return v
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s: status %q after %v, want %q (last answer %d %s)", orderID, v.Status, within, want, r.status, r.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
