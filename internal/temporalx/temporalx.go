@@ -3,7 +3,8 @@
 // sure the custom search attributes exist.
 //
 // It uses the SDK only, never go.temporal.io/server, so importing it keeps a package's
-// binary small and its build fast (the server adds minutes and ~200 MB).
+// binary small and its build fast (the server adds minutes and ~200 MB). Its few messages
+// go to slog.Default(), which every binary sets up at start.
 package temporalx
 
 import (

@@ -1,0 +1,38 @@
+# Developer entry points. README.md explains each; .ci/run calls `make test`.
+
+GO ?= go
+# The dev stack runs on a demo time scale: one day of an order's life passes in 2 seconds.
+# `TIME_SCALE=1 make run` runs in real time.
+TIME_SCALE ?= 43200
+# Orders the benchmark pushes through the full path (and as many bare workflows).
+BENCH_ORDERS ?= 200
+
+.PHONY: build run test bench demo record-histories
+
+# Every command under cmd/ into bin/, where devstack finds its children (orders, sellersim).
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# PostgreSQL, Temporal + UI, the API/worker and the seller simulator; Ctrl-C stops all.
+# Data lives in .data/ and survives restarts.
+run: build
+	TIME_SCALE=$(TIME_SCALE) ./bin/devstack
+
+# Every test. Only internal/e2e and internal/devserver link the Temporal server (the slow,
+# ~200 MB builds); everything else builds in seconds.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -timeout 25m ./...
+
+# Full-path order throughput against a bare workflow of the same shape, in one process.
+bench:
+	BENCH_ORDERS=$(BENCH_ORDERS) $(GO) test -run '^$$' -bench BenchmarkOrderThroughput -benchtime 1x -timeout 20m ./internal/e2e/
+
+# Takes one order from purchase to release against a running `make run`.
+demo:
+	./scripts/demo.sh
+
+# Re-record the workflow histories the replay test uses (after a versioned workflow change,
+# add new files rather than overwrite the ones running orders still have).
+record-histories:
+	RECORD_HISTORIES=1 $(GO) test -count=1 -run 'TestSaaSOrderEndToEnd|TestAcceptanceInWrongState|TestSellerRefusal|TestRefund' ./internal/e2e/
