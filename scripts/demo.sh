@@ -7,7 +7,8 @@ WEB=${WEB_TOKEN:-dev-web-token}
 OPS=${OPS_TOKEN:-dev-ops-token}
 ORDER=${ORDER:-DEMO-$(date +%s)}
 
-json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" | head -n 1; }
+# The first "status" of an order document is the order's own (the settlement's comes later).
+json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
 status() {
 	curl -fsS "$API/v1/orders/$ORDER" -H "Authorization: Bearer $OPS" -H "X-Actor-Id: demo" | json_field status
 }

@@ -87,7 +87,7 @@ func BenchmarkOrderThroughput(b *testing.B) {
 		}
 	}
 	const inFlight = 200 // as in the platform notes' measurements: enough to keep the box CPU-bound
-	life := time.Second // order lifetime after acceptance, before grace and retention
+	life := time.Second  // order lifetime after acceptance, before grace and retention
 	w := sdkworker.New(stack.Temporal, bareTaskQueue, sdkworker.Options{})
 	w.RegisterWorkflowWithOptions(bareWorkflow, workflow.RegisterOptions{Name: "BenchBare"})
 	w.RegisterActivity(bareNoop)
