@@ -38,6 +38,7 @@ import (
 
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/devserver"
+	"github.com/cloudmarket/orders/internal/logging"
 	"github.com/cloudmarket/orders/internal/pgcluster"
 )
 
@@ -62,7 +63,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(2)
 	}
-	log := newLogger(cfg)
+	log := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 	slog.SetDefault(log)
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -76,16 +77,6 @@ func main() {
 		log.Error("dev stack failed", "err", err)
 		os.Exit(1)
 	}
-}
-
-func newLogger(cfg *config.Config) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
 // run starts the stack, waits for a signal or a failure, and stops what it started. It

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/activities/sellerapi"
@@ -76,7 +75,7 @@ func run() error {
 	tc, err := temporalx.Dial(ctx, client.Options{
 		HostPort:       cfg.TemporalAddress,
 		Namespace:      cfg.TemporalNamespace,
-		Logger:         sdklog.NewStructuredLogger(logger),
+		Logger:         worker.SDKLogger(logger),
 		MetricsHandler: sdkMetrics,
 	})
 	if err != nil {

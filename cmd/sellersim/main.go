@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cloudmarket/orders/internal/config"
+	"github.com/cloudmarket/orders/internal/logging"
 	"github.com/cloudmarket/orders/internal/sellersim"
 )
 
@@ -35,27 +35,13 @@ func main() {
 		slog.Error("seller simulator cannot start", "err", err)
 		os.Exit(2)
 	}
-	log := newLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	log := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("seller simulator stopped", "err", err)
 		os.Exit(1)
 	}
-}
-
-// newLogger builds the process logger from LOG_LEVEL and LOG_FORMAT (already validated
-// by config.Load; anything else falls back to info and text).
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // run listens, announces the sellers' production URLs and serves until ctx ends.

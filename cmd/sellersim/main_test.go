@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cloudmarket/orders/internal/config"
+	"github.com/cloudmarket/orders/internal/logging"
 )
 
 type syncBuffer struct {
@@ -46,7 +47,7 @@ func TestNewLogger(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.level+"/"+tt.format, func(t *testing.T) {
 			var buf bytes.Buffer
-			log := newLogger(&buf, tt.level, tt.format)
+			log := logging.New(&buf, tt.level, tt.format)
 			log.Debug("dbg")
 			log.Error("err")
 			out := buf.String()
@@ -99,7 +100,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	log := newLogger(logs, "info", "text")
+	log := logging.New(logs, "info", "text")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -159,7 +160,7 @@ func TestRunListenError(t *testing.T) {
 	defer ln.Close()
 	cfg := &config.Config{SellerSimAddr: ln.Addr().String()}
 	var buf bytes.Buffer
-	if err := run(context.Background(), cfg, newLogger(&buf, "info", "text")); err == nil || !strings.Contains(err.Error(), "listen on") {
+	if err := run(context.Background(), cfg, logging.New(&buf, "info", "text")); err == nil || !strings.Contains(err.Error(), "listen on") {
 		t.Fatalf("err = %v, want a listen error", err)
 	}
 }

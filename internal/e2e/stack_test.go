@@ -23,7 +23,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/cloudmarket/orders/activities"
@@ -106,7 +105,7 @@ func runMain(m *testing.M) (int, error) {
 	sdkMetrics, closer := worker.SDKMetrics(stack.Registry)
 	defer closer.Close()
 	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
-		Logger:         sdklog.NewStructuredLogger(logger),
+		Logger:         worker.SDKLogger(logger),
 		MetricsHandler: sdkMetrics,
 	}))
 	defer ts.Stop()
