@@ -203,7 +203,9 @@ func (o *orderRun) awaitAcceptance(ctx workflow.Context) (order.Actor, error) {
 		return order.Actor{}, err
 	}
 	if !accepted {
-		return order.Actor{Kind: order.ActorTimer}, nil
+		// Taken by the timer: a buyer's acceptance arriving while the settlement is being
+		// posted is refused by the validator instead of being told it succeeded.
+		o.acceptBy = &order.Actor{Kind: order.ActorTimer}
 	}
 	return *o.acceptBy, nil
 }
