@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -98,7 +99,11 @@ func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity,
 	if s.Metrics != nil {
 		s.Metrics.SellerCalls.WithLabelValues(string(act), label).Observe(res.Latency.Seconds())
 	}
-	if _, err := s.DB.Exec(ctx, `INSERT INTO seller_calls (order_id, seller_id, product_id, activity, attempt,
+	// Recorded even when the attempt's context has run out: a timed-out call is exactly
+	// what product health must see.
+	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.DB.Exec(recCtx, `INSERT INTO seller_calls (order_id, seller_id, product_id, activity, attempt,
 		business_id, http_status, result_code, latency_ms, error) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
 		c.OrderID, c.SellerID, c.ProductID, string(act), attempt, businessID, res.HTTPStatus, code,
 		res.Latency.Milliseconds(), errText); err != nil {

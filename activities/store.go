@@ -159,15 +159,22 @@ type RefundRequest struct {
 // ledger lines, since the gross was never debited in our books (billing returns the money).
 // Idempotent on the settlement's unique key.
 func (s *Store) RecordRefund(ctx context.Context, r RefundRequest) (order.Settlement, error) {
-	_, err := s.DB.Exec(ctx, `
+	var out order.Settlement
+	var status string
+	// The no-op update makes RETURNING answer for an existing row too, so a repeat reports
+	// what is on the books rather than assuming it.
+	err := s.DB.QueryRow(ctx, `
 		INSERT INTO settlements (order_id, kind, seller_id, currency, gross, commission_bps, commission, net, status, reason)
 		VALUES ($1, 'order', $2, $3, $4, 0, 0, 0, 'refunded', $5)
-		ON CONFLICT (order_id, kind, period_key) DO NOTHING`,
-		r.OrderID, r.SellerID, r.Amount.Currency, r.Amount.Value, r.Reason)
+		ON CONFLICT (order_id, kind, period_key) DO UPDATE SET order_id = excluded.order_id
+		RETURNING status, currency, gross, commission, net`,
+		r.OrderID, r.SellerID, r.Amount.Currency, r.Amount.Value, r.Reason).
+		Scan(&status, &out.Currency, &out.Gross, &out.Commission, &out.Net)
 	if err != nil {
 		return order.Settlement{}, fmt.Errorf("record refund of order %s: %w", r.OrderID, err)
 	}
-	return order.Settlement{Status: order.SettlementRefunded, Currency: r.Amount.Currency, Gross: r.Amount.Value}, nil
+	out.Status = order.SettlementStatus(status)
+	return out, nil
 }
 
 // Clocks are a customer's scaled grace and retention periods.

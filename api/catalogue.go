@@ -237,8 +237,10 @@ func (s *server) getProduct(c echo.Context) error {
 		FROM products p
 		CROSS JOIN LATERAL (
 		    SELECT count(*) AS calls,
-		           count(*) FILTER (WHERE (c.result_code <> '000000' AND c.result_code <> '000004')
-		                               OR c.error <> '') AS failures
+		           count(*) FILTER (WHERE ((c.result_code <> '000000' AND c.result_code <> '000004')
+		                                OR c.error <> '')
+		                               -- 000003 to releaseInstance means already released: done
+		                               AND NOT (c.activity = 'releaseInstance' AND c.result_code = '000003')) AS failures
 		    FROM seller_calls c
 		    WHERE c.product_id = p.product_id AND c.called_at > $2
 		) h

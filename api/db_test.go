@@ -198,7 +198,9 @@ func TestCreateOrder(t *testing.T) {
 	db := needDB(t)
 	sellerID := seedSeller(t, db)
 	monthly := seedProduct(t, db, sellerID, order.TypeSaaS, order.BillingMonthly, true)
-	oneTime := seedProduct(t, db, sellerID, order.TypePackage, order.BillingOneTime, true)
+	oneTime := seedProduct(t, db, sellerID, order.TypeSaaS, order.BillingOneTime, true)
+	hardware := seedProduct(t, db, sellerID, order.TypeHardware, order.BillingOneTime, true)
+	payPerUse := seedProduct(t, db, sellerID, order.TypeSaaS, order.BillingPayPerUse, true)
 	delisted := seedProduct(t, db, sellerID, order.TypeSaaS, order.BillingMonthly, false)
 	exp := testNow.Add(30 * 24 * time.Hour)
 	body := func(orderID, productID string, quantity int, expire string) string {
@@ -260,6 +262,8 @@ func TestCreateOrder(t *testing.T) {
 			{"subscription without expiry", body(uid("o"), monthly, 1, ""), 400, CodeInvalidField, "expireTime"},
 			{"expiry in the past", body(uid("o"), monthly, 1, testNow.Add(-time.Minute).Format(time.RFC3339)), 400, CodeInvalidField, "expireTime"},
 			{"one-time with expiry", body(uid("o"), oneTime, 1, future), 400, CodeInvalidField, "expireTime"},
+			{"product type without a workflow yet", body(uid("o"), hardware, 1, ""), 422, CodeProductUnsupported, "productId"},
+			{"pay-per-use not handled yet", body(uid("o"), payPerUse, 1, ""), 422, CodeProductUnsupported, "productId"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				wantProblem(t, h.do(t, http.MethodPost, "/v1/orders", tt.body, buyer("cust-1")), tt.status, tt.code, tt.field)

@@ -182,6 +182,12 @@ func (s *server) createOrder(c echo.Context) error {
 		p.Field = "productId"
 		return p
 	}
+	if !order.Supported(pr.Type, pr.BillingMode) {
+		p := newProblem(http.StatusUnprocessableEntity, CodeProductUnsupported, fmt.Sprintf(
+			"product %q is a %s product billed %s; orders of that kind are not handled yet", pl.ProductID, pr.Type, pr.BillingMode))
+		p.Field = "productId"
+		return p
+	}
 	if p := s.checkExpireTime(pl, pr.BillingMode); p != nil {
 		return p
 	}

@@ -28,11 +28,14 @@ type Options struct {
 	Seller    *sellerapi.Client
 	Metrics   *activities.Metrics
 	Logger    *slog.Logger
+	// MaxActivities bounds the activities run at once (0 = the SDK's default); keep it
+	// below the database pool size so activities do not queue for connections.
+	MaxActivities int
 }
 
 // New returns a worker (not started) with every workflow and activity of the service.
 func New(o Options) sdkworker.Worker {
-	w := sdkworker.New(o.Client, o.TaskQueue, sdkworker.Options{})
+	w := sdkworker.New(o.Client, o.TaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: o.MaxActivities})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: order.WorkflowType})
 	w.RegisterActivity(&activities.Store{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics})
 	w.RegisterActivity(&activities.Seller{DB: o.DB, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger})

@@ -27,20 +27,18 @@ func validActor(a order.Actor, allowed ...order.ActorKind) error {
 
 // sellerFailure describes why a seller call failed, for the audit event and the view:
 // "seller_refused" for a business refusal (non-retryable result), "window_exhausted" when
-// the retry window ran out.
+// the retry window ran out. It keeps the error class only: the seller's own message and
+// endpoint stay in seller_calls and the activity's failure, for ops, and never reach the
+// buyer's view of the order.
 func sellerFailure(err error) map[string]string {
-	d := map[string]string{"reason": "window_exhausted", "message": err.Error()}
+	d := map[string]string{"reason": "window_exhausted", "errorType": "unknown"}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		d["errorType"] = appErr.Type()
-		d["message"] = appErr.Message()
 		if appErr.NonRetryable() {
 			d["reason"] = "seller_refused"
 		}
 	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		d["reason"] = "window_exhausted"
-	}
+	d["message"] = d["reason"] + " (" + d["errorType"] + ")"
 	return d
 }

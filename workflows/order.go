@@ -51,6 +51,9 @@ type orderRun struct {
 	// Requests handed over by update handlers to the main loop, which consumes them.
 	acceptBy *order.Actor
 	retryBy  *order.Actor
+	// awaitingRetry is true only while the main loop waits for ops to retry, so that a
+	// retry can neither be queued for a later failure nor race the refund.
+	awaitingRetry bool
 }
 
 // setup registers the query and the updates. Validators only read state: a refused update
@@ -83,17 +86,12 @@ func (o *orderRun) setup(ctx workflow.Context) error {
 			return o.view, err
 		},
 		workflow.UpdateHandlerOptions{Validator: func(req order.ActionRequest) error {
-			if !o.retryable() || o.retryBy != nil {
+			if !o.awaitingRetry || o.retryBy != nil {
 				return invalidTransition("retry", o.view.Status)
 			}
 			return validActor(req.Actor, order.ActorOps)
 		}},
 	)
-}
-
-// retryable: ops may retry a failed production, or a seller call that ran out of its window.
-func (o *orderRun) retryable() bool {
-	return o.view.Phase == order.PhaseProvisionFailed || o.view.NeedsAttention
 }
 
 func (o *orderRun) run(ctx workflow.Context) (order.View, error) {
@@ -138,7 +136,7 @@ func (o *orderRun) produce(ctx workflow.Context) (done bool, err error) {
 		}); err != nil {
 			return false, err
 		}
-		retried, err := workflow.AwaitWithTimeout(ctx, o.in.Windows.RefundHold, func() bool { return o.retryBy != nil })
+		retried, err := o.awaitRetry(ctx, o.in.Windows.RefundHold)
 		if err != nil {
 			return false, err
 		}
@@ -308,7 +306,7 @@ func (o *orderRun) callSeller(ctx workflow.Context, name string, fn any, args ..
 		}); err != nil {
 			return err
 		}
-		if err := workflow.Await(ctx, func() bool { return o.retryBy != nil }); err != nil {
+		if _, err := o.awaitRetry(ctx, 0); err != nil {
 			return err
 		}
 		actor := *o.retryBy
@@ -317,6 +315,17 @@ func (o *orderRun) callSeller(ctx workflow.Context, name string, fn any, args ..
 			return err
 		}
 	}
+}
+
+// awaitRetry waits for ops to retry (at most timeout; 0 = without limit). Ops may retry a
+// failed production, or a seller call that ran out of its window, only while this waits.
+func (o *orderRun) awaitRetry(ctx workflow.Context, timeout time.Duration) (bool, error) {
+	o.awaitingRetry = true
+	defer func() { o.awaitingRetry = false }()
+	if timeout == 0 {
+		return true, workflow.Await(ctx, func() bool { return o.retryBy != nil })
+	}
+	return workflow.AwaitWithTimeout(ctx, timeout, func() bool { return o.retryBy != nil })
 }
 
 // refund records the buyer's refund and cancels the order.

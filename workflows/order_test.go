@@ -120,7 +120,7 @@ func (s *orderSuite) newInstanceOK(ready bool) {
 
 func (s *orderSuite) update(name string, actor order.Actor, after time.Duration, check func(order.View, error)) {
 	s.env.RegisterDelayedCallback(func() {
-		s.env.UpdateWorkflow(name, "upd-"+name, &testsuite.TestUpdateCallback{
+		s.env.UpdateWorkflow(name, "upd-"+name+"-"+after.String(), &testsuite.TestUpdateCallback{
 			OnAccept: func() {},
 			OnReject: func(err error) { check(order.View{}, err) },
 			OnComplete: func(v any, err error) {
@@ -284,12 +284,19 @@ func (s *orderSuite) TestReleaseFailureNeedsOpsAttention() {
 	s.update(order.UpdateRetry, order.Actor{Kind: order.ActorOps, ID: "carol"}, 62*24*time.Hour, func(v order.View, err error) {
 		s.NoError(err)
 	})
+	// A second retry while the first one's call is still running is refused, rather than
+	// queued to answer some later failure without ops deciding anything.
+	var second error
+	s.update(order.UpdateRetry, order.Actor{Kind: order.ActorOps, ID: "carol"}, 62*24*time.Hour+5*time.Minute, func(_ order.View, err error) {
+		second = err
+	})
 	s.env.ExecuteWorkflow(Order, input(false))
 	v := s.result()
 	s.Equal(order.PhaseReleased, v.Phase)
 	s.False(v.NeedsAttention)
 	s.Equal([]string{"placed", "instance_created", "accepted", "expired", "frozen", "needs_attention", "retry_requested", "seller_call_succeeded", "released"}, s.events())
 	s.True(s.transitions[5].View.NeedsAttention)
+	s.Error(second, "a retry with nothing waiting for it is refused")
 }
 
 func TestSellerFailure(t *testing.T) {

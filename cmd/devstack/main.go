@@ -8,7 +8,7 @@
 // ready it loads the demo catalogue (first start only, so edits made by ops survive), logs
 // where everything is, and waits.
 //
-// Ctrl-C or SIGTERM stops everything in reverse order (children, Temporal, PostgreSQL) and
+// Ctrl-C or SIGTERM stops everything in reverse order of start (children, Temporal, PostgreSQL) and
 // exits 0; a child that dies on its own also stops everything, with exit status 1. Data
 // survives restarts. Children run in their own process group (the terminal's Ctrl-C
 // reaches only devstack, which stops them in order) and get SIGTERM if devstack itself is
@@ -54,7 +54,8 @@ const (
 	actorID = "devstack"
 )
 
-// children are started in this order and stopped in reverse.
+// children are started in this order (the simulator first, so the worker's first calls
+// find it) and stopped together.
 var children = []string{"sellersim", "orders"}
 
 func main() {
@@ -144,7 +145,14 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	}
 	cleanups = append(cleanups, temporalSrv.Stop)
 
-	env := append(os.Environ(),
+	env := os.Environ()
+	if len(cfg.APITokens) == 0 {
+		// A development stack: give the API the well-known tokens README documents.
+		cfg.APITokens, _ = config.ParseTokens(config.DevTokens)
+		env = append(env, "API_TOKENS="+config.DevTokens)
+		log.Info("API_TOKENS not set: the API accepts the development tokens listed in README.md")
+	}
+	env = append(env,
 		"DATABASE_URL="+dbURL,
 		"TEMPORAL_ADDRESS="+temporalSrv.FrontendAddr(),
 		"TEMPORAL_NAMESPACE="+temporalSrv.Namespace(),
@@ -376,7 +384,7 @@ func waitReady(ctx context.Context, readyURL string, exited <-chan childExit) er
 // loadDemoCatalogue puts the demo seller, product and customer through the API as ops,
 // unless the demo product exists already: a restart must not undo what ops changed.
 func loadDemoCatalogue(ctx context.Context, cfg *config.Config, apiBase string, log *slog.Logger) error {
-	token := firstToken(cfg, config.RoleOps)
+	token := cfg.TokenFor(config.RoleOps)
 	if token == "" {
 		return errors.New("API_TOKENS has no token of role ops")
 	}
@@ -471,26 +479,6 @@ func (a *apiClient) do(ctx context.Context, method, path string, body any) (int,
 	return resp.StatusCode, nil
 }
 
-// firstToken returns the first token of role in API_TOKENS, in the order written there
-// (config.Config keeps them in a map, which has no order).
-func firstToken(cfg *config.Config, role config.Role) string {
-	raw, ok := os.LookupEnv("API_TOKENS")
-	if !ok {
-		for _, v := range config.Vars {
-			if v.Name == "API_TOKENS" {
-				raw = v.Default
-			}
-		}
-	}
-	for _, pair := range strings.Split(raw, ",") {
-		r, token, _ := strings.Cut(strings.TrimSpace(pair), ":")
-		if config.Role(r) == role && cfg.APITokens[token] == role {
-			return token
-		}
-	}
-	return ""
-}
-
 // loopbackAddr turns a listen address (":8080", "0.0.0.0:8080") into one to dial.
 func loopbackAddr(listen string) string {
 	host, port, err := net.SplitHostPort(listen)
@@ -511,6 +499,10 @@ func withoutPassword(raw string) string {
 	}
 	if u.User != nil {
 		u.User = url.User(u.User.Username())
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
 	}
 	return u.String()
 }

@@ -32,6 +32,13 @@ import (
 	"github.com/cloudmarket/orders/worker"
 )
 
+// Capacity of one orders process: database connections, and activities the worker runs
+// at once (each holds at most one connection at a time).
+const (
+	dbConns       = 20
+	maxActivities = 16
+)
+
 func main() {
 	if err := run(); err != nil {
 		slog.Error("orders stopped", "error", err)
@@ -46,6 +53,9 @@ func run() error {
 	}
 	logger := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 	slog.SetDefault(logger)
+	if cfg.RunAPI && len(cfg.APITokens) == 0 {
+		return errors.New("API_TOKENS is not set: the API would accept no caller (make run sets development tokens; see README)")
+	}
 	if cfg.DatabaseURL == "" {
 		return errors.New("DATABASE_URL is not set (make run sets it; see README)")
 	}
@@ -61,7 +71,14 @@ func run() error {
 		return err
 	}
 	logger.Info("database schema ready", "version", version)
-	db, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	// pgx's default (4 connections on 2 cores) queues activities and API reads behind each
+	// other under load; the worker runs at most maxActivities activities at once.
+	poolCfg.MaxConns = dbConns
+	db, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
@@ -92,7 +109,7 @@ func run() error {
 		}
 		w := worker.New(worker.Options{
 			Client: tc, TaskQueue: cfg.TaskQueue, DB: db, Policy: pol, Seller: sc,
-			Metrics: activities.NewMetrics(reg), Logger: logger,
+			Metrics: activities.NewMetrics(reg), Logger: logger, MaxActivities: maxActivities,
 		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
@@ -112,7 +129,14 @@ func run() error {
 	errc := make(chan error, 1)
 	var srv *http.Server
 	if handler != nil {
-		srv = &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		srv = &http.Server{
+			Addr: addr, Handler: handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			// Longer than the API's wait for an update to complete, so its answer is sent.
+			WriteTimeout: 60 * time.Second,
+			IdleTimeout:  2 * time.Minute,
+		}
 		go func() { errc <- srv.ListenAndServe() }()
 		logger.Info("HTTP listening", "addr", addr, "api", cfg.RunAPI)
 	}
@@ -123,10 +147,13 @@ func run() error {
 		return fmt.Errorf("HTTP server: %w", err)
 	}
 	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Let requests in flight (an update waits up to 30 s) finish before the worker,
+		// the Temporal client and the pool are closed by the deferred calls.
+		sctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
 			logger.Warn("HTTP shutdown", "error", err)
+			srv.Close()
 		}
 	}
 	return nil

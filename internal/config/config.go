@@ -34,7 +34,7 @@ var Vars = []Var{
 	{"TEMPORAL_DB_FILE", ".data/temporal.db", "Dev stack: SQLite file of the embedded Temporal server."},
 	{"TEMPORAL_UI_ADDR", "127.0.0.1:8233", "Dev stack: address of the Temporal web UI."},
 	{"API_ADDR", ":8080", "Listen address of the HTTP API (also serves /metrics)."},
-	{"API_TOKENS", "web:dev-web-token,ops:dev-ops-token,billing:dev-billing-token", "Bearer tokens and their roles, as role:token pairs separated by commas. Roles: web, ops, billing."},
+	{"API_TOKENS", "", "Bearer tokens and their roles, as role:token pairs separated by commas (roles: web, ops, billing; tokens of 8+ characters). Required where the API runs. `make run` uses the development tokens `web:dev-web-token,ops:dev-ops-token,billing:dev-billing-token` when it is unset."},
 	{"API_MAX_BODY_BYTES", "65536", "Largest accepted request body; larger bodies get 413."},
 	{"ORDERS_ROLES", "api,worker", "What the orders binary runs: api, worker or both."},
 	{"METRICS_ADDR", "", "Listen address for /metrics when the orders binary runs without the api role."},
@@ -48,6 +48,11 @@ var Vars = []Var{
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"LOG_FORMAT", "text", "text or json."},
 }
+
+// DevTokens are the well-known tokens the dev stack gives its API when API_TOKENS is unset.
+// They are documented in README.md, so they are never a default of the API itself: a
+// production process without API_TOKENS refuses to start.
+const DevTokens = "web:dev-web-token,ops:dev-ops-token,billing:dev-billing-token"
 
 // Role is what an API bearer token is allowed to do.
 type Role string
@@ -156,7 +161,7 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	if c.TaskQueue == "" {
 		bad("TEMPORAL_TASK_QUEUE", "must not be empty")
 	}
-	tokens, err := parseTokens(get("API_TOKENS"))
+	tokens, err := ParseTokens(get("API_TOKENS"))
 	if err != nil {
 		bad("API_TOKENS", "%v", err)
 	}
@@ -215,13 +220,13 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	return c, nil
 }
 
-func parseTokens(s string) (map[string]Role, error) {
-	pairs, err := parsePairs(s)
-	if err != nil {
-		return nil, err
+// ParseTokens parses API_TOKENS ("role:token,role:token"; empty = no tokens) into a
+// token -> role map. Errors never quote a token.
+func ParseTokens(s string) (map[string]Role, error) {
+	out := map[string]Role{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
 	}
-	out := make(map[string]Role, len(pairs))
-	// pairs is role -> token here; more than one token per role is written as repeated pairs.
 	for _, p := range strings.Split(s, ",") {
 		role, token, _ := strings.Cut(strings.TrimSpace(p), ":")
 		switch Role(role) {
@@ -238,6 +243,17 @@ func parseTokens(s string) (map[string]Role, error) {
 		out[token] = Role(role)
 	}
 	return out, nil
+}
+
+// TokenFor returns a token of role (the smallest, so the choice is stable), or "".
+func (c *Config) TokenFor(role Role) string {
+	best := ""
+	for token, r := range c.APITokens {
+		if r == role && (best == "" || token < best) {
+			best = token
+		}
+	}
+	return best
 }
 
 // parsePairs parses "a:b,c:d"; empty input is an empty map.

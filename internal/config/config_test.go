@@ -15,8 +15,16 @@ func TestDefaultsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.RunAPI || !c.RunWorker || c.PGPort != 55432 || c.APITokens["dev-ops-token"] != RoleOps {
+	if !c.RunAPI || !c.RunWorker || c.PGPort != 55432 || len(c.APITokens) != 0 {
 		t.Errorf("unexpected defaults: %+v", c)
+	}
+	dev, err := ParseTokens(DevTokens)
+	if err != nil || dev["dev-ops-token"] != RoleOps || len(dev) != 3 {
+		t.Errorf("DevTokens = %v, %v", dev, err)
+	}
+	c.APITokens = dev
+	if got := c.TokenFor(RoleOps); got != "dev-ops-token" {
+		t.Errorf("TokenFor(ops) = %q", got)
 	}
 }
 

@@ -119,6 +119,14 @@ const (
 	ErrRejectionLimit    = "rejection_limit_reached"
 )
 
+// Supported reports whether the order workflow can carry an order of this product type and
+// billing mode today: SaaS billed yearly, monthly or one-time. The other production paths
+// (licence, package, hardware, service) and pay-per-use billing come with later work; until
+// then the API refuses such orders rather than run them down the SaaS path.
+func Supported(t ProductType, m BillingMode) bool {
+	return t == TypeSaaS && m != BillingPayPerUse
+}
+
 // InitialView is the order as it stands the moment it is placed, before the workflow has run
 // a step: what the API answers to a new order, and the workflow's starting state.
 func InitialView(in StartInput) View {

@@ -1,7 +1,9 @@
 // Package policy loads and validates the order policy file: the retry windows for seller
 // calls, the supervision clocks and the per-level grace and retention periods. Windows are
-// snapshotted, already scaled, into each order's workflow input (order.Windows), so a policy
-// change affects new orders only and never a running workflow's replay.
+// snapshotted, already scaled, into each order's workflow input (order.Windows), so a change
+// to them affects new orders only and never a running workflow's replay. Grace and retention
+// are read when an order expires (through an activity, so replay is unaffected): a level's
+// new clocks apply to every order that expires after the change.
 package policy
 
 import (
