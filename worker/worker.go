@@ -19,6 +19,15 @@ import (
 	"github.com/cloudmarket/orders/workflows"
 )
 
+// Capacity of one process that runs the worker: database connections, and activities run at
+// once (each holds at most one connection at a time, leaving room for the API's reads).
+// pgx's default pool (4 connections on 2 cores) would queue activities and API reads behind
+// each other under load.
+const (
+	DBConns       = 20
+	MaxActivities = 16
+)
+
 // Options are the worker's dependencies.
 type Options struct {
 	Client    client.Client

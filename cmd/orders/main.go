@@ -32,13 +32,6 @@ import (
 	"github.com/cloudmarket/orders/worker"
 )
 
-// Capacity of one orders process: database connections, and activities the worker runs
-// at once (each holds at most one connection at a time).
-const (
-	dbConns       = 20
-	maxActivities = 16
-)
-
 func main() {
 	if err := run(); err != nil {
 		slog.Error("orders stopped", "error", err)
@@ -75,9 +68,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	// pgx's default (4 connections on 2 cores) queues activities and API reads behind each
-	// other under load; the worker runs at most maxActivities activities at once.
-	poolCfg.MaxConns = dbConns
+	poolCfg.MaxConns = worker.DBConns
 	db, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)
@@ -109,7 +100,7 @@ func run() error {
 		}
 		w := worker.New(worker.Options{
 			Client: tc, TaskQueue: cfg.TaskQueue, DB: db, Policy: pol, Seller: sc,
-			Metrics: activities.NewMetrics(reg), Logger: logger, MaxActivities: maxActivities,
+			Metrics: activities.NewMetrics(reg), Logger: logger, MaxActivities: worker.MaxActivities,
 		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)

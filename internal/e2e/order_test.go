@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/cloudmarket/orders/internal/order"
@@ -226,6 +227,19 @@ func TestAcceptanceInWrongStateIsRefusedAtOnce(t *testing.T) {
 	v := waitStatus(t, "SLOW-1", order.Status(order.PhaseAwaitingAcceptance), 15*time.Second)
 	if v.FrontEndURL == "" {
 		t.Errorf("polled instance has no frontEndUrl: %+v", v)
+	}
+	// Ops see in the Temporal UI where the order waits and why (the workflow's current
+	// details, served by the SDK's metadata query).
+	res, err := stack.Temporal.QueryWorkflow(context.Background(), order.WorkflowID("SLOW-1"), "", "__temporal_workflow_metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md sdkpb.WorkflowMetadata
+	if err := res.Get(&md); err != nil {
+		t.Fatal(err)
+	}
+	if d := md.GetCurrentDetails(); !strings.Contains(d, "Waiting on: **buyer**") || !strings.Contains(d, "auto_accept at") {
+		t.Errorf("current details = %q", d)
 	}
 	recordHistory(t, "SLOW-1", "saas_async_awaiting_acceptance")
 }

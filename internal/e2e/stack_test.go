@@ -94,7 +94,12 @@ func runMain(m *testing.M) (int, error) {
 	if _, err := schema.Migrate(ctx, dbURL); err != nil {
 		return 0, err
 	}
-	db, err := pgxpool.New(ctx, dbURL)
+	poolCfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return 0, err
+	}
+	poolCfg.MaxConns = worker.DBConns // as cmd/orders
+	db, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return 0, err
 	}
@@ -130,7 +135,7 @@ func runMain(m *testing.M) (int, error) {
 	const taskQueue = "orders-e2e"
 	w := worker.New(worker.Options{
 		Client: stack.Temporal, TaskQueue: taskQueue, DB: db, Policy: pol, Seller: sc,
-		Metrics: activities.NewMetrics(stack.Registry), Logger: logger,
+		Metrics: activities.NewMetrics(stack.Registry), Logger: logger, MaxActivities: worker.MaxActivities,
 	})
 	if err := w.Start(); err != nil {
 		return 0, err
