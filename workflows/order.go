@@ -51,8 +51,8 @@ type orderRun struct {
 	// Requests handed over by update handlers to the main loop, which consumes them.
 	acceptBy *order.Actor
 	retryBy  *order.Actor
-	// awaitingRetry is true only while the main loop waits for ops to retry, so that a
-	// retry can neither be queued for a later failure nor race the refund.
+	// awaitingRetry is true only while a failure waits for ops to retry, so that a retry
+	// can neither be queued for a later failure nor race the refund.
 	awaitingRetry bool
 }
 
@@ -66,13 +66,21 @@ func (o *orderRun) setup(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, order.UpdateAccept,
 		func(ctx workflow.Context, req order.ActionRequest) (order.View, error) {
-			o.acceptBy = &req.Actor
+			if o.acceptBy == nil {
+				o.acceptBy = &req.Actor
+			}
 			err := workflow.Await(ctx, func() bool { return o.view.Phase != order.PhaseAwaitingAcceptance })
 			return o.view, err
 		},
 		workflow.UpdateHandlerOptions{Validator: func(req order.ActionRequest) error {
-			if o.view.Phase != order.PhaseAwaitingAcceptance || o.acceptBy != nil {
+			// The same buyer repeating an acceptance still being processed (a client retry
+			// without Idempotency-Key) waits for the same outcome; anyone else is refused.
+			if o.view.Phase != order.PhaseAwaitingAcceptance || (o.acceptBy != nil && *o.acceptBy != req.Actor) {
 				return invalidTransition("accept", o.view.Status)
+			}
+			if req.Actor.Kind == order.ActorBuyer && req.Actor.ID != o.in.CustomerID {
+				// The API checks ownership too; the workflow does not rely on it.
+				return temporal.NewApplicationError("only the order's buyer may accept it", order.ErrInvalidTransition)
 			}
 			return validActor(req.Actor, order.ActorBuyer, order.ActorOps)
 		}},
@@ -132,6 +140,7 @@ func (o *orderRun) produce(ctx workflow.Context) (done bool, err error) {
 		if err := o.transition(ctx, "provision_failed", order.Actor{Kind: order.ActorSystem}, failure, func(v *order.View) {
 			v.Phase, v.WaitingOn = order.PhaseProvisionFailed, order.WaitOps
 			v.LastError = failure["message"]
+			o.awaitingRetry = true // from the moment anyone can see the failure
 			v.Deadlines = []order.Deadline{{Action: "refund", At: hold}}
 		}); err != nil {
 			return false, err
@@ -303,6 +312,7 @@ func (o *orderRun) callSeller(ctx workflow.Context, name string, fn any, args ..
 		detail["call"] = name
 		if err := o.transition(ctx, "needs_attention", order.Actor{Kind: order.ActorSystem}, detail, func(v *order.View) {
 			v.NeedsAttention, v.LastError = true, detail["message"]
+			o.awaitingRetry = true // from the moment anyone can see the failure
 		}); err != nil {
 			return err
 		}
@@ -318,9 +328,10 @@ func (o *orderRun) callSeller(ctx workflow.Context, name string, fn any, args ..
 }
 
 // awaitRetry waits for ops to retry (at most timeout; 0 = without limit). Ops may retry a
-// failed production, or a seller call that ran out of its window, only while this waits.
+// failed production, or a seller call that ran out of its window, from the transition that
+// shows the failure (which sets awaitingRetry) until this wait ends: never after the refund
+// has begun, and never ahead of a failure that has not happened.
 func (o *orderRun) awaitRetry(ctx workflow.Context, timeout time.Duration) (bool, error) {
-	o.awaitingRetry = true
 	defer func() { o.awaitingRetry = false }()
 	if timeout == 0 {
 		return true, workflow.Await(ctx, func() bool { return o.retryBy != nil })

@@ -169,6 +169,18 @@ func (s *orderSuite) TestHappyPathSupervisedToReleased() {
 	s.Equal(order.StatusFrozen, s.transitions[5].View.Status)
 }
 
+func (s *orderSuite) TestAcceptanceByAnotherBuyerIsRefused() {
+	s.newInstanceOK(true)
+	var refused error
+	s.update(order.UpdateAccept, order.Actor{Kind: order.ActorBuyer, ID: "someone-else"}, time.Hour, func(_ order.View, err error) {
+		refused = err
+	})
+	s.env.ExecuteWorkflow(Order, input(true))
+	s.result()
+	s.Error(refused)
+	s.Equal(order.ActorTimer, s.transitions[3].Actor.Kind, "nobody but the timer accepted")
+}
+
 func (s *orderSuite) TestUnsupervisedSaaSAcceptedWhenProduced() {
 	s.newInstanceOK(true)
 	s.env.ExecuteWorkflow(Order, input(false))
