@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/pgcluster"
 	"github.com/cloudmarket/orders/internal/policy"
+	"github.com/cloudmarket/orders/internal/testutil"
 	"github.com/cloudmarket/orders/schema"
 )
 
@@ -85,29 +84,11 @@ const (
 // testNow is the fixed clock of every test server.
 var testNow = time.Date(2030, 5, 17, 12, 0, 0, 0, time.UTC)
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	e    *echo.Echo
 	tc   *mocks.Client
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *testutil.SyncBuffer
 	cfg  *config.Config
 }
 
@@ -119,7 +100,7 @@ func newHarness(t *testing.T, db *pgxpool.Pool) *harness {
 	h := &harness{
 		tc:   mocks.NewClient(t),
 		reg:  prometheus.NewRegistry(),
-		logs: &syncBuffer{},
+		logs: &testutil.SyncBuffer{},
 		cfg: &config.Config{
 			APITokens: map[string]config.Role{
 				webToken: config.RoleWeb, opsToken: config.RoleOps, billingToken: config.RoleBilling,

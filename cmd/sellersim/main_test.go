@@ -6,30 +6,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/logging"
+	"github.com/cloudmarket/orders/internal/testutil"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestNewLogger(t *testing.T) {
 	tests := []struct {
@@ -99,7 +82,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	log := logging.New(logs, "info", "text")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

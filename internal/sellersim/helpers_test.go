@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/testutil"
 )
 
 const (
@@ -46,29 +47,12 @@ type env struct {
 	srv    *httptest.Server
 	clock  *fakeClock
 	client *sellerapi.Client
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testutil.SyncBuffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{clock: &fakeClock{t: time.Now()}, logs: &syncBuffer{}}
+	e := &env{clock: &fakeClock{t: time.Now()}, logs: &testutil.SyncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.sim = New(Options{Logger: log, Sellers: map[string]string{sellerID: key}, Now: e.clock.Now})
 	e.srv = httptest.NewServer(e.sim)
