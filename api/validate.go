@@ -1,7 +1,6 @@
 package api
 
 import (
-	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -9,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/cloudmarket/orders/activities/sellerapi"
 )
 
 // idPattern is the syntax of every marketplace ID (api.md): it keeps IDs safe in workflow
@@ -81,23 +82,13 @@ func checkEndpoint(field, v string, allowAnyHTTP bool) *Problem {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !allowAnyHTTP && !isLoopback(u.Hostname()) {
+		if !allowAnyHTTP && !sellerapi.IsLoopbackHost(u.Hostname()) {
 			return invalidField(field, "%s must use https (plain http is allowed only for loopback hosts)", field)
 		}
 	default:
 		return invalidField(field, "%s must be an https URL", field)
 	}
 	return nil
-}
-
-// isLoopback matches activities/sellerapi: localhost or a loopback IP literal; other names
-// are not resolved, because DNS could point anywhere.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // checkAccessKey validates a seller access key: 8-256 visible ASCII characters. It is an

@@ -204,7 +204,7 @@ func (c *Client) checkEndpoint(endpoint string) (u *url.URL, safe string, err er
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if c.allowHTTP != AllowHTTPAny && !isLoopback(u.Hostname()) {
+		if c.allowHTTP != AllowHTTPAny && !IsLoopbackHost(u.Hostname()) {
 			return nil, safe, errors.New("plain http is allowed only for loopback endpoints; use https")
 		}
 	default:
@@ -214,9 +214,11 @@ func (c *Client) checkEndpoint(endpoint string) (u *url.URL, safe string, err er
 	return u, safe, nil
 }
 
-// isLoopback reports whether host is localhost or a loopback IP literal. Names other than
-// localhost are not resolved: DNS could point anywhere, so they need https.
-func isLoopback(host string) bool {
+// IsLoopbackHost reports whether host is localhost or a loopback IP literal: the only hosts
+// a seller endpoint may be reached at over plain http under AllowHTTPLoopback. Names other
+// than localhost are not resolved: DNS could point anywhere, so they need https. The API
+// applies the same rule when ops register an endpoint.
+func IsLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
