@@ -210,7 +210,7 @@ func code(t *testing.T, r reply) string {
 // acceptance is answered 409 invalid_transition by the update validator.
 func TestAcceptanceInWrongStateIsRefusedAtOnce(t *testing.T) {
 	catalogue(t, "s-slow", "p-slow", true)
-	sim(t, "PUT", "/admin/sellers/s-slow/behaviour", map[string]any{"mode": "async", "asyncDelayMs": 3000})
+	sim(t, "PUT", "/admin/sellers/s-slow/behaviour", map[string]any{"mode": "async", "asyncDelayMs": 5000})
 	if r := do(t, buyer("c-slow", "POST", "/v1/orders", newOrder("SLOW-1", "c-slow", "p-slow", 500, time.Hour))); r.status != http.StatusCreated {
 		t.Fatalf("POST order: %d %s", r.status, r.body)
 	}
