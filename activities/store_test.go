@@ -45,6 +45,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// uniqueID gives each test run its own order IDs, so tests can repeat (-count) on the
+// package's shared database.
+func uniqueID(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+}
+
 func newStore(t *testing.T) *Store {
 	t.Helper()
 	return &Store{DB: db, Policy: policy.Default(), Metrics: NewMetrics(prometheus.NewRegistry())}
@@ -62,12 +68,13 @@ func view(orderID string, phase order.Phase) order.View {
 }
 
 func TestRecordTransitionIsIdempotentAndOrdered(t *testing.T) {
+	idT1 := uniqueID("T")
 	ctx := context.Background()
 	s := newStore(t)
 	at := time.Now().UTC()
-	t1 := Transition{WorkflowID: "order-T1", Fingerprint: "fp", Seq: 1, At: at, Event: "placed", View: view("T1", order.PhaseProvisioning)}
-	t2 := Transition{WorkflowID: "order-T1", Fingerprint: "fp", Seq: 2, At: at, Event: "instance_created",
-		From: "provisioning", View: view("T1", order.PhaseAwaitingAcceptance)}
+	t1 := Transition{WorkflowID: "order-" + idT1, Fingerprint: "fp", Seq: 1, At: at, Event: "placed", View: view(idT1, order.PhaseProvisioning)}
+	t2 := Transition{WorkflowID: "order-" + idT1, Fingerprint: "fp", Seq: 2, At: at, Event: "instance_created",
+		From: "provisioning", View: view(idT1, order.PhaseAwaitingAcceptance)}
 	for _, tr := range []Transition{t1, t2, t2, t1} { // retries, and a late retry of step 1
 		if err := s.RecordTransition(ctx, tr); err != nil {
 			t.Fatal(err)
@@ -75,30 +82,31 @@ func TestRecordTransitionIsIdempotentAndOrdered(t *testing.T) {
 	}
 	var status string
 	var seq, events int
-	if err := db.QueryRow(ctx, `SELECT status, seq FROM orders WHERE order_id = 'T1'`).Scan(&status, &seq); err != nil {
+	if err := db.QueryRow(ctx, `SELECT status, seq FROM orders WHERE order_id = $1`, idT1).Scan(&status, &seq); err != nil {
 		t.Fatal(err)
 	}
 	if status != "awaiting_acceptance" || seq != 2 {
 		t.Errorf("read model = %s seq %d; a late retry must not roll it back", status, seq)
 	}
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM order_events WHERE order_id = 'T1'`).Scan(&events); err != nil || events != 2 {
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM order_events WHERE order_id = $1`, idT1).Scan(&events); err != nil || events != 2 {
 		t.Errorf("events = %d (%v), want 2", events, err)
 	}
 	if got := testutil.ToFloat64(s.Metrics.Transitions.WithLabelValues("provisioning", "awaiting_acceptance")); got != 1 {
 		t.Errorf("transition counted %v times, want once", got)
 	}
-	if _, err := db.Exec(ctx, `UPDATE order_events SET event = 'x' WHERE order_id = 'T1'`); err == nil || !strings.Contains(err.Error(), "append-only") {
+	if _, err := db.Exec(ctx, `UPDATE order_events SET event = 'x' WHERE order_id = $1`, idT1); err == nil || !strings.Contains(err.Error(), "append-only") {
 		t.Errorf("order_events accepted an update: %v", err)
 	}
 }
 
 func TestPostSettlementExactlyOnce(t *testing.T) {
+	idS1 := uniqueID("S")
 	ctx := context.Background()
 	s := newStore(t)
-	if err := s.RecordTransition(ctx, Transition{WorkflowID: "order-S1", Seq: 1, At: time.Now(), Event: "placed", View: view("S1", order.PhaseProvisioning)}); err != nil {
+	if err := s.RecordTransition(ctx, Transition{WorkflowID: "order-" + idS1, Seq: 1, At: time.Now(), Event: "placed", View: view(idS1, order.PhaseProvisioning)}); err != nil {
 		t.Fatal(err)
 	}
-	req := SettlementRequest{OrderID: "S1", SellerID: "s1", Gross: order.Money{Value: 10001, Currency: "CNY"}, CommissionBps: 1550}
+	req := SettlementRequest{OrderID: idS1, SellerID: "s1", Gross: order.Money{Value: 10001, Currency: "CNY"}, CommissionBps: 1550}
 	var first order.Settlement
 	for i := range 3 {
 		got, err := s.PostSettlement(ctx, req)
@@ -117,11 +125,11 @@ func TestPostSettlementExactlyOnce(t *testing.T) {
 	}
 	var settlements, lines int
 	var balance int64
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM settlements WHERE order_id = 'S1'`).Scan(&settlements); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM settlements WHERE order_id = $1`, idS1).Scan(&settlements); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.QueryRow(ctx, `SELECT count(*), sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END)
-		FROM ledger_entries JOIN settlements USING (settlement_id) WHERE order_id = 'S1'`).Scan(&lines, &balance); err != nil {
+		FROM ledger_entries JOIN settlements USING (settlement_id) WHERE order_id = $1`, idS1).Scan(&lines, &balance); err != nil {
 		t.Fatal(err)
 	}
 	if settlements != 1 || lines != 3 || balance != 0 {
@@ -130,9 +138,10 @@ func TestPostSettlementExactlyOnce(t *testing.T) {
 }
 
 func TestLedgerRefusesUnbalancedPosting(t *testing.T) {
+	idU1 := uniqueID("U")
 	ctx := context.Background()
 	s := newStore(t)
-	if err := s.RecordTransition(ctx, Transition{WorkflowID: "order-U1", Seq: 1, At: time.Now(), Event: "placed", View: view("U1", order.PhaseProvisioning)}); err != nil {
+	if err := s.RecordTransition(ctx, Transition{WorkflowID: "order-" + idU1, Seq: 1, At: time.Now(), Event: "placed", View: view(idU1, order.PhaseProvisioning)}); err != nil {
 		t.Fatal(err)
 	}
 	tx, err := db.Begin(ctx)
@@ -142,7 +151,7 @@ func TestLedgerRefusesUnbalancedPosting(t *testing.T) {
 	defer tx.Rollback(ctx)
 	var id int64
 	if err := tx.QueryRow(ctx, `INSERT INTO settlements (order_id, kind, seller_id, currency, gross, commission_bps, commission, net, status)
-		VALUES ('U1', 'order', 's1', 'CNY', 100, 1000, 10, 90, 'pending') RETURNING settlement_id`).Scan(&id); err != nil {
+		VALUES ($1, 'order', 's1', 'CNY', 100, 1000, 10, 90, 'pending') RETURNING settlement_id`, idU1).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO ledger_entries (settlement_id, posting, account, direction, amount, currency)
@@ -155,18 +164,19 @@ func TestLedgerRefusesUnbalancedPosting(t *testing.T) {
 }
 
 func TestRecordRefundAndCustomerClocks(t *testing.T) {
+	idR1 := uniqueID("R")
 	ctx := context.Background()
 	s := newStore(t)
-	if err := s.RecordTransition(ctx, Transition{WorkflowID: "order-R1", Seq: 1, At: time.Now(), Event: "placed", View: view("R1", order.PhaseProvisioning)}); err != nil {
+	if err := s.RecordTransition(ctx, Transition{WorkflowID: "order-" + idR1, Seq: 1, At: time.Now(), Event: "placed", View: view(idR1, order.PhaseProvisioning)}); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		got, err := s.RecordRefund(ctx, RefundRequest{OrderID: "R1", SellerID: "s1", Amount: order.Money{Value: 500, Currency: "CNY"}, Reason: "provision_failed"})
+		got, err := s.RecordRefund(ctx, RefundRequest{OrderID: idR1, SellerID: "s1", Amount: order.Money{Value: 500, Currency: "CNY"}, Reason: "provision_failed"})
 		if err != nil || got.Status != order.SettlementRefunded || got.Gross != 500 {
 			t.Fatalf("refund = %+v, %v", got, err)
 		}
 	}
-	if _, err := db.Exec(ctx, `INSERT INTO customers (customer_id, level) VALUES ('gold-1', 'gold')`); err != nil {
+	if _, err := db.Exec(ctx, `INSERT INTO customers (customer_id, level) VALUES ('gold-1', 'gold') ON CONFLICT (customer_id) DO UPDATE SET level = 'gold'`); err != nil {
 		t.Fatal(err)
 	}
 	c, err := s.CustomerClocks(ctx, "gold-1", 24)
