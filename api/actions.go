@@ -91,11 +91,11 @@ func (s *server) updateFailure(ctx context.Context, orderID, name string, err er
 	if !errors.As(err, &notFound) {
 		return temporalFailure(name+" order "+orderID, orderID, err)
 	}
-	status, _, dErr := s.describeOrder(ctx, orderID)
+	desc, dErr := s.describeOrder(ctx, orderID)
 	switch {
 	case dErr != nil:
 		return temporalFailure("describe order "+orderID, orderID, dErr)
-	case status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return orderClosed(err)
 	default:
 		// Running now yet not found a moment ago: a new run took over (continue-as-new).

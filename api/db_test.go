@@ -415,12 +415,10 @@ func TestOrderNotYetProjected(t *testing.T) {
 	h := newHarness(t, db)
 	id, missing := uid("o"), uid("o")
 	v := viewOf(id, "cust-9", "seller-9", testNow)
-	val := mocks.NewEncodedValue(t)
-	val.On("Get", mock.AnythingOfType("*order.View")).Run(func(args mock.Arguments) {
-		*args.Get(0).(*order.View) = v
-	}).Return(nil)
-	h.tc.On("QueryWorkflow", mock.Anything, order.WorkflowID(id), "", order.QueryState).Return(val, nil)
-	h.tc.On("QueryWorkflow", mock.Anything, order.WorkflowID(missing), "", order.QueryState).Return(nil, serviceerror.NewNotFound("no"))
+	// Answered from the memo the workflow was started with: no worker is asked.
+	h.tc.On("DescribeWorkflowExecution", mock.Anything, order.WorkflowID(id), "").Return(
+		describeResponseWithPlaced(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, "fp", &v), nil)
+	h.tc.On("DescribeWorkflowExecution", mock.Anything, order.WorkflowID(missing), "").Return(nil, serviceerror.NewNotFound("no"))
 
 	rec := h.do(t, http.MethodGet, "/v1/orders/"+id, "", buyer("cust-9"))
 	wantStatus(t, rec, http.StatusOK)

@@ -209,7 +209,7 @@ func (s *server) createOrder(c echo.Context) error {
 		TaskQueue:                s.cfg.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		Memo:                     map[string]any{memoFingerprint: fp},
+		Memo:                     map[string]any{memoFingerprint: fp, memoPlaced: initial},
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			order.SAOrderStatus.ValueSet(string(initial.Status)),
 			order.SASellerID.ValueSet(in.SellerID),
@@ -227,6 +227,7 @@ func (s *server) createOrder(c echo.Context) error {
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case err == nil:
+		s.recordPlacement(ctx, in, initial)
 		s.log.Info("order placed", "request_id", requestID(c), "order_id", in.OrderID,
 			"product_id", in.ProductID, "customer_id", in.CustomerID)
 		c.Response().Header().Set(echo.HeaderLocation, "/v1/orders/"+in.OrderID)
@@ -238,17 +239,45 @@ func (s *server) createOrder(c echo.Context) error {
 	}
 }
 
+// recordPlacement writes the order's read-model row as placed (transition 0), so that reads
+// of a just-placed order, and repeats of its POST, are answered by PostgreSQL rather than by
+// the Temporal server, which polling clients would otherwise load exactly when it is busiest.
+// The workflow owns the row from its first transition on (its upsert only overwrites older
+// transitions), and writes it anyway if this insert is lost: a failure here is only logged.
+func (s *server) recordPlacement(ctx context.Context, in order.StartInput, v order.View) {
+	view, err := json.Marshal(v)
+	if err == nil {
+		dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
+		defer cancel()
+		_, err = s.db.Exec(dbCtx, `
+			INSERT INTO orders (order_id, order_line_id, customer_id, product_id, seller_id,
+			    product_type, billing_mode, status, phase, request_fingerprint, workflow_id, seq,
+			    view, placed_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,0,$12,$13,$13)
+			ON CONFLICT (order_id) DO NOTHING`,
+			in.OrderID, in.OrderLineID, in.CustomerID, in.ProductID, in.SellerID, in.ProductType,
+			in.BillingMode, v.Status, v.Phase, in.Fingerprint, order.WorkflowID(in.OrderID), view, in.PlacedAt)
+	}
+	if err != nil {
+		s.log.Warn("read model row of a placed order not written; the workflow will write it",
+			"order_id", in.OrderID, "error", err)
+	}
+}
+
 // duplicateStart answers a start that lost a race with another start of the same orderId:
 // the workflow's memo says whether that was the same request.
 func (s *server) duplicateStart(c echo.Context, in order.StartInput, initial order.View) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), temporalTimeout)
 	defer cancel()
-	_, fp, err := s.describeOrder(ctx, in.OrderID)
+	desc, err := s.describeOrder(ctx, in.OrderID)
 	if err != nil {
 		return temporalFailure("describe order "+in.OrderID, in.OrderID, err)
 	}
-	if fp != in.Fingerprint {
+	if desc.Fingerprint != in.Fingerprint {
 		return idempotencyConflict(in.OrderID)
+	}
+	if desc.Placed != nil {
+		initial = *desc.Placed // the order as the first request placed it
 	}
 	var view []byte
 	err = s.db.QueryRow(ctx, `SELECT view FROM orders WHERE order_id = $1`, in.OrderID).Scan(&view)
@@ -290,7 +319,9 @@ type orderDoc struct {
 }
 
 // loadOrder reads an order from the read model or, when the projection has no row yet
-// (just placed), from the workflow's state query. 404 when neither knows it.
+// (just placed: the first transition writes it), from the view the workflow was started
+// with (its memo), which is the order's state until then. Only the Temporal server answers
+// that, so it works when every worker is busy. 404 when neither knows the order.
 func (s *server) loadOrder(ctx context.Context, id string) (orderDoc, error) {
 	var d orderDoc
 	dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
@@ -307,14 +338,14 @@ func (s *server) loadOrder(ctx context.Context, id string) (orderDoc, error) {
 	}
 	tctx, tcancel := context.WithTimeout(ctx, temporalTimeout)
 	defer tcancel()
-	val, err := s.tc.QueryWorkflow(tctx, order.WorkflowID(id), "", order.QueryState)
+	desc, err := s.describeOrder(tctx, id)
 	if err != nil {
-		return d, temporalFailure("query order "+id, id, err)
+		return d, temporalFailure("describe order "+id, id, err)
 	}
-	var v order.View
-	if err := val.Get(&v); err != nil {
-		return d, fmt.Errorf("decode state of order %s: %w", id, err)
+	if desc.Placed == nil {
+		return d, orderNotFound(id)
 	}
+	v := *desc.Placed
 	d.CustomerID, d.SellerID, d.View = v.CustomerID, v.SellerID, v
 	return d, nil
 }

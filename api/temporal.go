@@ -19,6 +19,19 @@ import (
 // before the read model has a row.
 const memoFingerprint = "fingerprint"
 
+// memoPlaced is the memo key under which a started order keeps its view as placed
+// (order.InitialView). Until the workflow's first transition writes the read model, that is
+// exactly the order's state, so the API can answer for a just-placed order from the Temporal
+// server alone, even when every worker is busy (a query would need one).
+const memoPlaced = "placed"
+
+// orderDescription is what the server says of an order's workflow without asking a worker.
+type orderDescription struct {
+	Status      enumspb.WorkflowExecutionStatus
+	Fingerprint string
+	Placed      *order.View // nil for a workflow started without it
+}
+
 // updateCompletedWorkflow is the application error type the server gives an update that
 // was accepted but whose workflow closed before the update finished.
 const updateCompletedWorkflow = "AcceptedUpdateCompletedWorkflow"
@@ -86,18 +99,27 @@ func temporalUnavailable(err error) bool {
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
-// describeOrder returns the status and memo fingerprint of an order's workflow.
-func (s *server) describeOrder(ctx context.Context, orderID string) (enumspb.WorkflowExecutionStatus, string, error) {
+// describeOrder returns the status and memo of an order's workflow.
+func (s *server) describeOrder(ctx context.Context, orderID string) (orderDescription, error) {
+	var d orderDescription
 	resp, err := s.tc.DescribeWorkflowExecution(ctx, order.WorkflowID(orderID), "")
 	if err != nil {
-		return 0, "", err
+		return d, err
 	}
 	info := resp.GetWorkflowExecutionInfo()
-	var fp string
-	if p := info.GetMemo().GetFields()[memoFingerprint]; p != nil {
-		if err := converter.GetDefaultDataConverter().FromPayload(p, &fp); err != nil {
-			return 0, "", fmt.Errorf("decode memo fingerprint of order %s: %w", orderID, err)
+	d.Status = info.GetStatus()
+	fields := info.GetMemo().GetFields()
+	if p := fields[memoFingerprint]; p != nil {
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &d.Fingerprint); err != nil {
+			return d, fmt.Errorf("decode memo fingerprint of order %s: %w", orderID, err)
 		}
 	}
-	return info.GetStatus(), fp, nil
+	if p := fields[memoPlaced]; p != nil {
+		var v order.View
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &v); err != nil {
+			return d, fmt.Errorf("decode memo view of order %s: %w", orderID, err)
+		}
+		d.Placed = &v
+	}
+	return d, nil
 }

@@ -24,15 +24,27 @@ import (
 // describeResponse is what DescribeWorkflowExecution answers for an order workflow in
 // status st whose memo holds fingerprint fp.
 func describeResponse(t *testing.T, st enumspb.WorkflowExecutionStatus, fp string) *workflowservice.DescribeWorkflowExecutionResponse {
+	return describeResponseWithPlaced(t, st, fp, nil)
+}
+
+// describeResponseWithPlaced is describeResponse with the placed view in the memo too.
+func describeResponseWithPlaced(t *testing.T, st enumspb.WorkflowExecutionStatus, fp string, placed *order.View) *workflowservice.DescribeWorkflowExecutionResponse {
 	t.Helper()
-	p, err := converter.GetDefaultDataConverter().ToPayload(fp)
+	dc := converter.GetDefaultDataConverter()
+	p, err := dc.ToPayload(fp)
 	if err != nil {
 		t.Fatal(err)
+	}
+	fields := map[string]*commonpb.Payload{memoFingerprint: p}
+	if placed != nil {
+		if fields[memoPlaced], err = dc.ToPayload(placed); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return &workflowservice.DescribeWorkflowExecutionResponse{
 		WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
 			Status: st,
-			Memo:   &commonpb.Memo{Fields: map[string]*commonpb.Payload{memoFingerprint: p}},
+			Memo:   &commonpb.Memo{Fields: fields},
 		},
 	}
 }

@@ -35,9 +35,10 @@ CREATE TABLE customers (
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- The read model of the order workflows: one row per order, written only by the workflow's
--- activities. seq is the number of the last transition applied, so that a late retry of an
--- older projection can never overwrite a newer one.
+-- The read model of the order workflows: one row per order. The API writes it as placed
+-- (seq 0); from then on only the workflow's activities write it. seq is the number of the
+-- last transition applied, so that a late retry of an older projection can never overwrite
+-- a newer one.
 CREATE TABLE orders (
     order_id            text PRIMARY KEY,
     order_line_id       text NOT NULL,
