@@ -149,7 +149,7 @@ func (o *orderRun) produce(ctx workflow.Context) (done bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if !retried {
+		if !retried && o.retryBy == nil { // a retry taken in the same instant as the timeout wins
 			return true, o.refund(ctx, "provision_failed")
 		}
 		actor := *o.retryBy

@@ -1,7 +1,6 @@
 package sellerapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cloudmarket/orders/internal/testutil"
 )
 
 const testKey = "sk-client-test-secret-key-42"
@@ -81,28 +82,17 @@ func newSeller(t *testing.T, r reply) (*httptest.Server, *seen) {
 	return srv, s
 }
 
-func newTestClient(t *testing.T, opts ClientOptions) (*Client, *bytes.Buffer) {
+func newTestClient(t *testing.T, opts ClientOptions) (*Client, *testutil.SyncBuffer) {
 	t.Helper()
-	var logs bytes.Buffer
+	logs := &testutil.SyncBuffer{}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	c, err := NewClient(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, &logs
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return c, logs
 }
 
 func TestCall(t *testing.T) {
