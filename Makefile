@@ -7,7 +7,10 @@ TIME_SCALE ?= 43200
 # Orders the benchmark pushes through the full path (and as many bare workflows).
 BENCH_ORDERS ?= 200
 
-.PHONY: build run test bench demo record-histories
+# How long `make test` fuzzes each fuzz target beyond its corpus.
+FUZZTIME ?= 3s
+
+.PHONY: build run test fuzz-smoke deps bench demo record-histories
 
 # Every command under cmd/ into bin/, where devstack finds its children (orders, sellersim).
 build:
@@ -16,13 +19,20 @@ build:
 # PostgreSQL, Temporal + UI, the API/worker and the seller simulator; Ctrl-C stops all.
 # Data lives in .data/ and survives restarts.
 run: build
+	@./scripts/ensure-debian-packages.sh run
 	TIME_SCALE=$(TIME_SCALE) ./bin/devstack
 
-# Every test. Only internal/e2e and internal/devserver link the Temporal server (the slow,
-# ~200 MB builds); everything else builds in seconds.
+# Every test, then every fuzz target briefly. Only internal/e2e and internal/devserver
+# link the Temporal server (the slow, ~200 MB builds); everything else builds in seconds.
 test:
+	@./scripts/ensure-debian-packages.sh test
 	$(GO) vet ./...
 	$(GO) test -race -timeout 25m ./...
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz-smoke.sh
+
+# Each fuzz target for FUZZTIME (FUZZTIME=1m make fuzz-smoke to explore longer).
+fuzz-smoke:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz-smoke.sh
 
 # Full-path order throughput against a bare workflow of the same shape, in one process.
 bench:

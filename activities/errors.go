@@ -1,8 +1,6 @@
 package activities
 
 import (
-	"errors"
-
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -14,9 +12,6 @@ const (
 	// ErrTypeInvalidInput: an activity was called with input it can never accept.
 	ErrTypeInvalidInput = "InvalidActivityInput"
 )
-
-// errSellerNotFound is returned by the seller lookup when no row matches.
-var errSellerNotFound = errors.New("seller not found")
 
 // nonRetryable wraps err as a non-retryable application error of type typ: a business
 // failure that no retry can fix.

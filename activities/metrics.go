@@ -6,7 +6,8 @@ import "github.com/prometheus/client_golang/prometheus"
 // registry next to the Temporal SDK's metrics and the API's.
 type Metrics struct {
 	// SellerCalls observes every attempt of a call to a seller, by activity and result code
-	// (a transport failure has result code "transport"); its _count is the call count.
+	// (sellerapi.ResultLabel: the protocol's codes, "transport" for no usable answer,
+	// "other" for any other code); its _count is the call count.
 	SellerCalls *prometheus.HistogramVec
 	// Transitions counts order transitions by from and to status, once per transition even
 	// when the activity recording it is retried.

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/secrets"
+	"github.com/cloudmarket/orders/internal/sellerkeys"
 )
 
 // Seller holds the activities that call a seller's production endpoint. Each looks the
@@ -21,6 +22,7 @@ import (
 // in workflow inputs or history, and a key fixed by ops is used by the next retry.
 type Seller struct {
 	DB      *pgxpool.Pool
+	Keys    *secrets.Keyring // opens the sealed access keys
 	Client  *sellerapi.Client
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -45,22 +47,12 @@ type Instance struct {
 	FrontEndURL string `json:"frontEndUrl,omitempty"`
 }
 
-type sellerRow struct {
-	endpoint, accessKey string
-	verifyBodySign      bool
-}
-
-func (s *Seller) lookup(ctx context.Context, sellerID string) (sellerRow, error) {
-	var r sellerRow
-	err := s.DB.QueryRow(ctx, `SELECT endpoint, access_key, verify_body_sign FROM sellers WHERE seller_id = $1`, sellerID).
-		Scan(&r.endpoint, &r.accessKey, &r.verifyBodySign)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return r, nonRetryable(ErrTypeSellerNotFound, fmt.Errorf("seller %s: %w", sellerID, errSellerNotFound))
+func (s *Seller) lookup(ctx context.Context, sellerID string) (sellerkeys.Seller, error) {
+	r, err := sellerkeys.Lookup(ctx, s.DB, s.Keys, sellerID)
+	if errors.Is(err, sellerkeys.ErrNotFound) {
+		return r, nonRetryable(ErrTypeSellerNotFound, err)
 	}
-	if err != nil {
-		return r, fmt.Errorf("look up seller %s: %w", sellerID, err)
-	}
-	return r, nil
+	return r, err
 }
 
 func (s *Seller) testFlag() string {
@@ -78,7 +70,7 @@ func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity,
 	if err != nil {
 		return nil, err
 	}
-	res, callErr := s.Client.Call(ctx, row.endpoint, row.accessKey, row.verifyBodySign, req)
+	res, callErr := s.Client.Call(ctx, row.Endpoint, row.AccessKey, row.VerifyBodySign, req)
 	attempt := int32(1)
 	if activity.IsActivity(ctx) {
 		attempt = activity.GetInfo(ctx).Attempt
@@ -92,10 +84,7 @@ func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity,
 			code = ""
 		}
 	}
-	label := code
-	if label == "" {
-		label = "transport"
-	}
+	label := sellerapi.ResultLabel(code)
 	if s.Metrics != nil {
 		s.Metrics.SellerCalls.WithLabelValues(string(act), label).Observe(res.Latency.Seconds())
 	}

@@ -76,7 +76,7 @@ func TestLookupToken(t *testing.T) {
 		{"aaaaaaaaa", "", false},
 		{"", "", false},
 	} {
-		role, ok := s.lookupToken(tt.token)
+		role, _, ok := s.lookupToken(tt.token)
 		if role != tt.role || ok != tt.ok {
 			t.Errorf("lookupToken(%q) = %q, %v; want %q, %v", tt.token, role, ok, tt.role, tt.ok)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/sellerkeys"
 )
 
 // sellerRequest is the body of PUT /v1/sellers/{sellerId}. Pointers mark the fields whose
@@ -35,39 +36,36 @@ type sellerResponse struct {
 // putSeller creates or replaces a seller. The access key is required on create and kept
 // when an update leaves it out, so ops can change an endpoint without handling the secret.
 func (s *server) putSeller(c echo.Context) error {
-	id, err := pathID(c, "sellerId")
-	if err != nil {
-		return err
-	}
+	id := c.Param("sellerId")
 	var req sellerRequest
-	if err := s.decodeBody(c, &req); err != nil {
+	if err := s.bind(c, &req); err != nil {
 		return err
 	}
-	if p := checkText("name", req.Name, 1, 200, false); p != nil {
+	if p := s.checkEndpoint(c.Request().Context(), req.Endpoint); p != nil {
 		return p
-	}
-	if p := checkEndpoint("endpoint", req.Endpoint, s.cfg.SellerAllowHTTP == "any"); p != nil {
-		return p
-	}
-	if req.AccessKey != nil {
-		if p := checkAccessKey("accessKey", *req.AccessKey); p != nil {
-			return p
-		}
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
 	defer cancel()
 	now := s.now().UTC()
 	out := sellerResponse{SellerID: id, Name: req.Name, Endpoint: req.Endpoint}
 	created := false
+	var err error
 	if req.AccessKey != nil {
+		sealed, sErr := sellerkeys.Seal(s.keys, id, *req.AccessKey)
+		if sErr != nil {
+			return sErr
+		}
 		err = s.db.QueryRow(ctx, `
-			INSERT INTO sellers (seller_id, name, endpoint, access_key, verify_body_sign, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, coalesce($5, true), $6, $6)
+			INSERT INTO sellers (seller_id, name, endpoint, access_key_kek, access_key_dek,
+			    access_key_sealed, verify_body_sign, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, true), $8, $8)
 			ON CONFLICT (seller_id) DO UPDATE SET
-			    name = excluded.name, endpoint = excluded.endpoint, access_key = excluded.access_key,
-			    verify_body_sign = coalesce($5, sellers.verify_body_sign), updated_at = excluded.updated_at
+			    name = excluded.name, endpoint = excluded.endpoint, access_key = NULL,
+			    access_key_kek = excluded.access_key_kek, access_key_dek = excluded.access_key_dek,
+			    access_key_sealed = excluded.access_key_sealed,
+			    verify_body_sign = coalesce($7, sellers.verify_body_sign), updated_at = excluded.updated_at
 			RETURNING (xmax = 0), verify_body_sign, created_at, updated_at`,
-			id, req.Name, req.Endpoint, *req.AccessKey, req.VerifyBodySign, now,
+			id, req.Name, req.Endpoint, sealed.KeyID, sealed.WrappedKey, sealed.Ciphertext, req.VerifyBodySign, now,
 		).Scan(&created, &out.VerifyBodySign, &out.CreatedAt, &out.UpdatedAt)
 	} else {
 		err = s.db.QueryRow(ctx, `
@@ -100,8 +98,8 @@ type productRequest struct {
 	Name               string            `json:"name"`
 	Type               order.ProductType `json:"type"`
 	BillingMode        order.BillingMode `json:"billingMode"`
-	CommissionRate     *int              `json:"commissionRate"`
-	AcceptanceCriteria *string           `json:"acceptanceCriteria"`
+	CommissionRate     int               `json:"commissionRate"`
+	AcceptanceCriteria string            `json:"acceptanceCriteria"`
 	Listed             *bool             `json:"listed"`
 	Supervised         *bool             `json:"supervised"`
 }
@@ -140,47 +138,20 @@ const healthWindow = 24 * time.Hour
 // (new products are listed): it is state the health schedule manages, not description;
 // supervised, when left out, means the product type's default.
 func (s *server) putProduct(c echo.Context) error {
-	id, err := pathID(c, "productId")
-	if err != nil {
-		return err
-	}
+	id := c.Param("productId")
 	var req productRequest
-	if err := s.decodeBody(c, &req); err != nil {
+	if err := s.bind(c, &req); err != nil {
 		return err
-	}
-	if p := checkID("sellerId", req.SellerID); p != nil {
-		return p
-	}
-	if p := checkText("name", req.Name, 1, 200, false); p != nil {
-		return p
-	}
-	if !req.Type.Valid() {
-		return invalidField("type", "type must be one of saas, license, package, hardware, service")
-	}
-	if !req.BillingMode.Valid() {
-		return invalidField("billingMode", "billingMode must be one of yearly, monthly, one_time, pay_per_use")
-	}
-	if req.CommissionRate == nil {
-		return invalidField("commissionRate", "commissionRate is required (basis points 0-10000)")
-	}
-	if *req.CommissionRate < 0 || *req.CommissionRate > 10000 {
-		return invalidField("commissionRate", "commissionRate must be basis points 0-10000")
-	}
-	if req.AcceptanceCriteria == nil {
-		return invalidField("acceptanceCriteria", "acceptanceCriteria is required")
-	}
-	if p := checkText("acceptanceCriteria", *req.AcceptanceCriteria, 1, 4000, true); p != nil {
-		return p
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
 	defer cancel()
 	out := productResponse{
 		ProductID: id, SellerID: req.SellerID, Name: req.Name, Type: req.Type, BillingMode: req.BillingMode,
-		CommissionRate: *req.CommissionRate, AcceptanceCriteria: *req.AcceptanceCriteria,
+		CommissionRate: req.CommissionRate, AcceptanceCriteria: req.AcceptanceCriteria,
 	}
 	var created bool
 	var supervised *bool
-	err = s.db.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		INSERT INTO products (product_id, seller_id, name, type, billing_mode, commission_bps,
 		    acceptance_criteria, supervised, listed, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, true), $10, $10)
@@ -190,8 +161,8 @@ func (s *server) putProduct(c echo.Context) error {
 		    acceptance_criteria = excluded.acceptance_criteria, supervised = excluded.supervised,
 		    listed = coalesce($9, products.listed), updated_at = excluded.updated_at
 		RETURNING (xmax = 0), supervised, listed, created_at, updated_at`,
-		id, req.SellerID, req.Name, string(req.Type), string(req.BillingMode), *req.CommissionRate,
-		*req.AcceptanceCriteria, req.Supervised, req.Listed, s.now().UTC(),
+		id, req.SellerID, req.Name, string(req.Type), string(req.BillingMode), req.CommissionRate,
+		req.AcceptanceCriteria, req.Supervised, req.Listed, s.now().UTC(),
 	).Scan(&created, &supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt)
 	if err != nil {
 		if pgCode(err) == "23503" { // foreign_key_violation: products.seller_id
@@ -221,17 +192,14 @@ func effectiveSupervised(t order.ProductType, own *bool) (supervised, isDefault 
 
 // getProduct answers a product with listed and the figures the health schedule uses.
 func (s *server) getProduct(c echo.Context) error {
-	id, err := pathID(c, "productId")
-	if err != nil {
-		return err
-	}
+	id := c.Param("productId")
 	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
 	defer cancel()
 	since := s.now().Add(-healthWindow)
 	out := productResponse{ProductID: id, Health: &productHealth{Window: "24h"}}
 	var supervised *bool
 	var typ, mode string
-	err = s.db.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		SELECT p.seller_id, p.name, p.type, p.billing_mode, p.commission_bps, p.acceptance_criteria,
 		       p.supervised, p.listed, p.created_at, p.updated_at, h.calls, h.failures
 		FROM products p
@@ -280,16 +248,10 @@ type customerResponse struct {
 // putCustomer creates or changes a customer's level; the level must exist in the policy,
 // since it decides the customer's grace and retention clocks.
 func (s *server) putCustomer(c echo.Context) error {
-	id, err := pathID(c, "customerId")
-	if err != nil {
-		return err
-	}
+	id := c.Param("customerId")
 	var req customerRequest
-	if err := s.decodeBody(c, &req); err != nil {
+	if err := s.bind(c, &req); err != nil {
 		return err
-	}
-	if req.Level == "" {
-		return invalidField("level", "level is required")
 	}
 	if !s.policy.HasLevel(req.Level) {
 		return invalidField("level", "level %q is not defined by the policy", req.Level)
@@ -298,7 +260,7 @@ func (s *server) putCustomer(c echo.Context) error {
 	defer cancel()
 	out := customerResponse{CustomerID: id, Level: req.Level}
 	var created bool
-	err = s.db.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		INSERT INTO customers (customer_id, level, created_at, updated_at) VALUES ($1, $2, $3, $3)
 		ON CONFLICT (customer_id) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at
 		RETURNING (xmax = 0), created_at, updated_at`, id, req.Level, s.now().UTC(),

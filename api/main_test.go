@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +22,10 @@ import (
 	"go.temporal.io/sdk/mocks"
 
 	"github.com/cloudmarket/orders/internal/config"
+	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/pgcluster"
 	"github.com/cloudmarket/orders/internal/policy"
+	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/internal/testutil"
 	"github.com/cloudmarket/orders/schema"
 )
@@ -35,7 +40,9 @@ func TestMain(m *testing.M) {
 
 func runTests(m *testing.M) int {
 	flag.Parse()
-	if testing.Short() {
+	// Fuzzing (make fuzz-smoke) needs no database, and every fuzz worker runs TestMain.
+	fuzzing := flag.Lookup("test.fuzz").Value.String() != "" || flag.Lookup("test.fuzzworker").Value.String() == "true"
+	if testing.Short() || fuzzing {
 		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -85,38 +92,86 @@ const (
 var testNow = time.Date(2030, 5, 17, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
-	e    *echo.Echo
-	tc   *mocks.Client
-	reg  *prometheus.Registry
-	logs *testutil.SyncBuffer
-	cfg  *config.Config
+	clock *testClock
+	srv   *Server
+	e     *echo.Echo
+	tc    *mocks.Client
+	reg   *prometheus.Registry
+	logs  *testutil.SyncBuffer
+	cfg   *config.Config
 }
 
 // newHarness builds the API over a mock Temporal client (no expectations: any call the
 // test did not set up fails it) and db, which may be nil for tests that must not reach
 // the database.
-func newHarness(t *testing.T, db *pgxpool.Pool) *harness {
+func newHarness(t *testing.T, db *pgxpool.Pool, opts ...func(*config.Config)) *harness {
 	t.Helper()
 	h := &harness{
-		tc:   mocks.NewClient(t),
-		reg:  prometheus.NewRegistry(),
-		logs: &testutil.SyncBuffer{},
+		clock: &testClock{t: testNow},
+		tc:    mocks.NewClient(t),
+		reg:   prometheus.NewRegistry(),
+		logs:  &testutil.SyncBuffer{},
 		cfg: &config.Config{
 			APITokens: map[string]config.Role{
 				webToken: config.RoleWeb, opsToken: config.RoleOps, billingToken: config.RoleBilling,
 			},
 			APIMaxBodyBytes:   2048,
+			APIReadTimeout:    10 * time.Second,
 			TaskQueue:         "orders-test",
 			TemporalNamespace: "default",
-			SellerAllowHTTP:   "loopback",
+			SellerEndpoints:   config.SellerEndpointsDevelopment,
+			IdempotencyTTL:    24 * time.Hour,
+			Keys:              testKeys,
 		},
 	}
-	h.e = New(Deps{
+	for _, o := range opts {
+		o(h.cfg)
+	}
+	h.srv = New(Deps{
 		Temporal: h.tc, DB: db, Policy: policy.Default(), Config: h.cfg, Registry: h.reg,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:    func() time.Time { return testNow },
+		Now:    h.clock.now,
 	})
+	h.e = h.srv.e
 	return h
+}
+
+// testClock is the harness's clock: testNow until a test moves it.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// testKeys seals the access keys the tests register.
+var testKeys = func() *secrets.Keyring {
+	k, err := secrets.NewKey("test-1")
+	if err != nil {
+		panic(err)
+	}
+	kr, err := secrets.ParseKeyring(k, "")
+	if err != nil {
+		panic(err)
+	}
+	return kr
+}()
+
+// callerKey is caller.key() of a token's user, as the API derives it.
+func callerKey(token, kind, id string) string {
+	role := map[string]config.Role{webToken: config.RoleWeb, opsToken: config.RoleOps, billingToken: config.RoleBilling}[token]
+	sum := sha256.Sum256([]byte(token))
+	return caller{Role: role, Kind: order.ActorKind(kind), ID: id, TokenID: hex.EncodeToString(sum[:6])}.key()
 }
 
 // Header sets for the callers of the tests.

@@ -22,20 +22,20 @@ import (
 	"github.com/cloudmarket/orders/internal/order"
 )
 
-// orderRequest is the body of POST /v1/orders. Pointers mark required fields whose zero
-// value is valid (amount.value 0) or must be told apart from absence.
+// orderRequest is the body of POST /v1/orders (schema OrderCreate, which says what is
+// required and what each field may hold).
 type orderRequest struct {
-	OrderID     string        `json:"orderId"`
-	OrderLineID string        `json:"orderLineId"`
-	CustomerID  string        `json:"customerId"`
-	ProductID   string        `json:"productId"`
-	Quantity    *int          `json:"quantity"`
-	Amount      *moneyRequest `json:"amount"`
-	ExpireTime  *string       `json:"expireTime"`
+	OrderID     string       `json:"orderId"`
+	OrderLineID string       `json:"orderLineId"`
+	CustomerID  string       `json:"customerId"`
+	ProductID   string       `json:"productId"`
+	Quantity    int          `json:"quantity"`
+	Amount      moneyRequest `json:"amount"`
+	ExpireTime  *string      `json:"expireTime"`
 }
 
 type moneyRequest struct {
-	Value    *int64 `json:"value"`
+	Value    int64  `json:"value"`
 	Currency string `json:"currency"`
 }
 
@@ -50,44 +50,13 @@ type placement struct {
 	ExpireTime  *time.Time
 }
 
-const maxQuantity = 10000
-
-// validate checks everything that needs no catalogue; the expireTime rules that depend on
-// the product's billing mode are checked once the product is read.
+// validate turns the request (checked against the contract) into a placement; the
+// expireTime rules that depend on the product's billing mode are checked once the product
+// is read.
 func (r orderRequest) validate() (placement, *Problem) {
-	var pl placement
-	for _, f := range []struct{ name, v string }{
-		{"orderId", r.OrderID}, {"orderLineId", r.OrderLineID},
-		{"customerId", r.CustomerID}, {"productId", r.ProductID},
-	} {
-		if p := checkID(f.name, f.v); p != nil {
-			return pl, p
-		}
-	}
-	if r.Quantity == nil {
-		return pl, invalidField("quantity", "quantity is required")
-	}
-	if *r.Quantity < 1 || *r.Quantity > maxQuantity {
-		return pl, invalidField("quantity", "quantity must be 1-%d", maxQuantity)
-	}
-	if r.Amount == nil {
-		return pl, invalidField("amount", "amount is required")
-	}
-	if r.Amount.Value == nil {
-		return pl, invalidField("amount.value", "amount.value is required (an integer in minor units)")
-	}
-	if *r.Amount.Value < 0 {
-		return pl, invalidField("amount.value", "amount.value must not be negative")
-	}
-	if r.Amount.Currency == "" {
-		return pl, invalidField("amount.currency", "amount.currency is required")
-	}
-	if !currencyPattern.MatchString(r.Amount.Currency) {
-		return pl, invalidField("amount.currency", "amount.currency must be an ISO 4217 code of three capital letters")
-	}
-	pl = placement{
+	pl := placement{
 		OrderID: r.OrderID, OrderLineID: r.OrderLineID, CustomerID: r.CustomerID, ProductID: r.ProductID,
-		Quantity: *r.Quantity, Amount: order.Money{Value: *r.Amount.Value, Currency: r.Amount.Currency},
+		Quantity: r.Quantity, Amount: order.Money{Value: r.Amount.Value, Currency: r.Amount.Currency},
 	}
 	if r.ExpireTime != nil {
 		t, err := time.Parse(time.RFC3339, *r.ExpireTime)
@@ -129,11 +98,8 @@ type productRow struct {
 // with the same body answers 200 with the order, a different body 409.
 func (s *server) createOrder(c echo.Context) error {
 	cl := callerOf(c)
-	if cl.Kind != order.ActorBuyer {
-		return forbidden("only a buyer places an order (X-Actor-Role: buyer)")
-	}
 	var req orderRequest
-	if err := s.decodeBody(c, &req); err != nil {
+	if err := s.bind(c, &req); err != nil {
 		return err
 	}
 	pl, p := req.validate()
@@ -315,13 +281,13 @@ func (s *server) checkExpireTime(pl placement, mode order.BillingMode) *Problem 
 type orderDoc struct {
 	CustomerID string
 	SellerID   string
-	View       any // json.RawMessage from the read model, or order.View from the workflow
+	View       json.RawMessage
 }
 
-// loadOrder reads an order from the read model or, when the projection has no row yet
-// (just placed: the first transition writes it), from the view the workflow was started
-// with (its memo), which is the order's state until then. Only the Temporal server answers
-// that, so it works when every worker is busy. 404 when neither knows the order.
+// loadOrder reads an order from the read model. The API writes its row when it places the
+// order (and the workflow's first transition writes it if that write was lost), so an
+// order that is not there does not exist as far as callers are concerned: no request for
+// an unknown ID reaches Temporal, whatever IDs a caller tries.
 func (s *server) loadOrder(ctx context.Context, id string) (orderDoc, error) {
 	var d orderDoc
 	dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
@@ -329,46 +295,34 @@ func (s *server) loadOrder(ctx context.Context, id string) (orderDoc, error) {
 	var raw []byte
 	err := s.db.QueryRow(dbCtx, `SELECT customer_id, seller_id, view FROM orders WHERE order_id = $1`, id).
 		Scan(&d.CustomerID, &d.SellerID, &raw)
-	if err == nil {
+	switch {
+	case err == nil:
 		d.View = json.RawMessage(raw)
 		return d, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
+	case errors.Is(err, pgx.ErrNoRows):
+		return d, orderNotFound(id)
+	default:
 		return d, dbFailure("read order "+id, err)
 	}
-	tctx, tcancel := context.WithTimeout(ctx, temporalTimeout)
-	defer tcancel()
-	desc, err := s.describeOrder(tctx, id)
-	if err != nil {
-		return d, temporalFailure("describe order "+id, id, err)
-	}
-	if desc.Placed == nil {
-		return d, orderNotFound(id)
-	}
-	v := *desc.Placed
-	d.CustomerID, d.SellerID, d.View = v.CustomerID, v.SellerID, v
-	return d, nil
 }
 
-// loadVisibleOrder is loadOrder plus the caller's right to see the order.
+// loadVisibleOrder is loadOrder plus the caller's right to see the order. An order the
+// caller may not see answers exactly as a missing one (same status, body and work), so
+// order IDs cannot be probed.
 func (s *server) loadVisibleOrder(c echo.Context, id string) (orderDoc, error) {
 	d, err := s.loadOrder(c.Request().Context(), id)
 	if err != nil {
 		return d, err
 	}
 	if !callerOf(c).mayView(d.CustomerID, d.SellerID) {
-		return d, forbidden("order %q is not yours", id)
+		return orderDoc{}, orderNotFound(id)
 	}
 	return d, nil
 }
 
 // getOrder answers the live order.
 func (s *server) getOrder(c echo.Context) error {
-	id, err := pathID(c, "orderId")
-	if err != nil {
-		return err
-	}
-	d, err := s.loadVisibleOrder(c, id)
+	d, err := s.loadVisibleOrder(c, c.Param("orderId"))
 	if err != nil {
 		return err
 	}
@@ -396,10 +350,7 @@ type eventActor struct {
 // orderEvents answers the audit timeline in order of transition. An order the read model
 // has no row for yet has no events yet either: its timeline is empty, not 404.
 func (s *server) orderEvents(c echo.Context) error {
-	id, err := pathID(c, "orderId")
-	if err != nil {
-		return err
-	}
+	id := c.Param("orderId")
 	if _, err := s.loadVisibleOrder(c, id); err != nil {
 		return err
 	}
@@ -434,45 +385,19 @@ type listPage struct {
 	NextCursor string            `json:"nextCursor,omitempty"`
 }
 
-const (
-	defaultLimit = 50
-	maxLimit     = 200
-)
-
-var listParams = map[string]bool{"status": true, "sellerId": true, "customerId": true, "productId": true, "limit": true, "cursor": true}
+// defaultLimit is the page size when the caller gives none (the contract bounds limit).
+const defaultLimit = 50
 
 // listOrders pages through the read model, newest first, with a keyset cursor on
 // (placed_at, order_id): pages stay stable while orders are added, and every page is an
 // index range scan however deep. A buyer or seller sees only their own orders: the filter
 // is forced, and asking for someone else's is refused.
 func (s *server) listOrders(c echo.Context) error {
-	q := c.QueryParams()
-	for k, vs := range q {
-		if !listParams[k] {
-			return invalidField(k, "unknown query parameter %q", k)
-		}
-		if len(vs) != 1 {
-			return invalidField(k, "query parameter %q must be given once", k)
-		}
-	}
+	q := c.QueryParams() // names, repetition and values checked against the contract
 	status, sellerID, customerID, productID := q.Get("status"), q.Get("sellerId"), q.Get("customerId"), q.Get("productId")
-	if status != "" && !order.Status(status).Valid() {
-		return invalidField("status", "status %q is not an order status", status)
-	}
-	for _, f := range []struct{ name, v string }{{"sellerId", sellerID}, {"customerId", customerID}, {"productId", productID}} {
-		if f.v != "" {
-			if p := checkID(f.name, f.v); p != nil {
-				return p
-			}
-		}
-	}
 	limit := defaultLimit
 	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLimit {
-			return invalidField("limit", "limit must be an integer 1-%d", maxLimit)
-		}
-		limit = n
+		limit, _ = strconv.Atoi(v)
 	}
 	var after *listCursor
 	if v := q.Get("cursor"); v != "" {

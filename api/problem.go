@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,6 +22,7 @@ const (
 	CodeInvalidJSON          = "invalid_json"           // 400: the body is not one JSON object
 	CodeBodyTooLarge         = "body_too_large"         // 413: body over Config.APIMaxBodyBytes
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a body that is not application/json
+	CodeRequestTimeout       = "request_timeout"        // 408: the body did not arrive within API_READ_TIMEOUT
 	CodeUnauthenticated      = "unauthenticated"        // 401: no bearer token, or an unknown one
 	CodeForbidden            = "forbidden"              // 403: the token's role or the actor may not do this
 	CodeNotFound             = "not_found"              // 404: no such route
@@ -32,8 +36,9 @@ const (
 	CodeInvalidTransition    = order.ErrInvalidTransition
 	CodeAppealOpen           = order.ErrAppealOpen
 	CodeRejectionLimit       = order.ErrRejectionLimit
-	CodeUnavailable          = "unavailable" // 503: Temporal or PostgreSQL unreachable; retry later
-	CodeInternal             = "internal"    // 500: a bug; the log has the cause under the request ID
+	CodeRateLimited          = "rate_limited" // 429: over the caller's limit; Retry-After says when to retry
+	CodeUnavailable          = "unavailable"  // 503: Temporal or PostgreSQL unreachable, or shutting down; retry later
+	CodeInternal             = "internal"     // 500: a bug; the log has the cause under the request ID
 )
 
 // problemTypePrefix makes the RFC 7807 type URI of a code. A URN rather than a URL: there
@@ -45,6 +50,7 @@ var titles = map[string]string{
 	CodeInvalidJSON:          "Invalid JSON body",
 	CodeBodyTooLarge:         "Request body too large",
 	CodeUnsupportedMediaType: "Unsupported media type",
+	CodeRequestTimeout:       "Request timeout",
 	CodeUnauthenticated:      "Unauthenticated",
 	CodeForbidden:            "Forbidden",
 	CodeNotFound:             "Not found",
@@ -58,6 +64,7 @@ var titles = map[string]string{
 	CodeInvalidTransition:    "Invalid transition",
 	CodeAppealOpen:           "Appeal open",
 	CodeRejectionLimit:       "Rejection limit reached",
+	CodeRateLimited:          "Too many requests",
 	CodeUnavailable:          "Service unavailable",
 	CodeInternal:             "Internal error",
 }
@@ -77,7 +84,9 @@ type Problem struct {
 	Instance  string `json:"instance"`
 	RequestID string `json:"requestId,omitempty"`
 
-	cause error // logged for 5xx, never sent
+	cause      error         // logged for 5xx, never sent
+	challenge  string        // WWW-Authenticate of a 401; "" = the bearer challenge
+	retryAfter time.Duration // Retry-After of a 429 or 503; 0 = one second
 }
 
 // Error lets a *Problem travel as a handler's error. It includes the cause, for the log;
@@ -140,10 +149,15 @@ func (s *server) handleError(err error, c echo.Context) {
 			"path", c.Request().URL.Path, "status", p.Status, "code", p.Code, "error", err)
 	}
 	if p.Status == http.StatusUnauthorized {
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="orders"`)
+		challenge := p.challenge
+		if challenge == "" {
+			challenge = `Bearer realm="orders"`
+		}
+		c.Response().Header().Set("WWW-Authenticate", challenge)
 	}
-	if p.Status == http.StatusServiceUnavailable && c.Response().Header().Get("Retry-After") == "" {
-		c.Response().Header().Set("Retry-After", "1")
+	if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests {
+		secs := int64(math.Ceil(p.retryAfter.Seconds()))
+		c.Response().Header().Set(headerRetryAfter, strconv.FormatInt(max(secs, 1), 10))
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(p.Status)

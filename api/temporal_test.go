@@ -49,10 +49,10 @@ func describeResponseWithPlaced(t *testing.T, st enumspb.WorkflowExecutionStatus
 	}
 }
 
-// TestUpdateErrorMapping: POST .../retry (ops; no database on this path) against a mock
-// Temporal client, one outcome of the update per case.
+// TestUpdateErrorMapping: POST .../retry (ops) of an order the read model has, against a
+// mock Temporal client, one outcome of the update per case.
 func TestUpdateErrorMapping(t *testing.T) {
-	wfID := order.WorkflowID("o-1")
+	db := needDB(t)
 	tests := []struct {
 		name       string
 		updateErr  error // from UpdateWorkflow
@@ -87,7 +87,10 @@ func TestUpdateErrorMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, nil)
+			h := newHarness(t, db)
+			id := uid("o")
+			wfID := order.WorkflowID(id)
+			seedOrder(t, db, viewOf(id, "cust-1", "seller-1", testNow), "fp")
 			if tt.updateErr != nil {
 				h.tc.On("UpdateWorkflow", mock.Anything, mock.Anything).Return(nil, tt.updateErr).Once()
 			} else {
@@ -101,7 +104,7 @@ func TestUpdateErrorMapping(t *testing.T) {
 			case tt.describe != nil:
 				h.tc.On("DescribeWorkflowExecution", mock.Anything, wfID, "").Return(nil, tt.describe).Once()
 			}
-			rec := h.do(t, http.MethodPost, "/v1/orders/o-1/retry", "", opsBy("alice"))
+			rec := h.do(t, http.MethodPost, "/v1/orders/"+id+"/retry", "", opsBy("alice"))
 			field := ""
 			if tt.code == CodeOrderNotFound {
 				field = "orderId"
@@ -117,11 +120,16 @@ func TestUpdateErrorMapping(t *testing.T) {
 	}
 }
 
-// TestUpdateRequest: the update carries the actor, waits for completion, and takes its ID
-// from Idempotency-Key so that a repeat gets the first outcome.
+// TestUpdateRequest: the update carries the actor and waits for completion; with an
+// Idempotency-Key its ID is derived from the caller and the key, and a repeat is answered
+// from the idempotency store without reaching Temporal; without one the ID is fresh.
 func TestUpdateRequest(t *testing.T) {
-	h := newHarness(t, nil)
-	want := order.View{OrderID: "o-1", Status: order.Status(order.PhaseProvisioning), Phase: order.PhaseProvisioning}
+	db := needDB(t)
+	h := newHarness(t, db)
+	id := uid("o")
+	seedOrder(t, db, viewOf(id, "cust-1", "seller-1", testNow), "fp")
+	path := "/v1/orders/" + id + "/retry"
+	want := order.View{OrderID: id, Status: order.Status(order.PhaseProvisioning), Phase: order.PhaseProvisioning}
 	var sent []client.UpdateWorkflowOptions
 	for range 3 {
 		handle := mocks.NewWorkflowUpdateHandle(t)
@@ -132,32 +140,43 @@ func TestUpdateRequest(t *testing.T) {
 			sent = append(sent, args.Get(1).(client.UpdateWorkflowOptions))
 		}).Return(handle, nil).Once()
 	}
-	rec := h.do(t, http.MethodPost, "/v1/orders/o-1/retry", "", merge(opsBy("alice"), map[string]string{headerIdempotencyKey: "retry 42"}))
+	withKey := merge(opsBy("alice"), map[string]string{headerIdempotencyKey: "retry 42"})
+	rec := h.do(t, http.MethodPost, path, "", withKey)
 	wantStatus(t, rec, http.StatusOK)
 	var got order.View
 	decodeInto(t, rec, &got)
-	if got.OrderID != "o-1" || got.Phase != order.PhaseProvisioning {
+	if got.OrderID != id || got.Phase != order.PhaseProvisioning {
 		t.Errorf("answer = %+v", got)
 	}
-	rec = h.do(t, http.MethodPost, "/v1/orders/o-1/retry", "{}", opsBy("bob"))
+	first := rec.Body.String()
+	// The repeat is the first answer, replayed.
+	rec = h.do(t, http.MethodPost, path, "", withKey)
+	wantStatus(t, rec, http.StatusOK)
+	if rec.Body.String() != first || rec.Header().Get(headerReplayed) != "true" {
+		t.Errorf("repeat answered %q (replayed %q), want the first answer replayed", rec.Body.String(), rec.Header().Get(headerReplayed))
+	}
+	rec = h.do(t, http.MethodPost, path, "{}", opsBy("bob"))
 	wantStatus(t, rec, http.StatusOK)
 	// No body but a JSON Content-Type, as many clients send: accepted.
-	rec = h.do(t, http.MethodPost, "/v1/orders/o-1/retry", "", merge(opsBy("bob"), map[string]string{"Content-Type": "application/json"}))
+	rec = h.do(t, http.MethodPost, path, "", merge(opsBy("bob"), map[string]string{"Content-Type": "application/json"}))
 	wantStatus(t, rec, http.StatusOK)
 
-	first, second := sent[0], sent[1]
-	if first.UpdateID != order.UpdateRetry+":retry 42" {
-		t.Errorf("UpdateID = %q, want %q", first.UpdateID, order.UpdateRetry+":retry 42")
+	if len(sent) != 3 {
+		t.Fatalf("%d updates sent, want 3 (the repeat is not sent)", len(sent))
 	}
-	if second.UpdateID == "" || second.UpdateID == first.UpdateID {
+	first0, second := sent[0], sent[1]
+	if want := updateIDFor(order.UpdateRetry, callerKey(opsToken, "ops", "alice"), "retry 42"); first0.UpdateID != want {
+		t.Errorf("UpdateID = %q, want %q", first0.UpdateID, want)
+	}
+	if second.UpdateID == "" || second.UpdateID == first0.UpdateID {
 		t.Errorf("without a key the UpdateID must be fresh, got %q", second.UpdateID)
 	}
-	if first.WorkflowID != order.WorkflowID("o-1") || first.UpdateName != order.UpdateRetry ||
-		first.WaitForStage != client.WorkflowUpdateStageCompleted {
-		t.Errorf("options = %+v", first)
+	if first0.WorkflowID != order.WorkflowID(id) || first0.UpdateName != order.UpdateRetry ||
+		first0.WaitForStage != client.WorkflowUpdateStageCompleted {
+		t.Errorf("options = %+v", first0)
 	}
-	if len(first.Args) != 1 || first.Args[0] != (order.ActionRequest{Actor: order.Actor{Kind: order.ActorOps, ID: "alice"}}) {
-		t.Errorf("args = %+v, want ops alice", first.Args)
+	if len(first0.Args) != 1 || first0.Args[0] != (order.ActionRequest{Actor: order.Actor{Kind: order.ActorOps, ID: "alice"}}) {
+		t.Errorf("args = %+v, want ops alice", first0.Args)
 	}
 }
 
@@ -205,4 +224,8 @@ func TestTemporalFailure(t *testing.T) {
 			t.Errorf("temporalFailure(%T) = %d, want %d", tt.err, got, tt.status)
 		}
 	}
+}
+
+func invalidTransitionErr() error {
+	return temporal.NewApplicationError("cannot retry an order that is in_service", order.ErrInvalidTransition)
 }

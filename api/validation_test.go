@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/cloudmarket/orders/internal/config"
 )
 
 // orderBody is a valid POST /v1/orders body for buyer cust-1 with one part replaced:
@@ -70,8 +73,8 @@ func TestCreateOrderValidation(t *testing.T) {
 		{"duplicate key", strings.Replace(orderBody(), `{`, `{"orderId":"o-2",`, 1), nil, 400, CodeInvalidField, "orderId"},
 		{"trailing object", orderBody() + `{}`, nil, 400, CodeInvalidJSON, ""},
 		{"trailing garbage", orderBody() + `x`, nil, 400, CodeInvalidJSON, ""},
-		{"truncated", `{"orderId":`, nil, 400, CodeInvalidJSON, ""},
-		{"syntax error", `{"orderId" "o-1"}`, nil, 400, CodeInvalidJSON, ""},
+		{"truncated", `{"orderId":`, nil, 400, CodeInvalidJSON, "orderId"},
+		{"syntax error", `{"orderId" "o-1"}`, nil, 400, CodeInvalidJSON, "orderId"},
 		{"array body", `[]`, nil, 400, CodeInvalidJSON, ""},
 		{"null body", `null`, nil, 400, CodeInvalidJSON, ""},
 		{"whitespace body", `   `, nil, 400, CodeInvalidJSON, ""},
@@ -173,27 +176,35 @@ func TestCatalogueValidation(t *testing.T) {
 	}
 }
 
+// TestCheckEndpoint: registration applies the seller endpoint rule, resolving the host.
 func TestCheckEndpoint(t *testing.T) {
+	public := newHarness(t, nil, func(c *config.Config) { c.SellerEndpoints = config.SellerEndpointsPublic })
+	dev := newHarness(t, nil)
 	tests := []struct {
-		url      string
-		anyHTTP  bool
-		wantOK   bool
-		describe string
+		url         string
+		public, dev bool
 	}{
-		{"https://seller.example/produce", false, true, "https"},
-		{"http://127.0.0.1:8090/sellers/x/produce", false, true, "loopback v4"},
-		{"http://localhost:8090/x", false, true, "localhost"},
-		{"http://[::1]:8090/x", false, true, "loopback v6"},
-		{"http://seller.example/x", false, false, "public http"},
-		{"http://seller.example/x", true, true, "public http allowed by config"},
-		{"http://10.0.0.1/x", false, false, "private http"},
-		{"https://seller.example/x#frag", false, false, "fragment"},
-		{"mailto:a@b", false, false, "opaque"},
-		{"", false, false, "empty"},
+		{"https://93.184.216.34/produce", true, true},
+		{"http://127.0.0.1:8090/sellers/x/produce", false, true},
+		{"http://localhost:8090/x", false, true},
+		{"https://localhost:8090/x", false, true},
+		{"http://[::1]:8090/x", false, true},
+		{"https://10.0.0.1/x", false, true},
+		{"http://169.254.169.254/latest/meta-data", false, false},
+		{"https://[fd00:ec2::254]/", false, false},
+		{"https://seller.invalid/x", false, false},
+		{"https://93.184.216.34/x#frag", false, false},
+		{"https://u:p@93.184.216.34/x", false, false},
+		{"mailto:a@b", false, false},
+		{"ftp://93.184.216.34/x", false, false},
+		{"", false, false},
 	}
 	for _, tt := range tests {
-		if got := checkEndpoint("endpoint", tt.url, tt.anyHTTP) == nil; got != tt.wantOK {
-			t.Errorf("%s: checkEndpoint(%q) ok = %v, want %v", tt.describe, tt.url, got, tt.wantOK)
+		if got := public.srv.s.checkEndpoint(context.Background(), tt.url) == nil; got != tt.public {
+			t.Errorf("public: checkEndpoint(%q) ok = %v, want %v", tt.url, got, tt.public)
+		}
+		if got := dev.srv.s.checkEndpoint(context.Background(), tt.url) == nil; got != tt.dev {
+			t.Errorf("development: checkEndpoint(%q) ok = %v, want %v", tt.url, got, tt.dev)
 		}
 	}
 }

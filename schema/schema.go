@@ -9,6 +9,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 
@@ -21,25 +22,14 @@ import (
 var migrations embed.FS
 
 // Migrate applies every migration not yet applied to the database at databaseURL and
-// returns the schema version it ends at.
+// returns the schema version it ends at. It needs schema rights (`orders migrate`, or the
+// start of a service with MIGRATE_ON_START).
 func Migrate(ctx context.Context, databaseURL string) (int64, error) {
-	db, err := sql.Open("pgx", databaseURL)
+	p, closeDB, err := provider(databaseURL, true)
 	if err != nil {
-		return 0, fmt.Errorf("open database for migrations: %w", err)
+		return 0, err
 	}
-	defer db.Close()
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return 0, fmt.Errorf("migrations folder: %w", err)
-	}
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return 0, fmt.Errorf("migration lock: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
-	if err != nil {
-		return 0, fmt.Errorf("migration provider: %w", err)
-	}
+	defer closeDB()
 	if _, err := p.Up(ctx); err != nil {
 		return 0, fmt.Errorf("apply migrations: %w", err)
 	}
@@ -48,4 +38,50 @@ func Migrate(ctx context.Context, databaseURL string) (int64, error) {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return v, nil
+}
+
+// CheckCurrent fails when the database at databaseURL lacks migrations this binary has: a
+// service started without MIGRATE_ON_START refuses to run against an older schema. It only
+// reads the version table, so the serving role needs no schema rights.
+func CheckCurrent(ctx context.Context, databaseURL string) error {
+	p, closeDB, err := provider(databaseURL, false)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if pending {
+		return errors.New("the database schema is older than this build: run `orders migrate`")
+	}
+	return nil
+}
+
+func provider(databaseURL string, locked bool) (*goose.Provider, func(), error) {
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open database for migrations: %w", err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("migrations folder: %w", err)
+	}
+	var opts []goose.ProviderOption
+	if locked {
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, opts...)
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("migration provider: %w", err)
+	}
+	return p, func() { db.Close() }, nil
 }

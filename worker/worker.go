@@ -6,6 +6,7 @@ package worker
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
@@ -16,17 +17,14 @@ import (
 	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/policy"
+	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/workflows"
 )
 
-// Capacity of one process that runs the worker: database connections, and activities run at
-// once (each holds at most one connection at a time, leaving room for the API's reads).
-// pgx's default pool (4 connections on 2 cores) would queue activities and API reads behind
-// each other under load.
-const (
-	DBConns       = 20
-	MaxActivities = 16
-)
+// MaxActivities bounds the activities one worker runs at once; each holds at most one
+// database connection at a time, so the worker's pool (WORKER_DB_MAX_CONNS, 20 by default)
+// must be larger.
+const MaxActivities = 16
 
 // Options are the worker's dependencies.
 type Options struct {
@@ -35,18 +33,25 @@ type Options struct {
 	DB        *pgxpool.Pool
 	Policy    *policy.Policy
 	Seller    *sellerapi.Client
+	// Keys opens sellers' sealed access keys.
+	Keys *secrets.Keyring
 	Metrics   *activities.Metrics
 	Logger    *slog.Logger
 	// MaxActivities bounds the activities run at once (0 = the SDK's default); keep it
 	// below the database pool size so activities do not queue for connections.
 	MaxActivities int
+	// StopTimeout is how long Stop waits for running activities (0 = the SDK's default).
+	StopTimeout time.Duration
 }
 
 // New returns a worker (not started) with every workflow and activity of the service.
 func New(o Options) sdkworker.Worker {
-	w := sdkworker.New(o.Client, o.TaskQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: o.MaxActivities})
+	w := sdkworker.New(o.Client, o.TaskQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: o.MaxActivities,
+		WorkerStopTimeout:                  o.StopTimeout,
+	})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: order.WorkflowType})
 	w.RegisterActivity(&activities.Store{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics})
-	w.RegisterActivity(&activities.Seller{DB: o.DB, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger})
+	w.RegisterActivity(&activities.Seller{DB: o.DB, Keys: o.Keys, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger})
 	return w
 }

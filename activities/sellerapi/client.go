@@ -16,19 +16,6 @@ import (
 	"time"
 )
 
-// AllowHTTP says which endpoints may be called over plain http. Access keys never travel,
-// but signed requests, order ids and instance passwords do, so production is https-only.
-type AllowHTTP string
-
-// The plain-http policies (config SELLER_ALLOW_HTTP).
-const (
-	// AllowHTTPLoopback permits http only for 127.0.0.0/8, ::1 and localhost, which is
-	// where the seller simulator runs in development.
-	AllowHTTPLoopback AllowHTTP = "loopback"
-	// AllowHTTPAny permits http everywhere; for test environments only.
-	AllowHTTPAny AllowHTTP = "any"
-)
-
 // DefaultTimeout is the protocol's request timeout when none is configured.
 const DefaultTimeout = 5 * time.Second
 
@@ -36,26 +23,28 @@ const DefaultTimeout = 5 * time.Second
 // exhaust the worker's memory; a longer answer is a failed call.
 const MaxResponseBytes = 1 << 20
 
-// ClientOptions configures NewClient. The zero value is usable: 5 s timeout, loopback
-// policy, no logging, http.DefaultTransport.
+// ClientOptions configures NewClient. The zero value is usable: 5 s timeout, the public
+// endpoint policy (https to public addresses only), no logging.
 type ClientOptions struct {
-	Timeout   time.Duration     // whole call, connect to last body byte; 0 = DefaultTimeout
-	AllowHTTP AllowHTTP         // "" = AllowHTTPLoopback
-	Logger    *slog.Logger      // nil = discard
-	Transport http.RoundTripper // nil = http.DefaultTransport; set for custom TLS or tests
+	Timeout time.Duration  // whole call, connect to last body byte; 0 = DefaultTimeout
+	Policy  EndpointPolicy // which endpoints may be called; checked on every connection
+	Logger  *slog.Logger   // nil = discard
+	// Transport replaces the client's own (tests, custom TLS). The policy's address check
+	// is then only applied to IP-literal endpoints: the dial is the transport's.
+	Transport http.RoundTripper
 }
 
 // Client calls sellers' production endpoints. It is safe for concurrent use and is meant
 // to be built once per worker, so connections to a seller are reused across calls.
 type Client struct {
-	http      *http.Client
-	allowHTTP AllowHTTP
-	log       *slog.Logger
-	now       func() time.Time
+	http   *http.Client
+	policy EndpointPolicy
+	log    *slog.Logger
+	now    func() time.Time
 }
 
-// NewClient builds a Client, rejecting an unknown AllowHTTP policy or a negative timeout
-// so that a configuration mistake shows at start and not on the first order.
+// NewClient builds a Client, rejecting a negative timeout so that a configuration mistake
+// shows at start and not on the first order.
 func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.Timeout < 0 {
 		return nil, fmt.Errorf("sellerapi: negative timeout %s", opts.Timeout)
@@ -63,28 +52,36 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	switch opts.AllowHTTP {
-	case "":
-		opts.AllowHTTP = AllowHTTPLoopback
-	case AllowHTTPLoopback, AllowHTTPAny:
-	default:
-		return nil, fmt.Errorf("sellerapi: allow-http policy %q: want loopback or any", opts.AllowHTTP)
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	transport := opts.Transport
+	if transport == nil {
+		transport = newTransport(opts.Policy)
 	}
 	return &Client{
 		http: &http.Client{
 			Timeout:   opts.Timeout,
-			Transport: opts.Transport,
+			Transport: transport,
 			// A redirect would re-send the signed request elsewhere, possibly over http;
 			// the protocol wants an answer from the registered endpoint, so 3xx is a failure.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		allowHTTP: opts.AllowHTTP,
-		log:       opts.Logger,
-		now:       time.Now,
+		policy: opts.Policy,
+		log:    opts.Logger,
+		now:    time.Now,
 	}, nil
+}
+
+// newTransport is http.DefaultTransport's configuration with a dialer that applies the
+// endpoint policy to the address it connects to, and no proxy: a proxy from the environment
+// would make every connection go to the proxy's address, out of the policy's sight.
+func newTransport(p EndpointPolicy) *http.Transport {
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: p.control}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = d.DialContext
+	return t
 }
 
 // CallResult is what is known about one attempt, for the attempt record that feeds
@@ -193,37 +190,21 @@ func (c *Client) Call(ctx context.Context, endpoint, accessKey string, verifyBod
 	return res, c.fail(ctx, req, res, class, safe, msg, nil)
 }
 
-// checkEndpoint parses the endpoint and applies the http policy. safe is the endpoint
-// as it may appear in errors and logs: scheme, host and path, no user info, no query.
+// checkEndpoint parses the endpoint and applies the policy's scheme and literal-address
+// rules (the dialer checks resolved addresses). safe is the endpoint as it may appear in
+// errors and logs: scheme, host and path, no user info, no query.
 func (c *Client) checkEndpoint(endpoint string) (u *url.URL, safe string, err error) {
 	u, err = url.Parse(endpoint)
 	if err != nil || u.Host == "" {
 		return nil, "(invalid endpoint)", errors.New("endpoint is not an absolute URL")
 	}
 	safe = u.Scheme + "://" + u.Host + u.EscapedPath()
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if c.allowHTTP != AllowHTTPAny && !IsLoopbackHost(u.Hostname()) {
-			return nil, safe, errors.New("plain http is allowed only for loopback endpoints; use https")
-		}
-	default:
-		return nil, safe, errors.New("endpoint scheme must be https or http")
+	if _, err := c.policy.CheckURL(endpoint); err != nil {
+		return nil, safe, err
 	}
+	u.User = nil
 	u.Fragment, u.RawFragment = "", ""
 	return u, safe, nil
-}
-
-// IsLoopbackHost reports whether host is localhost or a loopback IP literal: the only hosts
-// a seller endpoint may be reached at over plain http under AllowHTTPLoopback. Names other
-// than localhost are not resolved: DNS could point anywhere, so they need https. The API
-// applies the same rule when ops register an endpoint.
-func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // scrub removes the *url.Error layer, whose message quotes the request URL with its

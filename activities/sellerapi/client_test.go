@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -85,6 +87,10 @@ func newSeller(t *testing.T, r reply) (*httptest.Server, *seen) {
 func newTestClient(t *testing.T, opts ClientOptions) (*Client, *testutil.SyncBuffer) {
 	t.Helper()
 	logs := &testutil.SyncBuffer{}
+	if opts.Transport == nil {
+		// The test sellers listen on loopback.
+		opts.Policy.Development = true
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -258,33 +264,36 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func TestCallHTTPPolicy(t *testing.T) {
+func TestCallEndpointPolicy(t *testing.T) {
 	const body = `{"resultCode":"000000","resultMsg":"ok"}`
+	public, dev := EndpointPolicy{}, EndpointPolicy{Development: true}
 	tests := []struct {
-		policy   AllowHTTP
+		name     string
+		policy   EndpointPolicy
 		endpoint string
 		allowed  bool
 	}{
-		{"", "https://seller.example/produce", true},
-		{"", "http://seller.example/produce", false},
-		{AllowHTTPLoopback, "http://seller.example/produce", false},
-		{AllowHTTPLoopback, "HTTP://seller.example/produce", false},
-		{AllowHTTPLoopback, "http://10.0.0.1:8090/produce", false},
-		{AllowHTTPLoopback, "http://127.0.0.1:8090/produce", true},
-		{AllowHTTPLoopback, "http://127.1.2.3/produce", true},
-		{AllowHTTPLoopback, "http://localhost:8090/produce", true},
-		{AllowHTTPLoopback, "http://LOCALHOST/produce", true},
-		{AllowHTTPLoopback, "http://[::1]:8090/produce", true},
-		{AllowHTTPLoopback, "http://localhost.seller.example/produce", false},
-		{AllowHTTPLoopback, "http://127.0.0.1.seller.example/produce", false},
-		{AllowHTTPAny, "http://seller.example/produce", true},
-		{AllowHTTPAny, "ftp://seller.example/produce", false},
-		{AllowHTTPAny, "seller.example/produce", false},
-		{AllowHTTPAny, "://bad", false},
-		{AllowHTTPAny, "", false},
+		{"public https", public, "https://seller.example/produce", true},
+		{"public http", public, "http://seller.example/produce", false},
+		{"public upper-case http", public, "HTTP://seller.example/produce", false},
+		{"public loopback literal", public, "https://127.0.0.1:8090/produce", false},
+		{"public private literal", public, "https://10.0.0.1/produce", false},
+		{"public v6 loopback", public, "https://[::1]/produce", false},
+		{"public mapped loopback", public, "https://[::ffff:127.0.0.1]/produce", false},
+		{"public metadata", public, "https://169.254.169.254/latest", false},
+		{"dev http name", dev, "http://seller.example/produce", true},
+		{"dev http loopback", dev, "http://127.0.0.1:8090/produce", true},
+		{"dev private", dev, "http://192.168.1.10/produce", true},
+		{"dev metadata", dev, "http://169.254.169.254/latest", false},
+		{"dev link-local", dev, "http://169.254.1.1/x", false},
+		{"dev ftp", dev, "ftp://seller.example/produce", false},
+		{"dev no scheme", dev, "seller.example/produce", false},
+		{"dev garbage", dev, "://bad", false},
+		{"dev empty", dev, "", false},
+		{"listed network", EndpointPolicy{AllowNetworks: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}, "https://10.1.2.3/p", true},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.policy)+" "+tt.endpoint, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			called := false
 			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				called = true
@@ -292,7 +301,7 @@ func TestCallHTTPPolicy(t *testing.T) {
 				h.Set("Body-Sign", BodySignHeader(testKey, []byte(body)))
 				return &http.Response{StatusCode: 200, Header: h, Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
 			})
-			c, _ := newTestClient(t, ClientOptions{AllowHTTP: tt.policy, Transport: rt})
+			c, _ := newTestClient(t, ClientOptions{Policy: tt.policy, Transport: rt})
 			_, err := c.Call(context.Background(), tt.endpoint, testKey, true, newReq)
 			if tt.allowed {
 				if err != nil || !called {
@@ -308,6 +317,82 @@ func TestCallHTTPPolicy(t *testing.T) {
 	}
 }
 
+// TestDialRefusesWhatTheNameResolvesTo: a name that passes the URL check but resolves to a
+// loopback address (DNS rebinding, or a hostile seller's DNS) is refused by the dialer, on
+// the connection itself, before a byte is sent.
+func TestDialRefusesWhatTheNameResolvesTo(t *testing.T) {
+	srv, got := newSeller(t, reply{status: 200, body: `{"resultCode":"000000","resultMsg":"ok","instanceId":"i"}`})
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	endpoint := "http://localhost:" + port + "/produce"
+
+	c, err := NewClient(ClientOptions{Policy: EndpointPolicy{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Public policy: http itself is refused before dialling; use the dev scheme rule with
+	// the public address rule to reach the dialer.
+	c.policy.Development = true
+	c.http.Transport = newTransport(EndpointPolicy{})
+	_, err = c.Call(context.Background(), endpoint, testKey, true, newReq)
+	if !errors.Is(err, ErrEndpointNotAllowed) {
+		t.Fatalf("err = %v, want the dialer's refusal", err)
+	}
+	got.mu.Lock()
+	received := got.nonce != ""
+	got.mu.Unlock()
+	if received {
+		t.Fatal("the seller received the request")
+	}
+
+	// The development policy lets the same call through.
+	dev, _ := newTestClient(t, ClientOptions{})
+	if _, err := dev.Call(context.Background(), endpoint, testKey, true, newReq); err != nil {
+		t.Fatalf("development policy: %v", err)
+	}
+}
+
+func TestCheckAddr(t *testing.T) {
+	tests := []struct {
+		addr   string
+		public bool // allowed by the public policy
+		dev    bool // allowed by the development policy
+	}{
+		{"8.8.8.8", true, true},
+		{"2606:4700::1111", true, true},
+		{"127.0.0.1", false, true},
+		{"::1", false, true},
+		{"::ffff:127.0.0.1", false, true},
+		{"10.2.3.4", false, true},
+		{"172.16.0.1", false, true},
+		{"192.168.0.1", false, true},
+		{"fc00::1", false, true},
+		{"100.64.0.1", false, true},
+		{"169.254.169.254", false, false},
+		{"fd00:ec2::254", false, false},
+		{"100.100.100.200", false, false},
+		{"169.254.10.10", false, false},
+		{"fe80::1", false, false},
+		{"0.0.0.0", false, false},
+		{"::", false, false},
+		{"224.0.0.1", false, false},
+		{"255.255.255.255", false, true},
+		{"64:ff9b::7f00:1", false, true},
+	}
+	for _, tt := range tests {
+		ip := netip.MustParseAddr(tt.addr)
+		if err := (EndpointPolicy{}).CheckAddr(ip); (err == nil) != tt.public {
+			t.Errorf("public %s: %v, want allowed %v", tt.addr, err, tt.public)
+		}
+		if err := (EndpointPolicy{Development: true}).CheckAddr(ip); (err == nil) != tt.dev {
+			t.Errorf("development %s: %v, want allowed %v", tt.addr, err, tt.dev)
+		}
+	}
+	listed := EndpointPolicy{AllowNetworks: []netip.Prefix{netip.MustParsePrefix("169.254.169.254/32")}}
+	if err := listed.CheckAddr(netip.MustParseAddr("169.254.169.254")); err != nil {
+		t.Errorf("a listed metadata address is refused: %v", err)
+	}
+}
+
 func TestNewClientValidates(t *testing.T) {
 	tests := []struct {
 		name string
@@ -315,8 +400,7 @@ func TestNewClientValidates(t *testing.T) {
 		ok   bool
 	}{
 		{"zero", ClientOptions{}, true},
-		{"any", ClientOptions{AllowHTTP: AllowHTTPAny, Timeout: time.Second}, true},
-		{"bad policy", ClientOptions{AllowHTTP: "sometimes"}, false},
+		{"development", ClientOptions{Policy: EndpointPolicy{Development: true}, Timeout: time.Second}, true},
 		{"negative timeout", ClientOptions{Timeout: -time.Second}, false},
 	}
 	for _, tt := range tests {
@@ -391,7 +475,7 @@ func TestCallOverTLS(t *testing.T) {
 		io.WriteString(w, body)
 	}))
 	defer srv.Close()
-	c, _ := newTestClient(t, ClientOptions{Transport: srv.Client().Transport})
+	c, _ := newTestClient(t, ClientOptions{Transport: srv.Client().Transport, Policy: EndpointPolicy{Development: true}})
 	res, err := c.Call(context.Background(), srv.URL+"/produce", testKey, true, newReq)
 	if err != nil || res.Response.InstanceID != "inst-tls" {
 		t.Fatalf("err %v, result %+v", err, res)

@@ -115,3 +115,18 @@ func (c Class) String() string {
 	}
 	return "Class(" + strconv.Itoa(int(c)) + ")"
 }
+
+// ResultLabel is the result_code label of a call's metrics: the code itself when the
+// protocol defines it, "transport" for no usable answer (code ""), and "other" for anything
+// else. A seller chooses its codes, and a label must come from a bounded set, or one seller
+// could create a time series per request.
+func ResultLabel(code string) string {
+	if code == "" {
+		return "transport"
+	}
+	switch Classify(code) {
+	case ClassUnknownResult:
+		return "other"
+	}
+	return code
+}

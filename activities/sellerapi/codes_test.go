@@ -75,3 +75,16 @@ func TestClassString(t *testing.T) {
 		}
 	}
 }
+
+func TestResultLabelIsBounded(t *testing.T) {
+	tests := map[string]string{
+		"000000": "000000", "000004": "000004", "000001": "000001", "000105": "000105",
+		"000903": "000903", "": "transport", "999999": "other", "000108": "other",
+		"0000000": "other", "abc": "other", "000000 ": "other", "<script>": "other",
+	}
+	for code, want := range tests {
+		if got := ResultLabel(code); got != want {
+			t.Errorf("ResultLabel(%q) = %q, want %q", code, got, want)
+		}
+	}
+}

@@ -40,6 +40,7 @@ import (
 	"github.com/cloudmarket/orders/internal/devserver"
 	"github.com/cloudmarket/orders/internal/logging"
 	"github.com/cloudmarket/orders/internal/pgcluster"
+	"github.com/cloudmarket/orders/internal/secrets"
 )
 
 const (
@@ -152,6 +153,21 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		env = append(env, "API_TOKENS="+config.DevTokens)
 		log.Info("API_TOKENS not set: the API accepts the development tokens listed in README.md")
 	}
+	if cfg.Keys == nil {
+		keys, err := devKey(cfg.DevKeyFile, log)
+		if err != nil {
+			return err
+		}
+		env = append(env, "KEY_ENCRYPTION_KEYS="+keys)
+	}
+	// A development stack: the simulator is on loopback over http, and Ctrl-C needs no
+	// load balancer to drain.
+	for _, kv := range []string{"SELLER_ENDPOINTS=development", "SHUTDOWN_DRAIN_DELAY=0s"} {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, set := os.LookupEnv(name); !set {
+			env = append(env, kv)
+		}
+	}
 	env = append(env,
 		"DATABASE_URL="+dbURL,
 		"TEMPORAL_ADDRESS="+temporalSrv.FrontendAddr(),
@@ -186,6 +202,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		slog.String("temporal", temporalSrv.FrontendAddr()+" (namespace "+temporalSrv.Namespace()+")"),
 		slog.String("temporalUI", temporalSrv.UIURL()),
 		slog.String("api", apiBase),
+		slog.String("metrics", metricsURL(cfg.MetricsAddr)),
 		slog.String("sellersim", "http://"+loopbackAddr(cfg.SellerSimAddr)),
 		slog.String("data", dataFolder(cfg.DatabaseURL == "", pgDir, tdb)),
 		slog.Duration("startup", time.Since(began).Round(time.Millisecond)),
@@ -200,6 +217,33 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		log.Error("child exited unexpectedly, stopping the dev stack", "name", e.name, "err", e.err)
 		return fmt.Errorf("%s exited unexpectedly: %v", e.name, e.err)
 	}
+}
+
+// devKey returns the development key-encryption key kept in path, making one on first use.
+// The file stays in the ignored .data/ folder with the data it protects; production takes
+// its keys from a secret store instead (deploy/).
+func devKey(path string, log *slog.Logger) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		keys := strings.TrimSpace(string(b))
+		if _, err := secrets.ParseKeyring(keys, ""); err != nil {
+			return "", fmt.Errorf("development key file %s: %w", path, err)
+		}
+		return keys, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read development key file: %w", err)
+	}
+	keys, err := secrets.NewKey("dev-1")
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	if err := os.WriteFile(path, []byte(keys+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write development key file: %w", err)
+	}
+	log.Info("generated a development key-encryption key for sellers' access keys", "file", path)
+	return keys, nil
 }
 
 // executableDir is the folder of the running binary (symlinks resolved), where `make
@@ -477,6 +521,14 @@ func (a *apiClient) do(ctx context.Context, method, path string, body any) (int,
 		return resp.StatusCode, fmt.Errorf("%s %s: status %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(msg)))
 	}
 	return resp.StatusCode, nil
+}
+
+// metricsURL is where the orders process serves /metrics, or "off".
+func metricsURL(addr string) string {
+	if addr == "" {
+		return "off"
+	}
+	return "http://" + loopbackAddr(addr) + "/metrics"
 }
 
 // loopbackAddr turns a listen address (":8080", "0.0.0.0:8080") into one to dial.

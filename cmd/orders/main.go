@@ -1,7 +1,18 @@
-// Command orders runs the order service: the HTTP API and the Temporal worker (ORDERS_ROLES
-// picks one or both). Both roles in one process share one Prometheus registry, so /metrics
-// shows the SDK's metrics, the API's request durations, the seller calls and the order
-// transitions together. It applies the database migrations at start.
+// Command orders runs the order service, and its two maintenance steps:
+//
+//	orders              serve: the HTTP API and the Temporal worker (ORDERS_ROLES picks one
+//	                    or both), /metrics on its own listener (METRICS_ADDR)
+//	orders migrate      apply the database migrations and seal plain-text seller keys, then
+//	                    exit: run it as its own step (a Kubernetes Job, say) so that the
+//	                    serving role needs no schema rights (MIGRATE_ON_START=false)
+//	orders rotate-keys  re-seal every seller key under the current key-encryption key
+//	                    (KEY_ENCRYPTION_KEY_ID), then exit
+//
+// Serving, the API and the worker have database pools of their own (API_DB_MAX_CONNS,
+// WORKER_DB_MAX_CONNS), so a burst of reads cannot starve the activities or the reverse;
+// both roles share one Prometheus registry. On SIGTERM the process fails readiness at once,
+// keeps serving for SHUTDOWN_DRAIN_DELAY while load balancers notice, then stops taking
+// requests, lets those in flight finish, and stops the worker, all within SHUTDOWN_TIMEOUT.
 package main
 
 import (
@@ -12,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/activities/sellerapi"
@@ -27,59 +40,139 @@ import (
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/logging"
 	"github.com/cloudmarket/orders/internal/policy"
+	"github.com/cloudmarket/orders/internal/sellerkeys"
 	"github.com/cloudmarket/orders/internal/temporalx"
 	"github.com/cloudmarket/orders/schema"
 	"github.com/cloudmarket/orders/worker"
 )
 
+const usage = `usage: orders [serve | migrate | rotate-keys]
+  serve        run the API and/or the worker (ORDERS_ROLES); the default
+  migrate      apply database migrations and seal plain-text seller keys, then exit
+  rotate-keys  re-seal every seller key under KEY_ENCRYPTION_KEY_ID, then exit
+Configuration: environment variables, see README.md.`
+
 func main() {
-	if err := run(); err != nil {
-		slog.Error("orders stopped", "error", err)
+	cmd := "serve"
+	if len(os.Args) > 1 {
+		cmd = os.Args[1]
+	}
+	if len(os.Args) > 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	steps := map[string]func(context.Context, *config.Config, *slog.Logger) error{
+		"serve": serve, "migrate": migrate, "rotate-keys": rotateKeys,
+	}
+	step, ok := steps[cmd]
+	if !ok {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cfg, err := config.Load(nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "orders:", err)
+		os.Exit(2)
+	}
+	logger := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	slog.SetDefault(logger)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := step(ctx, cfg, logger); err != nil {
+		logger.Error("orders "+cmd+" failed", "error", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	cfg, err := config.Load(nil)
+// migrate applies the migrations and seals any seller key still in plain text.
+func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	if err := needDatabaseAndKeys(cfg); err != nil {
+		return err
+	}
+	version, err := schema.Migrate(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
-	logger := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
-	slog.SetDefault(logger)
+	n, err := resealKeys(ctx, cfg, sellerkeys.PlainOnly)
+	if err != nil {
+		return err
+	}
+	logger.Info("database schema ready", "version", version, "seller_keys_sealed", n)
+	return nil
+}
+
+// rotateKeys re-seals every seller key not sealed under the current key.
+func rotateKeys(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	if err := needDatabaseAndKeys(cfg); err != nil {
+		return err
+	}
+	if err := schema.CheckCurrent(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	n, err := resealKeys(ctx, cfg, sellerkeys.AllOld)
+	if err != nil {
+		return err
+	}
+	logger.Info("seller keys re-sealed", "key_id", cfg.Keys.Current(), "rows", n)
+	return nil
+}
+
+func resealKeys(ctx context.Context, cfg *config.Config, which bool) (int, error) {
+	db, err := newPool(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	return sellerkeys.Reseal(ctx, db, cfg.Keys, which)
+}
+
+func needDatabaseAndKeys(cfg *config.Config) error {
+	if cfg.DatabaseURL == "" {
+		return errors.New("DATABASE_URL is not set (make run sets it; see README)")
+	}
+	if cfg.Keys == nil {
+		return errors.New("KEY_ENCRYPTION_KEYS is not set: seller keys can be neither sealed nor opened (make run generates a development key; see README)")
+	}
+	return nil
+}
+
+func newPool(ctx context.Context, url string, size int32) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pc.MaxConns = size
+	db, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	return db, nil
+}
+
+// serve runs the roles ORDERS_ROLES names until SIGTERM, then shuts down in order.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if cfg.RunAPI && len(cfg.APITokens) == 0 {
 		return errors.New("API_TOKENS is not set: the API would accept no caller (make run sets development tokens; see README)")
 	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("DATABASE_URL is not set (make run sets it; see README)")
+	if err := needDatabaseAndKeys(cfg); err != nil {
+		return err
 	}
 	pol, err := policy.Load(cfg.PolicyFile, cfg.TimeScale)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	version, err := schema.Migrate(ctx, cfg.DatabaseURL)
-	if err != nil {
+	if cfg.MigrateOnStart {
+		if err := migrate(ctx, cfg, logger); err != nil {
+			return err
+		}
+	} else if err := schema.CheckCurrent(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}
-	logger.Info("database schema ready", "version", version)
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	poolCfg.MaxConns = worker.DBConns
-	db, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return fmt.Errorf("connect to PostgreSQL: %w", err)
-	}
-	defer db.Close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sdkMetrics, closer := worker.SDKMetrics(reg)
 	defer closer.Close()
-
 	tc, err := temporalx.Dial(ctx, client.Options{
 		HostPort:       cfg.TemporalAddress,
 		Namespace:      cfg.TemporalNamespace,
@@ -91,61 +184,98 @@ func run() error {
 	}
 	defer tc.Close()
 
+	// The budget of the shutdown: the worker gets the last part of it.
+	workerStop := min(10*time.Second, cfg.ShutdownTimeout/3)
+	var w sdkworker.Worker
 	if cfg.RunWorker {
+		db, err := newPool(ctx, cfg.DatabaseURL, cfg.WorkerDBMaxConns)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		missing, err := sellerkeys.UnknownKeyIDs(ctx, db, cfg.Keys)
+		if err != nil {
+			return err
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("seller keys are sealed under key-encryption keys that are not configured (%s): add them to KEY_ENCRYPTION_KEYS, or run `orders rotate-keys` where they are", strings.Join(missing, ", "))
+		}
 		sc, err := sellerapi.NewClient(sellerapi.ClientOptions{
-			Timeout: cfg.SellerTimeout, AllowHTTP: sellerapi.AllowHTTP(cfg.SellerAllowHTTP), Logger: logger,
+			Timeout: cfg.SellerTimeout, Logger: logger,
+			Policy: sellerapi.EndpointPolicy{
+				Development:   cfg.SellerEndpoints == config.SellerEndpointsDevelopment,
+				AllowNetworks: cfg.SellerAllowNetworks,
+			},
 		})
 		if err != nil {
 			return err
 		}
-		w := worker.New(worker.Options{
-			Client: tc, TaskQueue: cfg.TaskQueue, DB: db, Policy: pol, Seller: sc,
+		w = worker.New(worker.Options{
+			Client: tc, TaskQueue: cfg.TaskQueue, DB: db, Policy: pol, Seller: sc, Keys: cfg.Keys,
 			Metrics: activities.NewMetrics(reg), Logger: logger, MaxActivities: worker.MaxActivities,
+			StopTimeout: workerStop,
 		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
-		defer w.Stop()
 		logger.Info("worker polling", "task_queue", cfg.TaskQueue, "namespace", cfg.TemporalNamespace)
 	}
 
-	var handler http.Handler
-	addr := cfg.MetricsAddr
+	errc := make(chan error, 2)
+	var apiSrv, metricsSrv *http.Server
+	var apiHandler *api.Server
+	maintainCtx, stopMaintain := context.WithCancel(context.Background())
+	defer stopMaintain()
 	if cfg.RunAPI {
-		handler = api.New(api.Deps{Temporal: tc, DB: db, Policy: pol, Config: cfg, Registry: reg, Logger: logger, Now: time.Now})
-		addr = cfg.APIAddr
-	} else if addr != "" {
-		handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-	}
-	errc := make(chan error, 1)
-	var srv *http.Server
-	if handler != nil {
-		srv = &http.Server{
-			Addr: addr, Handler: handler,
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			// Longer than the API's wait for an update to complete, so its answer is sent.
-			WriteTimeout: 60 * time.Second,
-			IdleTimeout:  2 * time.Minute,
+		db, err := newPool(ctx, cfg.DatabaseURL, cfg.APIDBMaxConns)
+		if err != nil {
+			return err
 		}
-		go func() { errc <- srv.ListenAndServe() }()
-		logger.Info("HTTP listening", "addr", addr, "api", cfg.RunAPI)
+		defer db.Close()
+		apiHandler = api.New(api.Deps{Temporal: tc, DB: db, Policy: pol, Config: cfg, Registry: reg, Logger: logger, Now: time.Now})
+		go apiHandler.Maintain(maintainCtx)
+		apiSrv = api.NewHTTPServer(cfg.APIAddr, apiHandler, cfg)
+		go func() { errc <- fmt.Errorf("API listener: %w", apiSrv.ListenAndServe()) }()
+		logger.Info("API listening", "addr", cfg.APIAddr)
 	}
+	if cfg.MetricsAddr != "" {
+		metricsSrv = &http.Server{
+			Addr:              cfg.MetricsAddr,
+			Handler:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+			ReadHeaderTimeout: 5 * time.Second,
+			WriteTimeout:      30 * time.Second,
+		}
+		go func() { errc <- fmt.Errorf("metrics listener: %w", metricsSrv.ListenAndServe()) }()
+		logger.Info("metrics listening", "addr", cfg.MetricsAddr)
+	}
+
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down")
 	case err := <-errc:
-		return fmt.Errorf("HTTP server: %w", err)
+		return err
 	}
-	if srv != nil {
-		// Let requests in flight (an update waits up to 30 s) finish before the worker,
-		// the Temporal client and the pool are closed by the deferred calls.
-		sctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			logger.Warn("HTTP shutdown", "error", err)
-			srv.Close()
+	began := time.Now()
+	deadline := began.Add(cfg.ShutdownTimeout)
+	logger.Info("shutting down: readiness fails from now on", "drain_delay", cfg.ShutdownDrainDelay, "budget", cfg.ShutdownTimeout)
+	if apiHandler != nil {
+		apiHandler.Drain()
+		time.Sleep(cfg.ShutdownDrainDelay)
+		// Requests in flight (an update waits for its workflow, which needs this worker)
+		// finish before the worker stops.
+		sctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-workerStop))
+		if err := apiSrv.Shutdown(sctx); err != nil {
+			logger.Warn("API requests still running at the shutdown deadline were cut off", "error", err)
+			apiSrv.Close()
 		}
+		cancel()
+		stopMaintain()
 	}
+	if w != nil {
+		w.Stop() // waits up to workerStop for running activities
+	}
+	if metricsSrv != nil {
+		metricsSrv.Close()
+	}
+	logger.Info("stopped", "elapsed", time.Since(began).Round(time.Millisecond))
 	return nil
 }

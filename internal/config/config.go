@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cloudmarket/orders/internal/secrets"
 )
 
 // Var documents one environment variable: its name, its default and what it controls.
@@ -33,15 +36,29 @@ var Vars = []Var{
 	{"TEMPORAL_TASK_QUEUE", "orders", "Task queue the worker polls and the API starts workflows on."},
 	{"TEMPORAL_DB_FILE", ".data/temporal.db", "Dev stack: SQLite file of the embedded Temporal server."},
 	{"TEMPORAL_UI_ADDR", "127.0.0.1:8233", "Dev stack: address of the Temporal web UI."},
-	{"API_ADDR", ":8080", "Listen address of the HTTP API (also serves /metrics)."},
+	{"API_ADDR", ":8080", "Listen address of the HTTP API: the public port (never serves /metrics)."},
 	{"API_TOKENS", "", "Bearer tokens and their roles, as role:token pairs separated by commas (roles: web, ops, billing; tokens of 8+ characters). Required where the API runs. `make run` uses the development tokens `web:dev-web-token,ops:dev-ops-token,billing:dev-billing-token` when it is unset."},
 	{"API_MAX_BODY_BYTES", "65536", "Largest accepted request body; larger bodies get 413."},
+	{"API_READ_TIMEOUT", "10s", "Longest a client may take to send a whole request (headers and body); a slower body gets 408."},
+	{"RATE_LIMIT_TOKEN", "500:1000", "Requests per second and burst allowed per API token (the whole web tier shares one), as rate:burst; off disables. Over the limit: 429 with Retry-After."},
+	{"RATE_LIMIT_ACTOR", "10:30", "Requests per second and burst per user the web token acts for (X-Actor-Role and X-Actor-Id), so one buyer or seller cannot use up the web tier's limit; rate:burst or off."},
+	{"RATE_LIMIT_SELLER_API", "20:40", "Requests per second and burst per seller on the seller open API (/v1/seller-api); rate:burst or off."},
+	{"IDEMPOTENCY_TTL", "24h", "How long the first answer to an Idempotency-Key is kept and replayed to repeats."},
+	{"API_DB_MAX_CONNS", "10", "Size of the API's PostgreSQL connection pool (its own, apart from the worker's)."},
+	{"WORKER_DB_MAX_CONNS", "20", "Size of the worker's PostgreSQL connection pool; keep it above the activities run at once (16)."},
 	{"ORDERS_ROLES", "api,worker", "What the orders binary runs: api, worker or both."},
-	{"METRICS_ADDR", "", "Listen address for /metrics when the orders binary runs without the api role."},
+	{"METRICS_ADDR", "127.0.0.1:9464", "Listen address of /metrics (Prometheus), a listener of its own, loopback by default; empty = none."},
+	{"MIGRATE_ON_START", "true", "Apply database migrations (and seal plain-text seller keys) when orders starts. Set false where the serving role has no schema rights and `orders migrate` runs as its own step."},
+	{"SHUTDOWN_DRAIN_DELAY", "2s", "On SIGTERM, how long /readyz fails while requests are still served, so load balancers stop sending new ones before the listener closes."},
+	{"SHUTDOWN_TIMEOUT", "25s", "On SIGTERM, the whole budget to fail readiness, drain requests in flight and stop the worker; what is still running then is cut off."},
+	{"KEY_ENCRYPTION_KEYS", "", "Key-encryption keys that seal sellers' access keys in PostgreSQL, as id:base64 pairs (32-byte AES keys) separated by commas. Required by orders. `make run` generates a development key in DEV_KEY_FILE when unset."},
+	{"KEY_ENCRYPTION_KEY_ID", "", "Which of KEY_ENCRYPTION_KEYS seals new keys (and what `orders rotate-keys` re-seals to); may be empty when only one key is given."},
+	{"DEV_KEY_FILE", ".data/key-encryption-key", "Dev stack: file holding the development key-encryption key (created on first start when KEY_ENCRYPTION_KEYS is unset)."},
 	{"POLICY_FILE", "", "Policy file (YAML: retry windows, acceptance windows, levels); empty = the built-in default (internal/policy/default.yaml)."},
 	{"TIME_SCALE", "", "Overrides the policy's timeScale: 1440 makes a day of order life pass in a minute."},
 	{"SELLER_TIMEOUT", "5s", "Timeout of one HTTP call to a seller endpoint."},
-	{"SELLER_ALLOW_HTTP", "loopback", "Which seller endpoints may be plain http: loopback (only 127.0.0.0/8, ::1, localhost) or any."},
+	{"SELLER_ENDPOINTS", "public", "Which seller endpoints are allowed: public (https only, to public addresses only) or development (http too, and loopback and private addresses). Checked when ops register an endpoint and again on every connection, so a DNS answer that changes cannot redirect a call. `make run` and the tests use development."},
+	{"SELLER_ALLOW_NETWORKS", "", "Extra networks (CIDRs separated by commas) seller endpoints may resolve into although they are not public, e.g. a private peering range. Metadata addresses (169.254.169.254, fd00:ec2::254) are refused unless listed here."},
 	{"SELLERSIM_ADDR", "127.0.0.1:8090", "Listen address of the seller simulator."},
 	{"SELLERSIM_SELLERS", "seller-demo:sk-demo-0123456789abcdef", "Sellers the simulator knows at start, as sellerId:accessKey pairs separated by commas (more can be added through its admin API)."},
 	{"DEMO_CATALOGUE", "true", "Dev stack: load the demo seller, product and customer on first start."},
@@ -64,6 +81,39 @@ const (
 	RoleBilling Role = "billing"
 )
 
+// The seller endpoint rules (SELLER_ENDPOINTS).
+const (
+	// SellerEndpointsPublic: https only, to public addresses only. The default.
+	SellerEndpointsPublic = "public"
+	// SellerEndpointsDevelopment: http too, and loopback and private addresses (the
+	// simulator on this machine). Metadata addresses still need SELLER_ALLOW_NETWORKS.
+	SellerEndpointsDevelopment = "development"
+)
+
+// Rate is a token-bucket limit: PerSecond requests per second on average, Burst at once. The
+// zero Rate means no limit.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// Off reports whether the rate imposes no limit.
+func (r Rate) Off() bool { return r.PerSecond == 0 }
+
+// ParseRate parses "rate:burst" (e.g. "20:40"; rate may have decimals) or "off".
+func ParseRate(s string) (Rate, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "off") {
+		return Rate{}, nil
+	}
+	r, b, ok := strings.Cut(strings.TrimSpace(s), ":")
+	perSecond, err1 := strconv.ParseFloat(r, 64)
+	burst, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || perSecond <= 0 || perSecond > 1e6 || burst < 1 || burst > 1e6 {
+		return Rate{}, fmt.Errorf("want rate:burst (requests per second, at once), e.g. 20:40, or off; got %q", s)
+	}
+	return Rate{PerSecond: perSecond, Burst: burst}, nil
+}
+
 // Config is every setting, parsed and validated.
 type Config struct {
 	DatabaseURL string
@@ -81,6 +131,23 @@ type Config struct {
 	APIAddr         string
 	APITokens       map[string]Role // token -> role
 	APIMaxBodyBytes int64
+	APIReadTimeout  time.Duration
+
+	RateLimitToken     Rate
+	RateLimitActor     Rate
+	RateLimitSellerAPI Rate
+	IdempotencyTTL     time.Duration
+
+	APIDBMaxConns    int32
+	WorkerDBMaxConns int32
+	MigrateOnStart   bool
+
+	ShutdownDrainDelay time.Duration
+	ShutdownTimeout    time.Duration
+
+	// Keys seals and opens sellers' access keys; nil when KEY_ENCRYPTION_KEYS is unset.
+	Keys       *secrets.Keyring
+	DevKeyFile string
 
 	RunAPI      bool
 	RunWorker   bool
@@ -89,8 +156,9 @@ type Config struct {
 	PolicyFile string
 	TimeScale  float64 // 0 = use the policy file's
 
-	SellerTimeout   time.Duration
-	SellerAllowHTTP string
+	SellerTimeout       time.Duration
+	SellerEndpoints     string
+	SellerAllowNetworks []netip.Prefix
 
 	SellerSimAddr    string
 	SellerSimSellers map[string]string // sellerId -> accessKey
@@ -122,6 +190,20 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
 	}
+	duration := func(name string, lo, hi time.Duration) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d < lo || d > hi {
+			bad(name, "want a duration from %v to %v, got %q", lo, hi, get(name))
+		}
+		return d
+	}
+	count := func(name string, lo, hi int) int {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n < lo || n > hi {
+			bad(name, "want a whole number from %d to %d, got %q", lo, hi, get(name))
+		}
+		return n
+	}
 	c := &Config{
 		DatabaseURL:       get("DATABASE_URL"),
 		PGDataDir:         get("PG_DATA_DIR"),
@@ -134,7 +216,8 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		APIAddr:           get("API_ADDR"),
 		MetricsAddr:       get("METRICS_ADDR"),
 		PolicyFile:        get("POLICY_FILE"),
-		SellerAllowHTTP:   get("SELLER_ALLOW_HTTP"),
+		SellerEndpoints:   get("SELLER_ENDPOINTS"),
+		DevKeyFile:        get("DEV_KEY_FILE"),
 		SellerSimAddr:     get("SELLERSIM_ADDR"),
 		LogLevel:          strings.ToLower(get("LOG_LEVEL")),
 		LogFormat:         strings.ToLower(get("LOG_FORMAT")),
@@ -148,7 +231,7 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		{"TEMPORAL_ADDRESS", c.TemporalAddress}, {"TEMPORAL_UI_ADDR", c.TemporalUIAddr},
 		{"API_ADDR", c.APIAddr}, {"SELLERSIM_ADDR", c.SellerSimAddr}, {"METRICS_ADDR", c.MetricsAddr},
 	} {
-		if a.val == "" && a.name == "METRICS_ADDR" {
+		if a.val == "" && a.name == "METRICS_ADDR" { // empty: no metrics listener
 			continue
 		}
 		if _, _, err := net.SplitHostPort(a.val); err != nil {
@@ -171,6 +254,39 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		bad("API_MAX_BODY_BYTES", "want a byte count 1024-67108864, got %q", get("API_MAX_BODY_BYTES"))
 	}
 	c.APIMaxBodyBytes = n
+	c.APIReadTimeout = duration("API_READ_TIMEOUT", time.Second, 10*time.Minute)
+	c.IdempotencyTTL = duration("IDEMPOTENCY_TTL", time.Minute, 30*24*time.Hour)
+	c.ShutdownDrainDelay = duration("SHUTDOWN_DRAIN_DELAY", 0, time.Minute)
+	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute)
+	if c.ShutdownDrainDelay >= c.ShutdownTimeout {
+		bad("SHUTDOWN_DRAIN_DELAY", "must be shorter than SHUTDOWN_TIMEOUT")
+	}
+	for _, r := range []struct {
+		name string
+		dst  *Rate
+	}{{"RATE_LIMIT_TOKEN", &c.RateLimitToken}, {"RATE_LIMIT_ACTOR", &c.RateLimitActor}, {"RATE_LIMIT_SELLER_API", &c.RateLimitSellerAPI}} {
+		rate, err := ParseRate(get(r.name))
+		if err != nil {
+			bad(r.name, "%v", err)
+		}
+		*r.dst = rate
+	}
+	c.APIDBMaxConns = int32(count("API_DB_MAX_CONNS", 1, 1000))
+	c.WorkerDBMaxConns = int32(count("WORKER_DB_MAX_CONNS", 1, 1000))
+	migrate, err := strconv.ParseBool(get("MIGRATE_ON_START"))
+	if err != nil {
+		bad("MIGRATE_ON_START", "want true or false, got %q", get("MIGRATE_ON_START"))
+	}
+	c.MigrateOnStart = migrate
+	if keys := get("KEY_ENCRYPTION_KEYS"); keys != "" {
+		kr, err := secrets.ParseKeyring(keys, get("KEY_ENCRYPTION_KEY_ID"))
+		if err != nil {
+			bad("KEY_ENCRYPTION_KEYS", "%v", err)
+		}
+		c.Keys = kr
+	} else if get("KEY_ENCRYPTION_KEY_ID") != "" {
+		bad("KEY_ENCRYPTION_KEY_ID", "set without KEY_ENCRYPTION_KEYS")
+	}
 	for _, r := range strings.Split(get("ORDERS_ROLES"), ",") {
 		switch strings.TrimSpace(r) {
 		case "api":
@@ -193,8 +309,19 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		bad("SELLER_TIMEOUT", "want a duration up to 1m, got %q", get("SELLER_TIMEOUT"))
 	}
 	c.SellerTimeout = d
-	if c.SellerAllowHTTP != "loopback" && c.SellerAllowHTTP != "any" {
-		bad("SELLER_ALLOW_HTTP", "want loopback or any, got %q", c.SellerAllowHTTP)
+	if c.SellerEndpoints != SellerEndpointsPublic && c.SellerEndpoints != SellerEndpointsDevelopment {
+		bad("SELLER_ENDPOINTS", "want public or development, got %q", c.SellerEndpoints)
+	}
+	for _, cidr := range strings.Split(get("SELLER_ALLOW_NETWORKS"), ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			bad("SELLER_ALLOW_NETWORKS", "%q is not a CIDR", cidr)
+			continue
+		}
+		c.SellerAllowNetworks = append(c.SellerAllowNetworks, pfx.Masked())
 	}
 	sellers, err := parsePairs(get("SELLERSIM_SELLERS"))
 	if err != nil {

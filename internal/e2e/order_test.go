@@ -96,7 +96,10 @@ func TestSaaSOrderEndToEnd(t *testing.T) {
 		t.Errorf("OrderStatus search attribute = %s", s)
 	}
 
-	metrics := string(do(t, call{method: "GET", path: "/metrics"}).body)
+	if r := do(t, call{method: "GET", path: "/metrics"}); r.status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the API port: %d, want 404 (metrics have their own listener)", r.status)
+	}
+	metrics := scrapeMetrics(t)
 	for _, m := range []string{
 		`seller_call_duration_seconds_count{activity="newInstance",result_code="000000"}`,
 		`order_transitions_total{from="awaiting_acceptance",to="in_service"}`,
@@ -333,15 +336,16 @@ func TestBadInputs(t *testing.T) {
 		{"wrong token", call{method: "POST", path: "/v1/orders", token: "not-a-token", actorRole: "buyer", actorID: "c-bad", body: valid("BAD-13")}, 401, "unauthenticated", "", "BAD-13"},
 		{"ops may not place orders", ops("POST", "/v1/orders", valid("BAD-14")), 403, "forbidden", "", "BAD-14"},
 		{"buyer orders for someone else", buyer("c-other", "POST", "/v1/orders", valid("BAD-15")), 403, "forbidden", "", "BAD-15"},
-		{"buyer accepts someone else's order", buyer("c-bad", "POST", "/v1/orders/BAD-OWNED/acceptance", nil), 403, "forbidden", "", ""},
-		{"buyer reads someone else's order", buyer("c-bad", "GET", "/v1/orders/BAD-OWNED", nil), 403, "forbidden", "", ""},
+		{"buyer accepts someone else's order", buyer("c-bad", "POST", "/v1/orders/BAD-OWNED/acceptance", nil), 404, "order_not_found", "orderId", ""},
+		{"buyer reads someone else's order", buyer("c-bad", "GET", "/v1/orders/BAD-OWNED", nil), 404, "order_not_found", "orderId", ""},
 		{"unknown order", ops("GET", "/v1/orders/NO-SUCH-ORDER", nil), 404, "order_not_found", "", ""},
 		{"bad path id", ops("GET", "/v1/orders/bad%20id", nil), 400, "invalid_field", "orderId", ""},
 		{"not json", call{method: "POST", path: "/v1/orders", token: webToken, actorRole: "buyer", actorID: "c-bad", body: "orderId=1", headers: map[string]string{"Content-Type": "text/plain"}}, 415, "unsupported_media_type", "", ""},
 		{"body too large", buyer("c-bad", "POST", "/v1/orders", `{"orderId":"`+strings.Repeat("x", 70000)+`"}`), 413, "body_too_large", "", ""},
 		{"bad commission rate", ops("PUT", "/v1/products/p-bad2", map[string]any{"sellerId": "s-bad", "name": "x", "type": "saas", "billingMode": "monthly", "commissionRate": 10001}), 400, "invalid_field", "commissionRate", ""},
 		{"product of unknown seller", ops("PUT", "/v1/products/p-bad3", map[string]any{"sellerId": "nobody", "name": "x", "type": "saas", "billingMode": "monthly", "commissionRate": 100, "acceptanceCriteria": "x"}), 422, "seller_not_found", "sellerId", ""},
-		{"http endpoint off loopback", ops("PUT", "/v1/sellers/s-bad2", map[string]any{"name": "x", "endpoint": "http://seller.example.com/x", "accessKey": "0123456789abcdef"}), 400, "invalid_field", "endpoint", ""},
+		{"metadata endpoint", ops("PUT", "/v1/sellers/s-bad2", map[string]any{"name": "x", "endpoint": "http://169.254.169.254/latest/meta-data", "accessKey": "0123456789abcdef"}), 400, "invalid_field", "endpoint", ""},
+		{"endpoint that does not resolve", ops("PUT", "/v1/sellers/s-bad2", map[string]any{"name": "x", "endpoint": "https://seller.invalid/x", "accessKey": "0123456789abcdef"}), 400, "invalid_field", "endpoint", ""},
 		{"unknown level", ops("PUT", "/v1/customers/c-bad", map[string]any{"level": "diamond"}), 400, "invalid_field", "level", ""},
 	}
 	for _, tt := range tests {

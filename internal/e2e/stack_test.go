@@ -22,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/pgcluster"
 	"github.com/cloudmarket/orders/internal/policy"
+	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/internal/sellersim"
 	"github.com/cloudmarket/orders/internal/temporalx"
 	"github.com/cloudmarket/orders/schema"
@@ -70,6 +72,12 @@ var stack struct {
 	API       *httptest.Server
 	Registry  *prometheus.Registry
 	Policy    *policy.Policy
+	Server    *api.Server
+	// Config is the API's configuration, Env the variables it was loaded from (a process
+	// started by a test gets the same) and DatabaseURL the test database.
+	Config      *config.Config
+	Env         map[string]string
+	DatabaseURL string
 }
 
 func TestMain(m *testing.M) {
@@ -98,7 +106,7 @@ func runMain(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	poolCfg.MaxConns = worker.DBConns // as cmd/orders
+	poolCfg.MaxConns = 20 // as cmd/orders' worker pool
 	db, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return 0, err
@@ -128,13 +136,36 @@ func runMain(m *testing.M) (int, error) {
 		return 0, err
 	}
 	stack.Policy = pol
-	sc, err := sellerapi.NewClient(sellerapi.ClientOptions{Timeout: 2 * time.Second, Logger: logger})
+	const taskQueue = "orders-e2e"
+	testKey, err := secrets.NewKey("e2e-1")
 	if err != nil {
 		return 0, err
 	}
-	const taskQueue = "orders-e2e"
+	env := map[string]string{
+		"API_TOKENS":          "web:" + webToken + ",ops:" + opsToken + ",billing:" + billingToken,
+		"TEMPORAL_TASK_QUEUE": taskQueue,
+		"TEMPORAL_NAMESPACE":  stack.Namespace,
+		"TEMPORAL_ADDRESS":    ts.GetFrontendHostPort(),
+		"KEY_ENCRYPTION_KEYS": testKey,
+		"SELLER_ENDPOINTS":    "development",
+		"API_READ_TIMEOUT":    "2s",
+		// The tests drive many orders through one web token and a few buyers.
+		"RATE_LIMIT_TOKEN": "off",
+		"RATE_LIMIT_ACTOR": "off",
+	}
+	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		return 0, err
+	}
+	stack.Config, stack.Env, stack.DatabaseURL = cfg, env, dbURL
+	sc, err := sellerapi.NewClient(sellerapi.ClientOptions{
+		Timeout: 2 * time.Second, Logger: logger, Policy: sellerapi.EndpointPolicy{Development: true},
+	})
+	if err != nil {
+		return 0, err
+	}
 	w := worker.New(worker.Options{
-		Client: stack.Temporal, TaskQueue: taskQueue, DB: db, Policy: pol, Seller: sc,
+		Client: stack.Temporal, TaskQueue: taskQueue, DB: db, Policy: pol, Seller: sc, Keys: cfg.Keys,
 		Metrics: activities.NewMetrics(stack.Registry), Logger: logger, MaxActivities: worker.MaxActivities,
 	})
 	if err := w.Start(); err != nil {
@@ -142,24 +173,18 @@ func runMain(m *testing.M) (int, error) {
 	}
 	defer w.Stop()
 
-	cfg, err := config.Load(func(k string) (string, bool) {
-		switch k {
-		case "API_TOKENS":
-			return "web:" + webToken + ",ops:" + opsToken + ",billing:" + billingToken, true
-		case "TEMPORAL_TASK_QUEUE":
-			return taskQueue, true
-		case "TEMPORAL_NAMESPACE":
-			return stack.Namespace, true
-		}
-		return "", false
-	})
+	apiPool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
 		return 0, err
 	}
-	stack.API = httptest.NewServer(api.New(api.Deps{
-		Temporal: stack.Temporal, DB: db, Policy: pol, Config: cfg, Registry: stack.Registry,
+	defer apiPool.Close()
+	stack.Server = api.New(api.Deps{
+		Temporal: stack.Temporal, DB: apiPool, Policy: pol, Config: cfg, Registry: stack.Registry,
 		Logger: logger, Now: time.Now,
-	}))
+	})
+	stack.API = httptest.NewUnstartedServer(stack.Server)
+	stack.API.Config = api.NewHTTPServer("", stack.Server, cfg) // the production listener's limits
+	stack.API.Start()
 	defer stack.API.Close()
 	return m.Run(), nil
 }
@@ -309,6 +334,14 @@ func newOrder(orderID, customerID, productID string, value int64, life time.Dura
 		"quantity": 1, "amount": map[string]any{"value": value, "currency": "CNY"},
 		"expireTime": time.Now().Add(life).UTC().Format(time.RFC3339Nano),
 	}
+}
+
+// scrapeMetrics reads the process's registry as the metrics listener serves it.
+func scrapeMetrics(t testing.TB) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(stack.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }
 
 // waitStatus polls GET /v1/orders/{id} (as ops) until the order has the status.

@@ -96,7 +96,7 @@ func TestLoseNextRelease(t *testing.T) {
 func TestLatency(t *testing.T) {
 	e := newEnv(t)
 	e.behave(t, `{"latencyMs":300}`)
-	slow, err := sellerapi.NewClient(sellerapi.ClientOptions{Timeout: 50 * time.Millisecond})
+	slow, err := sellerapi.NewClient(sellerapi.ClientOptions{Timeout: 50 * time.Millisecond, Policy: sellerapi.EndpointPolicy{Development: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func newEnv(t *testing.T) *env {
 	e.sim = New(Options{Logger: log, Sellers: map[string]string{sellerID: key}, Now: e.clock.Now})
 	e.srv = httptest.NewServer(e.sim)
 	t.Cleanup(e.srv.Close)
-	c, err := sellerapi.NewClient(sellerapi.ClientOptions{Timeout: 2 * time.Second, Logger: log})
+	c, err := sellerapi.NewClient(sellerapi.ClientOptions{Timeout: 2 * time.Second, Logger: log, Policy: sellerapi.EndpointPolicy{Development: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,139 @@
+package sellerkeys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cloudmarket/orders/internal/pgcluster"
+	"github.com/cloudmarket/orders/internal/secrets"
+	"github.com/cloudmarket/orders/schema"
+)
+
+var db *pgxpool.Pool
+
+func TestMain(m *testing.M) {
+	code, err := func() (int, error) {
+		ctx := context.Background()
+		url, stop, err := pgcluster.StartForTests(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer stop()
+		if _, err := schema.Migrate(ctx, url); err != nil {
+			return 0, err
+		}
+		if db, err = pgxpool.New(ctx, url); err != nil {
+			return 0, err
+		}
+		defer db.Close()
+		return m.Run(), nil
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sellerkeys tests:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func keys(t *testing.T, ids ...string) []string {
+	t.Helper()
+	var out []string
+	for _, id := range ids {
+		k, err := secrets.NewKey(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+func ring(t *testing.T, current string, pairs ...string) *secrets.Keyring {
+	t.Helper()
+	kr, err := secrets.ParseKeyring(strings.Join(pairs, ","), current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// TestMigrateThenRotate walks a database from plain-text keys (before the sealing
+// migration's Go step) through sealing, a rotation, and the retirement of the old key.
+func TestMigrateThenRotate(t *testing.T) {
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := db.Exec(ctx, `INSERT INTO sellers (seller_id, name, endpoint, access_key) VALUES ($1, 'S', 'https://x', $2)`,
+			fmt.Sprint("plain-", i), fmt.Sprint("plain-key-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := keys(t, "k1", "k2")
+	k1 := ring(t, "", k[0])
+	if _, err := Lookup(ctx, db, k1, "plain-0"); err == nil || !strings.Contains(err.Error(), "orders migrate") {
+		t.Fatalf("a plain-text row is used: %v", err)
+	}
+	n, err := Reseal(ctx, db, k1, PlainOnly)
+	if err != nil || n != 3 {
+		t.Fatalf("sealed %d, %v; want 3", n, err)
+	}
+	if n, _ := Reseal(ctx, db, k1, PlainOnly); n != 0 {
+		t.Fatalf("a second run sealed %d rows", n)
+	}
+	var plain int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM sellers WHERE access_key IS NOT NULL`).Scan(&plain); err != nil || plain != 0 {
+		t.Fatalf("%d plain-text keys left (%v)", plain, err)
+	}
+	s, err := Lookup(ctx, db, k1, "plain-1")
+	if err != nil || s.AccessKey != "plain-key-1" {
+		t.Fatalf("lookup after sealing: %+v, %v", s, err)
+	}
+
+	// Rotation: k2 becomes current; both open; rotate-keys moves every row to k2.
+	both := ring(t, "k2", k[0], k[1])
+	sealed, _ := Seal(both, "fresh", "fresh-key-123")
+	if _, err := db.Exec(ctx, `INSERT INTO sellers (seller_id, name, endpoint, access_key_kek, access_key_dek, access_key_sealed)
+		VALUES ('fresh', 'S', 'https://x', $1, $2, $3)`, sealed.KeyID, sealed.WrappedKey, sealed.Ciphertext); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Reseal(ctx, db, both, PlainOnly); err != nil || n != 0 {
+		t.Fatalf("PlainOnly re-sealed %d rows (%v)", n, err)
+	}
+	n, err = Reseal(ctx, db, both, AllOld)
+	if err != nil || n != 3 {
+		t.Fatalf("rotated %d, %v; want the 3 rows under k1", n, err)
+	}
+	k2only := ring(t, "", k[1])
+	if missing, err := UnknownKeyIDs(ctx, db, k2only); err != nil || len(missing) != 0 {
+		t.Fatalf("after rotation, rows still need %v (%v)", missing, err)
+	}
+	for _, id := range []string{"plain-0", "plain-2", "fresh"} {
+		if _, err := Lookup(ctx, db, k2only, id); err != nil {
+			t.Errorf("%s does not open with the new key alone: %v", id, err)
+		}
+	}
+	// Retiring a key still in use shows at once.
+	if missing, _ := UnknownKeyIDs(ctx, db, k1); len(missing) != 1 || missing[0] != "k2" {
+		t.Errorf("UnknownKeyIDs with only k1 = %v, want [k2]", missing)
+	}
+	if _, err := Lookup(ctx, db, k1, "fresh"); !errors.Is(err, secrets.ErrUnknownKey) {
+		t.Errorf("lookup under a retired key: %v", err)
+	}
+	if _, err := Lookup(ctx, db, k2only, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown seller: %v", err)
+	}
+	// A sealed key copied onto another row does not open there.
+	if _, err := db.Exec(ctx, `UPDATE sellers SET (access_key_kek, access_key_dek, access_key_sealed) =
+		(SELECT access_key_kek, access_key_dek, access_key_sealed FROM sellers WHERE seller_id = 'fresh')
+		WHERE seller_id = 'plain-0'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lookup(ctx, db, k2only, "plain-0"); !errors.Is(err, secrets.ErrCorrupt) {
+		t.Errorf("a key copied from another row opened: %v", err)
+	}
+}
