@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-
 )
 
 // Context keys of the values the middleware hands to handlers and to the access log.
@@ -150,4 +149,3 @@ func (s *server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
-

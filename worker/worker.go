@@ -34,9 +34,9 @@ type Options struct {
 	Policy    *policy.Policy
 	Seller    *sellerapi.Client
 	// Keys opens sellers' sealed access keys.
-	Keys *secrets.Keyring
-	Metrics   *activities.Metrics
-	Logger    *slog.Logger
+	Keys    *secrets.Keyring
+	Metrics *activities.Metrics
+	Logger  *slog.Logger
 	// MaxActivities bounds the activities run at once (0 = the SDK's default); keep it
 	// below the database pool size so activities do not queue for connections.
 	MaxActivities int
