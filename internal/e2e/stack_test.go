@@ -36,6 +36,7 @@ import (
 	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/internal/sellersim"
 	"github.com/cloudmarket/orders/internal/temporalx"
+	"github.com/cloudmarket/orders/internal/testutil"
 	"github.com/cloudmarket/orders/schema"
 	"github.com/cloudmarket/orders/worker"
 )
@@ -78,6 +79,9 @@ var stack struct {
 	Config      *config.Config
 	Env         map[string]string
 	DatabaseURL string
+	// Logs holds everything the stack logged; Answers every answer the API gave through do.
+	Logs    *testutil.SyncBuffer
+	Answers *testutil.SyncBuffer
 }
 
 func TestMain(m *testing.M) {
@@ -92,7 +96,13 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Everything logged, at every level, is kept for the leak checks; warnings and errors
+	// also go to stderr for whoever reads a failing run.
+	stack.Logs, stack.Answers = &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
+	logger := slog.New(slog.NewMultiHandler(
+		slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}),
+		slog.NewJSONHandler(stack.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
+	))
 
 	dbURL, stopPG, err := pgcluster.StartForTests(ctx)
 	if err != nil {
@@ -186,6 +196,9 @@ func runMain(m *testing.M) (int, error) {
 	stack.API.Config = api.NewHTTPServer("", stack.Server, cfg) // the production listener's limits
 	stack.API.Start()
 	defer stack.API.Close()
+	if err := loadServedContract(ctx); err != nil {
+		return 0, err
+	}
 	return m.Run(), nil
 }
 
@@ -262,7 +275,10 @@ func do(t testing.TB, c call) reply {
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	return reply{status: res.StatusCode, body: raw, header: res.Header}
+	r := reply{status: res.StatusCode, body: raw, header: res.Header}
+	checkAgainstContract(t, req, r)
+	fmt.Fprintf(stack.Answers, "%s %s -> %d %v %s\n", c.method, c.path, r.status, r.header, r.body)
+	return r
 }
 
 // ops, buyer: shorthands for the two callers the tests use most.
