@@ -11,6 +11,9 @@ const (
 	ErrTypeSellerNotFound = "SellerNotFound"
 	// ErrTypeInvalidInput: an activity was called with input it can never accept.
 	ErrTypeInvalidInput = "InvalidActivityInput"
+	// ErrTypeOurFault: a seller call could not be made for a reason of ours (PostgreSQL,
+	// the keys): retried, never counted against the seller.
+	ErrTypeOurFault = "OurFault"
 )
 
 // nonRetryable wraps err as a non-retryable application error of type typ: a business

@@ -12,6 +12,11 @@ type Metrics struct {
 	// Transitions counts order transitions by from and to status, once per transition even
 	// when the activity recording it is retried.
 	Transitions *prometheus.CounterVec
+	// Appeals counts appeal events by kind (raised, escalated, resolved) and outcome.
+	Appeals *prometheus.CounterVec
+	// NeedsAttention counts orders flagged for ops, by cause (a bounded set: the clock
+	// or the seller call that flagged it).
+	NeedsAttention *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -27,6 +32,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Order status transitions, by from and to status.",
 		}, []string{"from", "to"}),
 	}
-	reg.MustRegister(m.SellerCalls, m.Transitions)
+	m.Appeals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "order_appeals_total",
+		Help: "Appeal events by kind (raised, escalated, resolved) and outcome (continue, accept, refund; empty until resolved).",
+	}, []string{"kind", "outcome"})
+	m.NeedsAttention = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "order_needs_attention_total",
+		Help: "Orders flagged for ops' attention, by cause.",
+	}, []string{"cause"})
+	reg.MustRegister(m.SellerCalls, m.Transitions, m.Appeals, m.NeedsAttention)
 	return m
 }

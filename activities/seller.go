@@ -13,6 +13,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/licenses"
+	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/internal/sellerkeys"
 )
@@ -37,22 +39,90 @@ type SellerCall struct {
 	SellerID    string `json:"sellerId"`
 	ProductID   string `json:"productId"`
 	InstanceID  string `json:"instanceId,omitempty"`
+	// MaxAttempts is the seller's retry window counted in calls that reached it (or
+	// tried to): the activity counts them in its heartbeat details and gives up, failing
+	// for good, when they are used up. Time in which the seller was not called (our
+	// worker or database down, the seller missing from the catalogue) costs nothing. 0
+	// (the first order workflow) leaves the window to the activity's timeout.
+	MaxAttempts int `json:"maxAttempts,omitempty"`
+	// KeepLicense: a licence product; a licence in the seller's answer is stored sealed
+	// and only its reference returned.
+	KeepLicense bool `json:"keepLicense,omitempty"`
 }
 
 // Instance is what newInstance and queryInstance tell the workflow. It deliberately leaves
-// out the instance's credentials (userName, password): they must not enter history.
+// out the instance's credentials (userName, password) and a licence's text: they must not
+// enter history.
 type Instance struct {
-	InstanceID  string `json:"instanceId"`
-	Ready       bool   `json:"ready"`
-	FrontEndURL string `json:"frontEndUrl,omitempty"`
+	InstanceID  string            `json:"instanceId"`
+	Ready       bool              `json:"ready"`
+	FrontEndURL string            `json:"frontEndUrl,omitempty"`
+	License     *order.LicenseRef `json:"license,omitempty"`
 }
 
-func (s *Seller) lookup(ctx context.Context, sellerID string) (sellerkeys.Seller, error) {
-	r, err := sellerkeys.Lookup(ctx, s.DB, s.Keys, sellerID)
-	if errors.Is(err, sellerkeys.ErrNotFound) {
-		return r, nonRetryable(ErrTypeSellerNotFound, err)
+// ourFaultWait is how long an attempt keeps trying our own dependencies (PostgreSQL, the
+// catalogue, the keys) before it fails; such failures never count as seller attempts.
+const ourFaultWait = 15 * time.Second
+
+// lookup reads the seller, retrying our own failures for a while within the attempt.
+// A seller missing from the catalogue is our fault too (ops fix the catalogue): with
+// attempt counting it is retried like any of our failures, never used against the seller.
+func (s *Seller) lookup(ctx context.Context, c SellerCall) (sellerkeys.Seller, error) {
+	deadline := time.Now().Add(ourFaultWait)
+	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		r, err := sellerkeys.Lookup(ctx, s.DB, s.Keys, c.SellerID)
+		if err == nil {
+			return r, nil
+		}
+		if errors.Is(err, sellerkeys.ErrNotFound) && c.MaxAttempts == 0 {
+			return r, nonRetryable(ErrTypeSellerNotFound, err)
+		}
+		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+			typ := ErrTypeOurFault
+			if errors.Is(err, sellerkeys.ErrNotFound) {
+				typ = ErrTypeSellerNotFound
+			}
+			return r, temporal.NewApplicationError(fmt.Sprintf("before calling the seller: %v", err), typ)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
 	}
-	return r, err
+}
+
+// spentAttempts reads how many seller attempts of this call failed so far, from the
+// activity's heartbeat details, which outlive a failed attempt. It fails for good when the
+// window is spent: the error's type is the class of the last failure.
+func spentAttempts(ctx context.Context, c SellerCall) (attemptLog, error) {
+	var prev attemptLog
+	if c.MaxAttempts == 0 || !activity.IsActivity(ctx) {
+		return prev, nil
+	}
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &prev)
+	}
+	if prev.Attempts >= c.MaxAttempts {
+		return prev, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the seller's retry window is spent: %d attempts, the last %s", prev.Attempts, prev.LastType), prev.LastType, nil)
+	}
+	return prev, nil
+}
+
+// attemptLog is the heartbeat detail of a seller call: the attempts that reached the
+// seller (or tried to) and failed, and the class of the last failure.
+type attemptLog struct {
+	Attempts int    `json:"attempts"`
+	LastType string `json:"lastType,omitempty"`
+}
+
+// countFailure records a failed seller attempt. Only attempts that called the seller are
+// counted: a crash of our worker in the middle of a call counts nothing, like any of our
+// faults. (The first heartbeat of an attempt is sent at once, not batched.)
+func countFailure(ctx context.Context, c SellerCall, prev attemptLog, typ string) {
+	if c.MaxAttempts > 0 && activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, attemptLog{Attempts: prev.Attempts + 1, LastType: typ})
+	}
 }
 
 func (s *Seller) testFlag() string {
@@ -65,10 +135,14 @@ func (s *Seller) testFlag() string {
 // call sends one request, records the attempt in seller_calls and in the metrics, and turns
 // the outcome into what Temporal needs: nil, or an application error whose type is the
 // result class and whose retryability is the protocol's.
-func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity, businessID string, req any) (*sellerapi.CallResult, error) {
-	row, err := s.lookup(ctx, c.SellerID)
+func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity, businessID string, req any) (*sellerapi.CallResult, attemptLog, error) {
+	row, err := s.lookup(ctx, c)
 	if err != nil {
-		return nil, err
+		return nil, attemptLog{}, err
+	}
+	prev, err := spentAttempts(ctx, c)
+	if err != nil {
+		return nil, prev, err
 	}
 	res, callErr := s.Client.Call(ctx, row.Endpoint, row.AccessKey, row.VerifyBodySign, req)
 	attempt := int32(1)
@@ -102,12 +176,22 @@ func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity,
 	}
 	if callErr != nil {
 		if ce != nil {
-			return res, temporal.NewApplicationErrorWithOptions(ce.Error(), ce.Class.ErrorType(),
+			if ce.Class.Retryable() {
+				countFailure(ctx, c, prev, ce.Class.ErrorType())
+			}
+			return res, prev, temporal.NewApplicationErrorWithOptions(ce.Error(), ce.Class.ErrorType(),
 				temporal.ApplicationErrorOptions{NonRetryable: !ce.Class.Retryable()})
 		}
-		return res, fmt.Errorf("%s for order %s: %w", act, c.OrderID, callErr)
+		return res, prev, fmt.Errorf("%s for order %s: %w", act, c.OrderID, callErr)
 	}
-	return res, nil
+	return res, prev, nil
+}
+
+// answeredBadly is a retryable failure for an answer that says success but lacks what
+// the protocol requires (it counts as a seller attempt).
+func answeredBadly(ctx context.Context, c SellerCall, prev attemptLog, class sellerapi.Class, format string, args ...any) error {
+	countFailure(ctx, c, prev, class.ErrorType())
+	return temporal.NewApplicationError(fmt.Sprintf(format, args...), class.ErrorType())
 }
 
 func (s *Seller) logger() *slog.Logger {
@@ -122,7 +206,7 @@ func (s *Seller) logger() *slog.Logger {
 // same instance. Ready is false when the seller answered 000004 (poll QueryInstance).
 func (s *Seller) NewInstance(ctx context.Context, c SellerCall) (Instance, error) {
 	businessID := uuid.NewString()
-	res, err := s.call(ctx, c, sellerapi.ActivityNewInstance, businessID, sellerapi.NewInstanceRequest{
+	res, prev, err := s.call(ctx, c, sellerapi.ActivityNewInstance, businessID, sellerapi.NewInstanceRequest{
 		Activity: sellerapi.ActivityNewInstance, OrderID: c.OrderID, OrderLineID: c.OrderLineID,
 		BusinessID: businessID, TestFlag: s.testFlag(),
 	})
@@ -131,42 +215,66 @@ func (s *Seller) NewInstance(ctx context.Context, c SellerCall) (Instance, error
 	}
 	if res.Response.InstanceID == "" {
 		// Success without an instance breaks the protocol; retrying may get a proper answer.
-		return Instance{}, temporal.NewApplicationError(
-			fmt.Sprintf("newInstance for order %s: seller answered %s without instanceId", c.OrderID, res.ResultCode),
+		return Instance{}, answeredBadly(ctx, c, prev, sellerapi.ClassUnknownResult,
+			"newInstance for order %s: seller answered %s without instanceId", c.OrderID, res.ResultCode)
+	}
+	inst := Instance{InstanceID: res.Response.InstanceID, Ready: res.ResultCode == sellerapi.CodeSuccess}
+	if c.KeepLicense && res.Response.License != "" {
+		if inst.License, err = s.keepLicense(ctx, c, res.Response.License, "answer"); err != nil {
+			return Instance{}, err
+		}
+	}
+	return inst, nil
+}
+
+// keepLicense stores a licence from a seller's answer sealed and returns its reference.
+// A licence other than the one the order has is the seller breaking its idempotency: the
+// first one stands, and the attempt fails (retried within the window).
+func (s *Seller) keepLicense(ctx context.Context, c SellerCall, license, via string) (*order.LicenseRef, error) {
+	ref, err := licenses.Store(ctx, s.DB, s.Keys, c.OrderID, license, via, time.Now())
+	if errors.Is(err, licenses.ErrMismatch) {
+		return nil, temporal.NewApplicationError(fmt.Sprintf("order %s: the seller sent a different licence than before", c.OrderID),
 			sellerapi.ClassUnknownResult.ErrorType())
 	}
-	return Instance{InstanceID: res.Response.InstanceID, Ready: res.ResultCode == sellerapi.CodeSuccess}, nil
+	if err != nil {
+		return nil, temporal.NewApplicationError(fmt.Sprintf("keep the licence of order %s: %v", c.OrderID, err), ErrTypeOurFault)
+	}
+	return &ref, nil
 }
 
 // QueryInstance asks whether an asynchronously produced instance is ready. While the seller
 // answers 000004 it fails with a retryable SellerPending error, so the workflow polls with
 // a retry policy (nothing is added to history per poll).
 func (s *Seller) QueryInstance(ctx context.Context, c SellerCall) (Instance, error) {
-	res, err := s.call(ctx, c, sellerapi.ActivityQueryInstance, "", sellerapi.QueryInstanceRequest{
+	res, prev, err := s.call(ctx, c, sellerapi.ActivityQueryInstance, "", sellerapi.QueryInstanceRequest{
 		Activity: sellerapi.ActivityQueryInstance, InstanceID: c.InstanceID, TestFlag: s.testFlag(),
 	})
 	if err != nil {
 		return Instance{}, err
 	}
 	if res.ResultCode == sellerapi.CodePending {
-		return Instance{}, temporal.NewApplicationError(
-			fmt.Sprintf("instance %s of order %s is still being produced", c.InstanceID, c.OrderID),
-			sellerapi.ClassPending.ErrorType())
+		return Instance{}, answeredBadly(ctx, c, prev, sellerapi.ClassPending,
+			"instance %s of order %s is still being produced", c.InstanceID, c.OrderID)
 	}
 	for _, info := range res.Response.Info {
 		if info.InstanceID == c.InstanceID {
-			return Instance{InstanceID: info.InstanceID, Ready: true, FrontEndURL: info.AppInfo.FrontEndURL}, nil
+			inst := Instance{InstanceID: info.InstanceID, Ready: true, FrontEndURL: info.AppInfo.FrontEndURL}
+			if c.KeepLicense && info.License != "" {
+				if inst.License, err = s.keepLicense(ctx, c, info.License, "query"); err != nil {
+					return Instance{}, err
+				}
+			}
+			return inst, nil
 		}
 	}
-	return Instance{}, temporal.NewApplicationError(
-		fmt.Sprintf("queryInstance for order %s: no info for instance %s", c.OrderID, c.InstanceID),
-		sellerapi.ClassPending.ErrorType())
+	return Instance{}, answeredBadly(ctx, c, prev, sellerapi.ClassPending,
+		"queryInstance for order %s: no info for instance %s", c.OrderID, c.InstanceID)
 }
 
 // UpdateInstanceStatus freezes or unfreezes the order's instance; a repeat is a no-op at the
 // seller.
 func (s *Seller) UpdateInstanceStatus(ctx context.Context, c SellerCall, status sellerapi.InstanceStatus) error {
-	_, err := s.call(ctx, c, sellerapi.ActivityUpdateInstanceStatus, "", sellerapi.UpdateInstanceStatusRequest{
+	_, _, err := s.call(ctx, c, sellerapi.ActivityUpdateInstanceStatus, "", sellerapi.UpdateInstanceStatusRequest{
 		Activity: sellerapi.ActivityUpdateInstanceStatus, InstanceID: c.InstanceID, Status: status, TestFlag: s.testFlag(),
 	})
 	return err
@@ -175,7 +283,7 @@ func (s *Seller) UpdateInstanceStatus(ctx context.Context, c SellerCall, status 
 // ReleaseInstance releases the order's instance. A seller that no longer knows the
 // instance (000003) has nothing left to release: that counts as done.
 func (s *Seller) ReleaseInstance(ctx context.Context, c SellerCall) error {
-	_, err := s.call(ctx, c, sellerapi.ActivityReleaseInstance, "", sellerapi.ReleaseInstanceRequest{
+	_, _, err := s.call(ctx, c, sellerapi.ActivityReleaseInstance, "", sellerapi.ReleaseInstanceRequest{
 		Activity: sellerapi.ActivityReleaseInstance, InstanceID: c.InstanceID, TestFlag: s.testFlag(),
 	})
 	var appErr *temporal.ApplicationError

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -14,31 +15,129 @@ import (
 	"github.com/cloudmarket/orders/internal/order"
 )
 
-// accept is the buyer's acceptance of a delivered order (POST .../acceptance). Whether the
-// order can be accepted now is the workflow's decision (its update validator); the API
-// checks only that the caller may see the order (the contract lets only buyers call).
+// The actions on an order. Whether the order may take one now is the workflow's decision
+// (its update validator answers at once, the same check the workflow applies); the API
+// checks only who may call (the contract's roles) and that the caller may see the order
+// (one read of PostgreSQL, so unknown orders never reach Temporal).
+
 func (s *server) accept(c echo.Context) error {
-	id := c.Param("orderId")
-	if _, err := s.loadVisibleOrder(c, id); err != nil {
-		return err
-	}
-	return s.update(c, id, order.UpdateAccept, order.ActionRequest{Actor: callerOf(c).actor()})
+	return s.act(c, order.UpdateAccept, order.ActionRequest{Actor: callerOf(c).actor()})
 }
 
-// retry is ops asking a failed seller call to be tried again (POST .../retry).
 func (s *server) retry(c echo.Context) error {
+	return s.act(c, order.UpdateRetry, order.ActionRequest{Actor: callerOf(c).actor()})
+}
+
+func (s *server) rejectOrder(c echo.Context) error {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		return err
+	}
+	return s.act(c, order.UpdateReject, order.ActionRequest{Actor: callerOf(c).actor(), Reason: req.Reason})
+}
+
+func (s *server) deliverOrder(c echo.Context) error {
+	var req struct {
+		Note string `json:"note"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		return err
+	}
+	return s.act(c, order.UpdateDeliver, order.DeliveryRequest{Actor: callerOf(c).actor(), Note: req.Note})
+}
+
+func (s *server) reportDeployment(c echo.Context) error {
+	var req struct {
+		Phase  order.DeploymentPhaseName `json:"phase"`
+		State  order.DeploymentState     `json:"state"`
+		Detail string                    `json:"detail"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		return err
+	}
+	return s.act(c, order.UpdateDeploy, order.DeploymentReport{Actor: callerOf(c).actor(), Phase: req.Phase, State: req.State, Detail: req.Detail})
+}
+
+func (s *server) shipOrder(c echo.Context) error {
+	var req struct {
+		Carrier        string `json:"carrier"`
+		TrackingNumber string `json:"trackingNumber"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		return err
+	}
+	return s.act(c, order.UpdateShip, order.ShipmentRequest{Actor: callerOf(c).actor(), Carrier: req.Carrier, TrackingNumber: req.TrackingNumber})
+}
+
+func (s *server) signOffShipment(c echo.Context) error {
+	var req struct {
+		SignedAt string `json:"signedAt"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		return err
+	}
+	// Who may act comes before what the body says, so a stranger learns nothing from the
+	// order's answer to a well-formed body.
 	id := c.Param("orderId")
 	if _, err := s.loadVisibleOrder(c, id); err != nil {
 		return err
 	}
-	return s.update(c, id, order.UpdateRetry, order.ActionRequest{Actor: callerOf(c).actor()})
+	at, err := time.Parse(time.RFC3339, req.SignedAt)
+	if err != nil {
+		return invalidField("signedAt", "signedAt must be an RFC 3339 date-time")
+	}
+	if at.After(s.now().Add(time.Hour)) {
+		return invalidField("signedAt", "signedAt is in the future")
+	}
+	return s.actVisible(c, id, order.UpdateSignoff, order.SignoffRequest{Actor: callerOf(c).actor(), SignedAt: at.UTC()})
 }
 
-// update sends one Temporal Update to the order's workflow and waits for its outcome. With
-// an Idempotency-Key the update ID is derived from the caller and the key, so Temporal
-// answers a repeat with the first outcome instead of running the action again (while the
-// workflow runs; the idempotency store answers after that); without one it is a fresh UUID.
-func (s *server) update(c echo.Context, orderID, name string, req order.ActionRequest) error {
+func (s *server) appealOrder(c echo.Context) error {
+	var req struct {
+		Reason   string           `json:"reason"`
+		Evidence []order.Evidence `json:"evidence"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		return err
+	}
+	id := c.Param("orderId")
+	if _, err := s.loadVisibleOrder(c, id); err != nil {
+		return err
+	}
+	var answer order.AppealAnswer
+	arg := order.AppealRequest{Actor: callerOf(c).actor(), Reason: req.Reason, Evidence: req.Evidence}
+	if err := s.update(c, id, order.UpdateAppeal, arg, &answer); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, answer)
+}
+
+// act runs one action on a visible order and answers the order after it.
+func (s *server) act(c echo.Context, name string, arg any) error {
+	id := c.Param("orderId")
+	if _, err := s.loadVisibleOrder(c, id); err != nil {
+		return err
+	}
+	return s.actVisible(c, id, name, arg)
+}
+
+// actVisible runs one action on an order the caller is known to see.
+func (s *server) actVisible(c echo.Context, id, name string, arg any) error {
+	var v order.View
+	if err := s.update(c, id, name, arg, &v); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// update sends one Temporal Update to the order's workflow and waits for its outcome: the
+// workflow answers once the transition is recorded, so a read right after sees it. With an
+// Idempotency-Key the update ID is derived from the caller and the key, so even a request
+// run twice acts once in the workflow (while it runs; the idempotency store answers after
+// that); without one it is a fresh UUID.
+func (s *server) update(c echo.Context, orderID, name string, arg, out any) error {
 	updateID := uuid.NewString()
 	if key, _ := c.Get(ctxIdempotencyKey).(string); key != "" {
 		updateID = updateIDFor(name, callerOf(c).key(), key)
@@ -49,15 +148,13 @@ func (s *server) update(c echo.Context, orderID, name string, req order.ActionRe
 		WorkflowID:   order.WorkflowID(orderID),
 		UpdateID:     updateID,
 		UpdateName:   name,
-		Args:         []any{req},
+		Args:         []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err == nil {
-		var v order.View
-		if err = h.Get(ctx, &v); err == nil {
-			s.log.Info("order update done", "request_id", requestID(c), "order_id", orderID,
-				"update", name, "update_id", updateID, "status", v.Status)
-			return c.JSON(http.StatusOK, v)
+		if err = h.Get(ctx, out); err == nil {
+			s.log.Info("order update done", "request_id", requestID(c), "order_id", orderID, "update", name, "update_id", updateID)
+			return nil
 		}
 	}
 	return s.updateFailure(ctx, orderID, name, err)

@@ -163,7 +163,10 @@ func New(d Deps) *Server {
 		"putCustomer": s.putCustomer,
 		"createOrder": s.createOrder, "listOrders": s.listOrders, "getOrder": s.getOrder,
 		"listOrderEvents": s.orderEvents, "acceptOrder": s.accept, "retryOrder": s.retry,
-		"sellerGetOrder": s.sellerGetOrder,
+		"rejectOrder": s.rejectOrder, "deliverOrder": s.deliverOrder, "reportDeployment": s.reportDeployment,
+		"shipOrder": s.shipOrder, "signOffShipment": s.signOffShipment, "appealOrder": s.appealOrder,
+		"reviewOrder": s.reviewOrder, "listAppeals": s.listAppeals, "resolveAppeal": s.resolveAppeal,
+		"sellerGetOrder": s.sellerGetOrder, "sellerDeliverLicense": s.sellerDeliverLicense,
 	}
 	for _, op := range ct.ops {
 		h, ok := handlers[op.ID]

@@ -118,6 +118,7 @@ type productResponse struct {
 	Supervised         bool              `json:"supervised"`
 	SupervisedDefault  bool              `json:"supervisedDefault"`
 	Health             *productHealth    `json:"health,omitempty"`
+	Reviews            *reviewSummary    `json:"reviews,omitempty"`
 	CreatedAt          time.Time         `json:"createdAt"`
 	UpdatedAt          time.Time         `json:"updatedAt"`
 }
@@ -225,6 +226,9 @@ func (s *server) getProduct(c echo.Context) error {
 	}
 	out.Type, out.BillingMode = order.ProductType(typ), order.BillingMode(mode)
 	out.Supervised, out.SupervisedDefault = effectiveSupervised(out.Type, supervised)
+	if out.Reviews, err = s.reviewsOf(ctx, id); err != nil {
+		return err
+	}
 	if out.Health.Calls > 0 {
 		out.Health.FailureRate = float64(out.Health.Failures) / float64(out.Health.Calls)
 	}

@@ -12,8 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudmarket/orders/internal/config"
+	"github.com/cloudmarket/orders/internal/licenses"
 )
 
 // The fuzz targets feed arbitrary input to every decoder of the API: the contract check
@@ -256,4 +258,85 @@ func FuzzSellerSignatureHeaders(f *testing.F) {
 			t.Fatalf("accepted %+v", sc)
 		}
 	})
+}
+
+// actionOps are the operations whose body says what happened: each body must pass the
+// contract and bind into what the handler binds, or be refused as a 4xx problem.
+var actionOps = []struct{ id, path string }{
+	{"rejectOrder", "/v1/orders/o-1/rejection"},
+	{"deliverOrder", "/v1/orders/o-1/delivery"},
+	{"reportDeployment", "/v1/orders/o-1/deployment"},
+	{"shipOrder", "/v1/orders/o-1/shipment"},
+	{"signOffShipment", "/v1/orders/o-1/shipment/signoff"},
+	{"appealOrder", "/v1/orders/o-1/appeals"},
+	{"reviewOrder", "/v1/orders/o-1/review"},
+	{"resolveAppeal", "/v1/appeals/a-1/resolution"},
+	{"sellerDeliverLicense", "/v1/seller-api/licenses/o-1"},
+}
+
+// FuzzActionBodies: the bodies of the actions that carry one (rejection, delivery, deployment
+// report, shipment, sign-off, appeal, review, resolution, a seller's licence). What passes
+// holds only valid UTF-8 within the contract's lengths, so a workflow history or the read
+// model never receives a string the contract refuses; a passed licence masks to at most
+// nine characters.
+func FuzzActionBodies(f *testing.F) {
+	seeds := map[int][]string{
+		0: {`{"reason":"it does not start"}`, `{"reason":""}`, `{"reason":"\u0000"}`},
+		1: {`{"note":"redeployed with the fix"}`},
+		2: {`{"phase":"install","state":"done"}`, `{"phase":"verify","state":"failed","detail":"x\ty"}`, `{"phase":"boot","state":"done"}`},
+		3: {`{"carrier":"SF","trackingNumber":"SF123"}`, `{"carrier":"\u001b[31m","trackingNumber":"<script>"}`},
+		4: {`{"signedAt":"2030-05-17T12:00:00Z"}`, `{"signedAt":"2030-02-30T25:00:00Z"}`},
+		5: {`{"reason":"not as described","evidence":[{"name":"a.png","contentType":"image/png","sha256":"` + strings.Repeat("a", 64) + `","size":10}]}`},
+		6: {`{"quality":5,"afterSales":4,"deliverySpeed":3,"comment":"good"}`, `{"quality":6,"afterSales":0,"deliverySpeed":-1}`},
+		7: {`{"outcome":"refund","note":"seller at fault"}`, `{"outcome":"burn"}`},
+		8: {`{"orderLineId":"ol-1","license":"LIC-1234-5678-9012"}`, `{"orderLineId":"ol-1","license":"` + strings.Repeat("x", 9000) + `"}`},
+	}
+	for op, bodies := range seeds {
+		for _, b := range bodies {
+			f.Add(uint8(op), []byte(b))
+		}
+	}
+	f.Fuzz(func(t *testing.T, op uint8, body []byte) {
+		h := fuzzServer(t)
+		o := actionOps[int(op)%len(actionOps)]
+		params := map[string]string{"orderId": "o-1", "appealId": "a-1"}
+		checked, p := checkRequest(h, o.id, postBody(o.path, body), params)
+		if p != nil {
+			wantClientProblem(t, p, body)
+			return
+		}
+		c := h.e.NewContext(postBody(o.path, body), httptest.NewRecorder())
+		c.Set(ctxBody, checked)
+		var fields map[string]any
+		if err := h.srv.s.bind(c, &fields); err != nil {
+			wantClientProblem(t, toProblem(err), body)
+			return
+		}
+		walkStrings(fields, func(s string) {
+			if !utf8.ValidString(s) || utf8.RuneCountInString(s) > licenses.MaxLength {
+				t.Fatalf("%s accepted string %q", o.id, s)
+			}
+		})
+		if lic, ok := fields["license"].(string); ok {
+			if m := licenses.Mask(lic); utf8.RuneCountInString(m) > 9 {
+				t.Fatalf("licence masked to %q", m)
+			}
+		}
+	})
+}
+
+func walkStrings(v any, fn func(string)) {
+	switch x := v.(type) {
+	case string:
+		fn(x)
+	case map[string]any:
+		for k, e := range x {
+			fn(k)
+			walkStrings(e, fn)
+		}
+	case []any:
+		for _, e := range x {
+			walkStrings(e, fn)
+		}
+	}
 }

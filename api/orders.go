@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cloudmarket/orders/internal/licenses"
 	"github.com/cloudmarket/orders/internal/order"
 )
 
@@ -92,6 +95,7 @@ type productRow struct {
 	CommissionBps int
 	Supervised    *bool
 	Listed        bool
+	Criteria      string
 }
 
 // createOrder places an order: one start of its workflow. Idempotent on orderId: a repeat
@@ -131,9 +135,9 @@ func (s *server) createOrder(c echo.Context) error {
 	var pr productRow
 	var typ, mode string
 	err = s.db.QueryRow(dbCtx, `
-		SELECT seller_id, type, billing_mode, commission_bps, supervised, listed
+		SELECT seller_id, type, billing_mode, commission_bps, supervised, listed, acceptance_criteria
 		FROM products WHERE product_id = $1`, pl.ProductID,
-	).Scan(&pr.SellerID, &typ, &mode, &pr.CommissionBps, &pr.Supervised, &pr.Listed)
+	).Scan(&pr.SellerID, &typ, &mode, &pr.CommissionBps, &pr.Supervised, &pr.Listed, &pr.Criteria)
 	if errors.Is(err, pgx.ErrNoRows) {
 		p := newProblem(http.StatusUnprocessableEntity, CodeProductNotFound, fmt.Sprintf("no product %q", pl.ProductID))
 		p.Field = "productId"
@@ -167,7 +171,7 @@ func (s *server) createOrder(c echo.Context) error {
 		ProductID: pl.ProductID, SellerID: pr.SellerID, ProductType: pr.Type, BillingMode: pr.BillingMode,
 		Supervised: supervised, Quantity: pl.Quantity, Amount: pl.Amount, CommissionBps: pr.CommissionBps,
 		ExpireTime: pl.ExpireTime, PlacedAt: s.now().UTC(), Fingerprint: fp,
-		Windows: s.policy.Windows(pr.Type),
+		Windows: s.policy.Windows(pr.Type), AcceptanceCriteria: pr.Criteria,
 	}
 	initial := order.InitialView(in)
 	opts := client.StartWorkflowOptions{
@@ -320,13 +324,32 @@ func (s *server) loadVisibleOrder(c echo.Context, id string) (orderDoc, error) {
 	return d, nil
 }
 
-// getOrder answers the live order.
+// getOrder answers the order as recorded. Its buyer, and only its buyer, sees a licence in
+// full (everyone else the masked form the read model holds).
 func (s *server) getOrder(c echo.Context) error {
-	d, err := s.loadVisibleOrder(c, c.Param("orderId"))
+	id := c.Param("orderId")
+	d, err := s.loadVisibleOrder(c, id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, d.View)
+	cl := callerOf(c)
+	if cl.Kind != order.ActorBuyer || !bytes.Contains(d.View, []byte(`"license":`)) {
+		return c.JSONBlob(http.StatusOK, d.View)
+	}
+	var v order.View
+	if err := json.Unmarshal(d.View, &v); err != nil {
+		return fmt.Errorf("decode order %s: %w", id, err)
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	text, err := licenses.Open(ctx, s.db, s.keys, id)
+	switch {
+	case err == nil:
+		v.License.Text = text
+	case !errors.Is(err, licenses.ErrNotFound):
+		return dbFailure("read licence of order "+id, err)
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 // orderEvent is one line of an order's audit timeline.
@@ -347,18 +370,33 @@ type eventActor struct {
 	ID   string          `json:"id"`
 }
 
-// orderEvents answers the audit timeline in order of transition. An order the read model
-// has no row for yet has no events yet either: its timeline is empty, not 404.
+// orderEvents answers the audit timeline in order of transition, in keyset pages (the
+// cursor is the last seq of the page). An order the read model has no events for yet has an
+// empty timeline.
 func (s *server) orderEvents(c echo.Context) error {
 	id := c.Param("orderId")
 	if _, err := s.loadVisibleOrder(c, id); err != nil {
 		return err
 	}
+	q := c.QueryParams()
+	limit := defaultLimit
+	if v := q.Get("limit"); v != "" {
+		limit, _ = strconv.Atoi(v)
+	}
+	after := 0
+	if v := q.Get("cursor"); v != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(v)
+		n, convErr := strconv.Atoi(string(raw))
+		if err != nil || convErr != nil || n < 1 {
+			return invalidField("cursor", "cursor is not one this API issued")
+		}
+		after = n
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `
 		SELECT seq, at, actor_kind, actor_id, event, from_status, to_status, detail
-		FROM order_events WHERE order_id = $1 ORDER BY seq`, id)
+		FROM order_events WHERE order_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, id, after, limit+1)
 	if err != nil {
 		return dbFailure("read events of order "+id, err)
 	}
@@ -373,10 +411,18 @@ func (s *server) orderEvents(c echo.Context) error {
 	if err != nil {
 		return dbFailure("read events of order "+id, err)
 	}
-	if items == nil {
-		items = []orderEvent{}
+	page := struct {
+		Items      []orderEvent `json:"items"`
+		NextCursor string       `json:"nextCursor,omitempty"`
+	}{Items: []orderEvent{}}
+	for i, e := range items {
+		if i == limit {
+			page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(items[limit-1].Seq)))
+			break
+		}
+		page.Items = append(page.Items, e)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"items": items})
+	return c.JSON(http.StatusOK, page)
 }
 
 // listPage is the answer of GET /v1/orders.

@@ -1,13 +1,16 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cloudmarket/orders/internal/licenses"
 	"github.com/cloudmarket/orders/internal/order"
 )
 
@@ -25,6 +28,7 @@ type sellerOrder struct {
 	InstanceID  string            `json:"instanceId,omitempty"`
 	ExpireTime  *time.Time        `json:"expireTime,omitempty"`
 	PlacedAt    time.Time         `json:"placedAt"`
+	License     *order.LicenseRef `json:"license,omitempty"`
 }
 
 // sellerGetOrder answers GET /v1/seller-api/orders/{orderId} for the seller whose signature
@@ -44,12 +48,60 @@ func (s *server) sellerGetOrder(c echo.Context) error {
 	if d.SellerID != callerOf(c).ID || (line != "" && line != v.OrderLineID) {
 		return orderNotFound(id)
 	}
-	return c.JSON(http.StatusOK, sellerOrder{
+	return c.JSON(http.StatusOK, sellerView(v))
+}
+
+func sellerView(v order.View) sellerOrder {
+	return sellerOrder{
 		OrderID: v.OrderID, OrderLineID: v.OrderLineID, ProductID: v.ProductID,
 		ProductType: v.ProductType, BillingMode: v.BillingMode, CustomerID: v.CustomerID,
 		Quantity: v.Quantity, Status: v.Status, InstanceID: v.InstanceID,
-		ExpireTime: v.ExpireTime, PlacedAt: v.PlacedAt,
-	})
+		ExpireTime: v.ExpireTime, PlacedAt: v.PlacedAt, License: v.License,
+	}
+}
+
+// sellerDeliverLicense takes a seller's asynchronously produced licence (POST
+// /v1/seller-api/licenses/{orderId}): it is stored sealed, and the order's workflow gets
+// only its reference (one update; the order completes delivery with it). A resend of the
+// same licence answers the same; another is 409 license_mismatch.
+func (s *server) sellerDeliverLicense(c echo.Context) error {
+	id := c.Param("orderId")
+	var req struct {
+		OrderLineID string `json:"orderLineId"`
+		License     string `json:"license"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		return err
+	}
+	d, err := s.loadOrder(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	var v order.View
+	if err := decodeView(d.View, &v); err != nil {
+		return err
+	}
+	if d.SellerID != callerOf(c).ID || req.OrderLineID != v.OrderLineID {
+		return orderNotFound(id)
+	}
+	if v.ProductType != order.TypeLicense {
+		return conflict(CodeInvalidTransition, "order "+id+" is not of a licence product")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	ref, err := licenses.Store(ctx, s.db, s.keys, id, req.License, "callback", s.now())
+	switch {
+	case errors.Is(err, licenses.ErrMismatch):
+		return conflict(CodeLicenseMismatch, "a different licence was delivered for this order already")
+	case err != nil:
+		return dbFailure("store licence of order "+id, err)
+	}
+	var after order.View
+	arg := order.LicenseDelivery{Actor: callerOf(c).actor(), License: ref}
+	if err := s.update(c, id, order.UpdateLicense, arg, &after); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sellerView(after))
 }
 
 // decodeView reads a read-model document written by this service.

@@ -42,6 +42,7 @@ var conflictTypes = map[string]bool{
 	order.ErrInvalidTransition: true,
 	order.ErrAppealOpen:        true,
 	order.ErrRejectionLimit:    true,
+	order.ErrLicenseMismatch:   true,
 }
 
 func conflict(code, detail string) *Problem {

@@ -19,6 +19,7 @@ import (
 	"github.com/cloudmarket/orders/internal/policy"
 	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/workflows"
+	"github.com/cloudmarket/orders/workflows/orderv1"
 )
 
 // MaxActivities bounds the activities one worker runs at once; each holds at most one
@@ -51,6 +52,8 @@ func New(o Options) sdkworker.Worker {
 		WorkerStopTimeout:                  o.StopTimeout,
 	})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: order.WorkflowType})
+	// The first order workflow stays registered while orders placed on it still run.
+	w.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
 	w.RegisterActivity(&activities.Store{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics})
 	w.RegisterActivity(&activities.Seller{DB: o.DB, Keys: o.Keys, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger})
 	return w

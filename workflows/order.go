@@ -1,9 +1,7 @@
-// Package workflows holds the deterministic state machines that carry an order through its
-// life. Workflow code here uses only workflow.* APIs: no I/O, clocks, randomness or
-// goroutines; everything that touches the world is an activity (package activities).
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -22,410 +20,285 @@ var (
 	seller *activities.Seller
 )
 
-// Order is the order workflow: one per marketplace order, with ID order.WorkflowID(orderId).
-// It follows order-states.md for the SaaS path: production at the seller (with the policy's
-// retry window and polling after 000004), buyer acceptance (an update) or auto-acceptance,
-// settlement, service until expiry, grace, freeze, retention and release. It returns the
-// final view of the order.
+// Order is the order workflow (order.WorkflowType): one per marketplace order, with ID
+// order.WorkflowID(orderId). It returns the final view of the order.
 func Order(ctx workflow.Context, in order.StartInput) (order.View, error) {
-	o := &orderRun{
-		in:     in,
-		view:   order.InitialView(in),
+	o := &orderImpl{
+		st:     State{In: in},
 		wfID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
 		logger: log.With(workflow.GetLogger(ctx), "order_id", in.OrderID),
+		inbox:  workflow.NewBufferedChannel(ctx, 1000),
+		// The API starts the workflow with these set (order.InitialView's).
+		published: map[string]any{
+			"OrderStatus": string(order.InitialView(in).Status), "SellerId": in.SellerID,
+			"CustomerId": in.CustomerID, "ProductId": in.ProductID, "ProductType": string(in.ProductType),
+		},
 	}
+	// The order starts before any handler can see it: an update that arrives with the
+	// first workflow task is checked against the started order, not an empty one.
+	start := Event{Kind: EvStart, At: workflow.Now(ctx)}
+	started := Apply(&o.st, start)
+	o.view = View(&o.st, start.At)
 	if err := o.setup(ctx); err != nil {
 		return o.view, err
 	}
-	return o.run(ctx)
+	return o.run(ctx, start, started)
 }
 
-// orderRun is the state of one order workflow run.
-type orderRun struct {
-	in     order.StartInput
+// orderImpl is the loop's own bookkeeping around the State.
+type orderImpl struct {
+	st     State
 	view   order.View
 	wfID   string
-	seq    int // number of the last transition recorded
+	seq    int // audit lines recorded
 	logger log.Logger
 
-	// Requests handed over by update handlers to the main loop, which consumes them.
-	acceptBy *order.Actor
-	retryBy  *order.Actor
-	// awaitingRetry is true only while a failure waits for ops to retry, so that a retry
-	// can neither be queued for a later failure nor race the refund.
-	awaitingRetry bool
+	inbox   workflow.Channel // *request, from the update handlers
+	running []*running       // calls in flight, in the order they began
+	timer   *armedTimer      // the timer of the earliest clock
+
+	published map[string]any // search attributes as last upserted
 }
 
-// setup registers the query and the updates. Validators only read state: a refused update
-// leaves no trace in history, and the API answers 409 at once.
-func (o *orderRun) setup(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, order.QueryState, func() (order.View, error) {
-		return o.view, nil
-	}); err != nil {
-		return err
-	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, order.UpdateAccept,
-		func(ctx workflow.Context, req order.ActionRequest) (order.View, error) {
-			if o.acceptBy == nil {
-				o.acceptBy = &req.Actor
-			}
-			err := workflow.Await(ctx, func() bool { return o.view.Phase != order.PhaseAwaitingAcceptance })
-			return o.view, err
-		},
-		workflow.UpdateHandlerOptions{Validator: func(req order.ActionRequest) error {
-			// The same buyer repeating an acceptance still being processed (a client retry
-			// without Idempotency-Key) waits for the same outcome; anyone else is refused.
-			if o.view.Phase != order.PhaseAwaitingAcceptance || (o.acceptBy != nil && *o.acceptBy != req.Actor) {
-				return invalidTransition("accept", o.view.Status)
-			}
-			if req.Actor.Kind == order.ActorBuyer && req.Actor.ID != o.in.CustomerID {
-				// The API checks ownership too; the workflow does not rely on it.
-				return temporal.NewApplicationError("only the order's buyer may accept it", order.ErrInvalidTransition)
-			}
-			return validActor(req.Actor, order.ActorBuyer, order.ActorOps)
-		}},
-	); err != nil {
-		return err
-	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, order.UpdateRetry,
-		func(ctx workflow.Context, req order.ActionRequest) (order.View, error) {
-			o.retryBy = &req.Actor
-			err := workflow.Await(ctx, func() bool { return o.retryBy == nil })
-			return o.view, err
-		},
-		workflow.UpdateHandlerOptions{Validator: func(req order.ActionRequest) error {
-			if !o.awaitingRetry || o.retryBy != nil {
-				return invalidTransition("retry", o.view.Status)
-			}
-			return validActor(req.Actor, order.ActorOps)
-		}},
-	)
+// request is an update waiting for the loop to take its event.
+type request struct {
+	ev   Event
+	done bool
+	err  error
+	view order.View
 }
 
-func (o *orderRun) run(ctx workflow.Context) (order.View, error) {
-	if err := o.transition(ctx, "placed", order.Actor{Kind: order.ActorSystem}, nil, func(v *order.View) {
-		v.Phase, v.WaitingOn = order.PhaseProvisioning, order.WaitSeller
-	}); err != nil {
+// running is a call in flight.
+type running struct {
+	kind CallKind
+	f    workflow.Future
+}
+
+// armedTimer is the one timer the loop keeps: for the earliest running clock.
+type armedTimer struct {
+	at     time.Time
+	f      workflow.Future
+	cancel workflow.CancelFunc
+}
+
+// run is the loop: wait for an update, the earliest clock or a call; check it, apply it,
+// record and publish what changed, start what follows. It ends when the order is final and
+// nothing is owed to the seller, once every update handler has finished.
+func (o *orderImpl) run(ctx workflow.Context, start Event, started Outcome) (order.View, error) {
+	if err := o.commit(ctx, start, started); err != nil {
 		return o.view, err
 	}
-	done, err := o.produce(ctx)
-	if err != nil || done {
-		return o.view, err
-	}
-	actor := order.Actor{Kind: order.ActorSystem}
-	if o.in.Supervised {
-		if actor, err = o.awaitAcceptance(ctx); err != nil {
-			return o.view, err
-		}
-	}
-	if err := o.accept(ctx, actor); err != nil {
-		return o.view, err
-	}
-	if o.view.Phase == order.PhaseCompleted {
-		return o.view, nil
-	}
-	return o.view, o.serve(ctx)
-}
-
-// produce gets the instance made at the seller. A failure (window exhausted or refusal)
-// moves the order to provision_failed, where ops may retry within the refund hold; after
-// it the buyer is refunded and the order is cancelled (done = true).
-func (o *orderRun) produce(ctx workflow.Context) (done bool, err error) {
-	for {
-		failure, err := o.provision(ctx)
-		if err != nil || failure == nil {
-			return false, err
-		}
-		hold := workflow.Now(ctx).Add(o.in.Windows.RefundHold)
-		if err := o.transition(ctx, "provision_failed", order.Actor{Kind: order.ActorSystem}, failure, func(v *order.View) {
-			v.Phase, v.WaitingOn = order.PhaseProvisionFailed, order.WaitOps
-			v.LastError = failure["message"]
-			o.awaitingRetry = true // from the moment anyone can see the failure
-			v.Deadlines = []order.Deadline{{Action: "refund", At: hold}}
-		}); err != nil {
-			return false, err
-		}
-		retried, err := o.awaitRetry(ctx, o.in.Windows.RefundHold)
-		if err != nil {
-			return false, err
-		}
-		if !retried && o.retryBy == nil { // a retry taken in the same instant as the timeout wins
-			return true, o.refund(ctx, "provision_failed")
-		}
-		actor := *o.retryBy
-		o.retryBy = nil
-		if err := o.transition(ctx, "retry_requested", actor, nil, func(v *order.View) {
-			v.Phase, v.WaitingOn, v.LastError = order.PhaseProvisioning, order.WaitSeller, ""
-		}); err != nil {
-			return false, err
-		}
-	}
-}
-
-// provision runs newInstance with the policy's retry window, then polls queryInstance while
-// the seller answers 000004. It returns the failure detail, or nil when the instance exists.
-func (o *orderRun) provision(ctx workflow.Context) (failure map[string]string, err error) {
-	w := o.in.Windows
-	call := o.sellerCall()
-	o.setDeadlines(ctx, order.Deadline{Action: "give_up_provisioning", At: workflow.Now(ctx).Add(w.NewInstance.Window)})
-	var inst activities.Instance
-	err = workflow.ExecuteActivity(windowCtx(ctx, w.NewInstance), seller.NewInstance, call).Get(ctx, &inst)
-	if err != nil {
-		return sellerFailure(err), nil
-	}
-	if !inst.Ready {
-		pollUntil := workflow.Now(ctx).Add(w.Poll.Window)
-		if err := o.transition(ctx, "instance_pending", order.Actor{Kind: order.ActorSeller, ID: o.in.SellerID},
-			map[string]string{"instanceId": inst.InstanceID}, func(v *order.View) {
-				v.InstanceID = inst.InstanceID
-				v.Deadlines = []order.Deadline{{Action: "give_up_polling", At: pollUntil}}
-			}); err != nil {
-			return nil, err
-		}
-		call.InstanceID = inst.InstanceID
-		if err := workflow.ExecuteActivity(windowCtx(ctx, w.Poll), seller.QueryInstance, call).Get(ctx, &inst); err != nil {
-			return sellerFailure(err), nil
-		}
-	}
-	return nil, o.transition(ctx, "instance_created", order.Actor{Kind: order.ActorSeller, ID: o.in.SellerID},
-		map[string]string{"instanceId": inst.InstanceID}, func(v *order.View) {
-			v.InstanceID, v.FrontEndURL = inst.InstanceID, inst.FrontEndURL
-			v.Deadlines = []order.Deadline{}
+	var loopErr error
+	for !o.st.Done() && loopErr == nil {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(o.inbox, func(c workflow.ReceiveChannel, _ bool) {
+			var r *request
+			c.Receive(ctx, &r)
+			loopErr = o.process(ctx, r.ev, r)
 		})
-}
-
-// awaitAcceptance waits for the buyer (or ops) to accept; when the acceptance window runs out
-// the order is accepted by the timer.
-func (o *orderRun) awaitAcceptance(ctx workflow.Context) (order.Actor, error) {
-	window := o.in.Windows.AcceptanceWindow
-	until := workflow.Now(ctx).Add(window)
-	if err := o.transition(ctx, "delivered", order.Actor{Kind: order.ActorSeller, ID: o.in.SellerID}, nil, func(v *order.View) {
-		v.Phase, v.WaitingOn = order.PhaseAwaitingAcceptance, order.WaitBuyer
-		v.Deadlines = []order.Deadline{{Action: "auto_accept", At: until}}
-	}); err != nil {
-		return order.Actor{}, err
-	}
-	accepted, err := workflow.AwaitWithTimeout(ctx, window, func() bool { return o.acceptBy != nil })
-	if err != nil {
-		return order.Actor{}, err
-	}
-	if !accepted {
-		// Taken by the timer: a buyer's acceptance arriving while the settlement is being
-		// posted is refused by the validator instead of being told it succeeded.
-		o.acceptBy = &order.Actor{Kind: order.ActorTimer}
-	}
-	return *o.acceptBy, nil
-}
-
-// accept records the acceptance, posts the settlement and moves the order into service (or
-// completes a one-time order).
-func (o *orderRun) accept(ctx workflow.Context, actor order.Actor) error {
-	var s order.Settlement
-	err := workflow.ExecuteActivity(storeCtx(ctx), store.PostSettlement, activities.SettlementRequest{
-		OrderID: o.in.OrderID, SellerID: o.in.SellerID, Gross: o.in.Amount, CommissionBps: o.in.CommissionBps,
-	}).Get(ctx, &s)
-	if err != nil {
-		return err
-	}
-	expiry, hasExpiry := o.expiry()
-	return o.transition(ctx, "accepted", actor, nil, func(v *order.View) {
-		v.Settlement = s
-		v.Deadlines = []order.Deadline{}
-		if !o.in.BillingMode.Subscribed() {
-			v.Phase, v.WaitingOn = order.PhaseCompleted, order.WaitNone
-			return
+		for _, rc := range o.running {
+			sel.AddFuture(rc.f, func(f workflow.Future) { loopErr = o.finished(ctx, rc, f) })
 		}
-		v.Phase, v.WaitingOn = order.PhaseInService, order.WaitTimer
-		if hasExpiry {
-			v.Deadlines = []order.Deadline{{Action: "expire", At: expiry}}
+		if f := o.armTimer(ctx); f != nil {
+			sel.AddFuture(f, func(workflow.Future) { loopErr = o.fireClocks(ctx) })
 		}
-	})
-}
-
-// serve keeps the order in service until it expires, then runs the customer level's grace
-// period (the service stays usable), freezes the instance, and releases it when the
-// retention period is over (order-states.md, section 2, reason expiry).
-func (o *orderRun) serve(ctx workflow.Context) error {
-	expiry, ok := o.expiry()
-	if !ok {
-		// Pay-per-use without an end: in service until released by a later event.
-		return workflow.Await(ctx, func() bool { return false })
+		sel.Select(ctx)
 	}
-	if d := expiry.Sub(workflow.Now(ctx)); d > 0 {
-		if err := workflow.Sleep(ctx, d); err != nil {
-			return err
-		}
+	if loopErr != nil {
+		return o.view, loopErr
 	}
-	var clocks activities.Clocks
-	if err := workflow.ExecuteActivity(storeCtx(ctx), store.CustomerClocks, o.in.CustomerID, o.in.Windows.TimeScale).Get(ctx, &clocks); err != nil {
-		return err
+	if o.timer != nil {
+		o.timer.cancel()
 	}
-	freezeAt := workflow.Now(ctx).Add(clocks.Grace)
-	if err := o.transition(ctx, "expired", order.Actor{Kind: order.ActorTimer}, map[string]string{"grace": clocks.Grace.String()}, func(v *order.View) {
-		v.WaitingOn = order.WaitBilling
-		v.Deadlines = []order.Deadline{{Action: "freeze", At: freezeAt}}
-	}); err != nil {
-		return err
-	}
-	if err := workflow.Sleep(ctx, clocks.Grace); err != nil {
-		return err
-	}
-	call := o.sellerCall()
-	if err := o.callSeller(ctx, "updateInstanceStatus", seller.UpdateInstanceStatus, call, sellerapi.StatusFreeze); err != nil {
-		return err
-	}
-	releaseAt := workflow.Now(ctx).Add(clocks.Retention)
-	if err := o.transition(ctx, "frozen", order.Actor{Kind: order.ActorTimer}, map[string]string{"reason": "expiry"}, func(v *order.View) {
-		v.Frozen = []string{"expiry"}
-		v.Deadlines = []order.Deadline{{Action: "release", At: releaseAt}}
-	}); err != nil {
-		return err
-	}
-	if err := workflow.Sleep(ctx, clocks.Retention); err != nil {
-		return err
-	}
-	if err := o.callSeller(ctx, "releaseInstance", seller.ReleaseInstance, call); err != nil {
-		return err
-	}
-	return o.transition(ctx, "released", order.Actor{Kind: order.ActorTimer}, nil, func(v *order.View) {
-		v.Phase, v.WaitingOn = order.PhaseReleased, order.WaitNone
-		v.Frozen = []string{}
-		v.Deadlines = []order.Deadline{}
-	})
-}
-
-// callSeller runs a seller call (freeze, unfreeze, release) within the policy's window. When
-// the window runs out the order is flagged needsAttention and waits for ops to retry:
-// nothing is silently dropped (seller-protocol.md, retry windows).
-func (o *orderRun) callSeller(ctx workflow.Context, name string, fn any, args ...any) error {
+	// Updates that arrive now are refused (the order is final); the workflow ends once
+	// every handler has answered.
 	for {
-		err := workflow.ExecuteActivity(windowCtx(ctx, o.in.Windows.SellerCall), fn, args...).Get(ctx, nil)
-		if err == nil {
-			if !o.view.NeedsAttention {
-				return nil
-			}
-			return o.transition(ctx, "seller_call_succeeded", order.Actor{Kind: order.ActorSystem}, map[string]string{"call": name}, func(v *order.View) {
-				v.NeedsAttention, v.LastError = false, ""
-			})
+		if err := workflow.Await(ctx, func() bool { return o.inbox.Len() > 0 || workflow.AllHandlersFinished(ctx) }); err != nil {
+			return o.view, err
 		}
-		detail := sellerFailure(err)
-		detail["call"] = name
-		if err := o.transition(ctx, "needs_attention", order.Actor{Kind: order.ActorSystem}, detail, func(v *order.View) {
-			v.NeedsAttention, v.LastError = true, detail["message"]
-			o.awaitingRetry = true // from the moment anyone can see the failure
-		}); err != nil {
-			return err
+		if o.inbox.Len() == 0 {
+			return o.view, nil
 		}
-		if _, err := o.awaitRetry(ctx, 0); err != nil {
-			return err
+		var r *request
+		o.inbox.Receive(ctx, &r)
+		_ = o.process(ctx, r.ev, r)
+	}
+}
+
+// process takes one event: checks it (a refusal answers its update), applies it, records
+// and publishes the result, and starts the calls that follow.
+func (o *orderImpl) process(ctx workflow.Context, ev Event, r *request) error {
+	ev.At = workflow.Now(ctx)
+	if err := Check(&o.st, ev); err != nil {
+		if r != nil {
+			r.err, r.done = asApplicationError(err), true
 		}
-		actor := *o.retryBy
-		o.retryBy = nil
-		if err := o.transition(ctx, "retry_requested", actor, map[string]string{"call": name}, func(*order.View) {}); err != nil {
-			return err
+		return nil
+	}
+	out := Apply(&o.st, ev)
+	err := o.commit(ctx, ev, out)
+	if r != nil {
+		r.view, r.err, r.done = o.view, err, true
+	}
+	return err
+}
+
+// commit records the outcome in PostgreSQL (one local activity: audit lines, read model,
+// money, appeal), publishes it for ops and starts the calls it asks for.
+func (o *orderImpl) commit(ctx workflow.Context, ev Event, out Outcome) error {
+	o.view = View(&o.st, ev.At)
+	if len(out.Steps) > 0 {
+		rec := activities.Record{
+			WorkflowID: o.wfID, Fingerprint: o.st.In.Fingerprint, FirstSeq: o.seq + 1, At: ev.At,
+			View: o.view, Money: string(out.Money), CommissionBps: o.st.In.CommissionBps,
 		}
+		for _, s := range out.Steps {
+			rec.Steps = append(rec.Steps, activities.RecordStep{Event: s.Event, Actor: s.Actor, From: s.From, To: s.To, Detail: s.Detail})
+			o.logger.Info("order transition", "event", s.Event, "from", s.From, "to", s.To)
+		}
+		if a := out.Appeal; a != nil {
+			rec.Appeal = &activities.AppealRecord{Kind: string(a.Kind), Actor: a.Actor, Appeal: a.Appeal}
+		}
+		if err := workflow.ExecuteLocalActivity(recordCtx(ctx), store.Record, rec).Get(ctx, nil); err != nil {
+			return err // only when the workflow is being cancelled: the local activity retries
+		}
+		o.seq += len(out.Steps)
 	}
-}
-
-// awaitRetry waits for ops to retry (at most timeout; 0 = without limit). Ops may retry a
-// failed production, or a seller call that ran out of its window, from the transition that
-// shows the failure (which sets awaitingRetry) until this wait ends: never after the refund
-// has begun, and never ahead of a failure that has not happened.
-func (o *orderRun) awaitRetry(ctx workflow.Context, timeout time.Duration) (bool, error) {
-	defer func() { o.awaitingRetry = false }()
-	if timeout == 0 {
-		return true, workflow.Await(ctx, func() bool { return o.retryBy != nil })
-	}
-	return workflow.AwaitWithTimeout(ctx, timeout, func() bool { return o.retryBy != nil })
-}
-
-// refund records the buyer's refund and cancels the order.
-func (o *orderRun) refund(ctx workflow.Context, reason string) error {
-	var s order.Settlement
-	err := workflow.ExecuteActivity(storeCtx(ctx), store.RecordRefund, activities.RefundRequest{
-		OrderID: o.in.OrderID, SellerID: o.in.SellerID, Amount: o.in.Amount, Reason: reason,
-	}).Get(ctx, &s)
-	if err != nil {
-		return err
-	}
-	return o.transition(ctx, "refunded", order.Actor{Kind: order.ActorTimer}, map[string]string{"reason": reason}, func(v *order.View) {
-		v.Phase, v.WaitingOn = order.PhaseCancelled, order.WaitNone
-		v.Settlement = s
-		v.Deadlines = []order.Deadline{}
-	})
-}
-
-// expiry is when the order expires on the workflow's clock: the time from placing to
-// expireTime divided by the order's time scale, so a demo watches a month pass in minutes.
-func (o *orderRun) expiry() (time.Time, bool) {
-	if o.in.ExpireTime == nil {
-		return time.Time{}, false
-	}
-	scale := o.in.Windows.TimeScale
-	if scale <= 0 {
-		scale = 1
-	}
-	d := o.in.ExpireTime.Sub(o.in.PlacedAt)
-	return o.in.PlacedAt.Add(time.Duration(float64(d) / scale)), true
-}
-
-func (o *orderRun) sellerCall() activities.SellerCall {
-	return activities.SellerCall{
-		OrderID: o.in.OrderID, OrderLineID: o.in.OrderLineID, SellerID: o.in.SellerID,
-		ProductID: o.in.ProductID, InstanceID: o.view.InstanceID,
-	}
-}
-
-// setDeadlines changes the running clocks shown without recording a transition.
-func (o *orderRun) setDeadlines(ctx workflow.Context, ds ...order.Deadline) {
-	o.view.Deadlines = ds
 	o.publish(ctx)
-}
-
-// transition applies change to the view, then publishes it: search attributes and current
-// details for ops in the Temporal UI, and the audit event plus read model in PostgreSQL.
-func (o *orderRun) transition(ctx workflow.Context, event string, actor order.Actor, detail map[string]string, change func(*order.View)) error {
-	from := o.view.Status
-	if o.seq == 0 {
-		from = ""
+	for _, k := range out.Calls {
+		o.startCall(ctx, k)
 	}
-	change(&o.view)
-	o.view.Status = order.DeriveStatus(o.view.Phase, len(o.view.Frozen) > 0, false)
-	now := workflow.Now(ctx)
-	o.view.UpdatedAt = now
-	o.seq++
-	o.publish(ctx)
-	o.logger.Info("order transition", "event", event, "from", from, "to", o.view.Status, "seq", o.seq)
-	return workflow.ExecuteActivity(storeCtx(ctx), store.RecordTransition, activities.Transition{
-		WorkflowID: o.wfID, Fingerprint: o.in.Fingerprint, Seq: o.seq, At: now, Event: event,
-		From: from, Actor: actor, Detail: detail, View: o.view,
-	}).Get(ctx, nil)
+	if out.LevelLookup {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: callTimeout,
+			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+			Summary:             "customer level: grace and retention",
+		})
+		f := workflow.ExecuteLocalActivity(lctx, store.CustomerClocks, o.st.In.CustomerID, o.st.In.Windows.TimeScale)
+		o.running = append(o.running, &running{kind: CallLevel, f: f})
+	}
+	return nil
 }
 
-// publish upserts the search attributes and sets the current details shown in the UI.
-func (o *orderRun) publish(ctx workflow.Context) {
-	v := o.view
-	next := temporal.SearchAttributeUpdate(order.SANextDeadline.ValueUnset())
-	if len(v.Deadlines) > 0 {
-		earliest := v.Deadlines[0].At
-		for _, d := range v.Deadlines[1:] {
-			if d.At.Before(earliest) {
-				earliest = d.At
-			}
+// startCall starts a seller call as an activity that runs beside the loop: while it
+// retries, clocks and updates go on.
+func (o *orderImpl) startCall(ctx workflow.Context, k CallKind) {
+	w, in := o.st.In.Windows, o.st.In
+	call := activities.SellerCall{
+		OrderID: in.OrderID, OrderLineID: in.OrderLineID, SellerID: in.SellerID, ProductID: in.ProductID,
+		InstanceID: o.st.InstanceID, KeepLicense: in.ProductType == order.TypeLicense,
+	}
+	var f workflow.Future
+	switch k {
+	case CallNewInstance, CallRecover:
+		call.MaxAttempts = w.NewInstance.Attempts
+		summary := "newInstance at the seller"
+		if k == CallRecover {
+			summary = "newInstance again: find what to release"
 		}
-		next = order.SANextDeadline.ValueSet(earliest)
+		f = workflow.ExecuteActivity(sellerCtx(ctx, w.NewInstance, summary), seller.NewInstance, call)
+	case CallQuery:
+		call.MaxAttempts = w.Poll.Attempts
+		f = workflow.ExecuteActivity(sellerCtx(ctx, w.Poll, "queryInstance: poll until ready"), seller.QueryInstance, call)
+	case CallFreeze, CallUnfreeze:
+		call.MaxAttempts = w.SellerCall.Attempts
+		status, summary := sellerapi.StatusFreeze, "FREEZE at the seller"
+		if k == CallUnfreeze {
+			status, summary = sellerapi.StatusUnfreeze, "UNFREEZE at the seller"
+		}
+		f = workflow.ExecuteActivity(sellerCtx(ctx, w.SellerCall, summary), seller.UpdateInstanceStatus, call, status)
+	case CallRelease:
+		call.MaxAttempts = w.SellerCall.Attempts
+		f = workflow.ExecuteActivity(sellerCtx(ctx, w.SellerCall, "releaseInstance at the seller"), seller.ReleaseInstance, call)
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		order.SAOrderStatus.ValueSet(string(v.Status)),
-		order.SASellerID.ValueSet(v.SellerID),
-		order.SACustomerID.ValueSet(v.CustomerID),
-		order.SAProductID.ValueSet(v.ProductID),
-		order.SAProductType.ValueSet(string(v.ProductType)),
-		order.SAWaitingOn.ValueSet(string(v.WaitingOn)),
-		order.SANeedsAttention.ValueSet(v.NeedsAttention),
-		next,
-	); err != nil {
-		o.logger.Warn("upsert search attributes", "error", err)
+	o.running = append(o.running, &running{kind: k, f: f})
+}
+
+// finished turns a finished call into an event.
+func (o *orderImpl) finished(ctx workflow.Context, rc *running, f workflow.Future) error {
+	for i, x := range o.running {
+		if x == rc {
+			o.running = append(o.running[:i], o.running[i+1:]...)
+			break
+		}
 	}
-	workflow.SetCurrentDetails(ctx, currentDetails(v))
+	return o.process(ctx, Event{Kind: EvResult, Result: resultOf(ctx, rc.kind, f)}, nil)
+}
+
+// refusedTypes are the error types of a seller's definite refusal: it made nothing.
+var refusedTypes = map[string]bool{
+	sellerapi.ClassRefused.ErrorType():          true,
+	sellerapi.ClassLicenseRefused.ErrorType():   true,
+	sellerapi.ClassInvalidParameter.ErrorType(): true,
+	sellerapi.ClassInstanceNotFound.ErrorType(): true,
+}
+
+func resultOf(ctx workflow.Context, k CallKind, f workflow.Future) CallResult {
+	r := CallResult{Call: k}
+	var err error
+	if k == CallLevel {
+		var c activities.Clocks
+		err = f.Get(ctx, &c)
+		r.Grace, r.Retention = c.Grace, c.Retention
+	} else {
+		var inst activities.Instance
+		err = f.Get(ctx, &inst)
+		r.InstanceID, r.FrontEndURL, r.License = inst.InstanceID, inst.FrontEndURL, inst.License
+		r.Pending = err == nil && !inst.Ready && (k == CallNewInstance || k == CallRecover)
+	}
+	if err == nil {
+		r.OK = true
+		return r
+	}
+	r.ErrorType = "unknown"
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		r.ErrorType = appErr.Type()
+		r.Refused = refusedTypes[appErr.Type()]
+	}
+	return r
+}
+
+// armTimer keeps one timer for the earliest running clock, replacing it only when that
+// deadline moves, and returns its future (nil: no clock runs).
+func (o *orderImpl) armTimer(ctx workflow.Context) workflow.Future {
+	next, ok := o.st.Clocks.Next()
+	if o.timer != nil && (!ok || !o.timer.at.Equal(next.At)) {
+		o.timer.cancel()
+		o.timer = nil
+	}
+	if !ok {
+		return nil
+	}
+	if o.timer == nil {
+		tctx, cancel := workflow.WithCancel(ctx)
+		d := max(next.At.Sub(workflow.Now(ctx)), 0)
+		f := workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: next.Name.Summary()})
+		o.timer = &armedTimer{at: next.At, f: f, cancel: cancel}
+	}
+	return o.timer.f
+}
+
+// fireClocks runs out every clock that is due, earliest first.
+func (o *orderImpl) fireClocks(ctx workflow.Context) error {
+	o.timer = nil
+	for _, name := range o.st.Clocks.Due(workflow.Now(ctx)) {
+		if !o.st.Clocks.Has(name) {
+			continue // stopped by an earlier clock of the same moment
+		}
+		if err := o.process(ctx, Event{Kind: EvClock, Clock: name}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// asApplicationError turns a refusal into the error an update fails with: its type is the
+// problem code the API answers 409 with.
+func asApplicationError(err error) error {
+	var r *Refusal
+	if errors.As(err, &r) {
+		return temporal.NewApplicationError(r.Msg, r.Code)
+	}
+	return err
 }

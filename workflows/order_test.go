@@ -2,13 +2,11 @@ package workflows
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"github.com/stretchr/testify/require"
 	"github.com/stretchr/testify/suite"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -16,119 +14,138 @@ import (
 	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/order"
-	"github.com/cloudmarket/orders/internal/policy"
 )
 
 // orderSuite runs the order workflow in the SDK's test environment with time skipping: the
-// days of an order's life pass in milliseconds. Activities are replaced by recorders here;
-// the integration tests run the same workflow against the real stack.
+// days of an order's life pass in milliseconds. Activities are recorders here; the
+// integration tests run the same workflow on the real stack.
 type orderSuite struct {
 	suite.Suite
 	testsuite.WorkflowTestSuite
 	env *testsuite.TestWorkflowEnvironment
 
-	mu          sync.Mutex
-	transitions []activities.Transition
-	settlements int
-	refunds     int
-	calls       map[string]int
-	// releaseFailures is how many releaseInstance attempts fail before one succeeds.
-	releaseFailures int
+	mu      sync.Mutex
+	records []activities.Record
+	calls   map[string]int
+	// sellerErr, when set for a call, is what the seller activity fails with.
+	sellerErr map[string]error
+	// instance is what newInstance answers.
+	instance activities.Instance
 }
 
 func TestOrderWorkflow(t *testing.T) { suite.Run(t, new(orderSuite)) }
 
 func (s *orderSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
+	s.env.SetStartTime(t0) // the orders are placed at t0
 	s.env.RegisterWorkflow(Order)
 	s.env.RegisterActivity(&activities.Store{})
 	s.env.RegisterActivity(&activities.Seller{})
-	s.transitions, s.settlements, s.refunds, s.releaseFailures = nil, 0, 0, 0
-	s.calls = map[string]int{}
-	s.env.OnActivity(store.RecordTransition, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, t activities.Transition) error {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.transitions = append(s.transitions, t)
-			return nil
-		})
-	s.env.OnActivity(store.PostSettlement, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, r activities.SettlementRequest) (order.Settlement, error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.settlements++
-			c, n, err := order.Split(r.Gross.Value, r.CommissionBps)
-			return order.Settlement{Status: order.SettlementPending, Currency: r.Gross.Currency, Gross: r.Gross.Value, Commission: c, Net: n}, err
-		})
-	s.env.OnActivity(store.RecordRefund, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, r activities.RefundRequest) (order.Settlement, error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.refunds++
-			return order.Settlement{Status: order.SettlementRefunded, Currency: r.Amount.Currency, Gross: r.Amount.Value}, nil
-		})
+	s.records, s.calls, s.sellerErr = nil, map[string]int{}, map[string]error{}
+	s.instance = activities.Instance{InstanceID: "inst-1", Ready: true, FrontEndURL: "https://x"}
+	s.env.OnActivity(store.Record, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.Record) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.records = append(s.records, r)
+		return nil
+	})
 	s.env.OnActivity(store.CustomerClocks, mock.Anything, mock.Anything, mock.Anything).Return(
-		activities.Clocks{Grace: 15 * 24 * time.Hour, Retention: 15 * 24 * time.Hour}, nil)
+		activities.Clocks{Grace: 7 * 24 * time.Hour, Retention: 15 * 24 * time.Hour}, nil)
+	s.env.OnActivity(seller.NewInstance, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.SellerCall) (activities.Instance, error) {
+			if err := s.called("newInstance"); err != nil {
+				return activities.Instance{}, err
+			}
+			return s.instance, nil
+		})
+	s.env.OnActivity(seller.QueryInstance, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.SellerCall) (activities.Instance, error) {
+			if err := s.called("queryInstance"); err != nil {
+				return activities.Instance{}, err
+			}
+			return activities.Instance{InstanceID: "inst-1", Ready: true}, nil
+		})
 	s.env.OnActivity(seller.UpdateInstanceStatus, mock.Anything, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.SellerCall, sellerapi.InstanceStatus) error {
-			s.count("freeze")
-			return nil
+		func(_ context.Context, _ activities.SellerCall, st sellerapi.InstanceStatus) error {
+			return s.called(string(st))
 		})
 	s.env.OnActivity(seller.ReleaseInstance, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.SellerCall) error {
-			if s.count("release") <= s.releaseFailures {
-				return temporal.NewApplicationError("seller down", sellerapi.ClassInternalError.ErrorType())
-			}
-			return nil
-		})
+		func(context.Context, activities.SellerCall) error { return s.called("release") })
+}
+
+func (s *orderSuite) called(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[name]++
+	return s.sellerErr[name]
 }
 
 func (s *orderSuite) count(name string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls[name]++
 	return s.calls[name]
 }
 
+// events are the audit lines recorded, in order.
 func (s *orderSuite) events() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var out []string
-	for _, t := range s.transitions {
-		out = append(out, t.Event)
+	for _, r := range s.records {
+		for _, st := range r.Steps {
+			out = append(out, st.Event)
+		}
 	}
 	return out
 }
 
-// input is a monthly SaaS order of 100.00 CNY at 15% commission, expiring in 30 days.
-func input(supervised bool) order.StartInput {
-	placed := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
-	expire := placed.Add(30 * 24 * time.Hour)
-	return order.StartInput{
-		OrderID: "CS1", OrderLineID: "CS1-1", CustomerID: "cust-1", ProductID: "prod-1", SellerID: "seller-1",
-		ProductType: order.TypeSaaS, BillingMode: order.BillingMonthly, Supervised: supervised, Quantity: 1,
-		Amount: order.Money{Value: 10000, Currency: "CNY"}, CommissionBps: 1500, ExpireTime: &expire,
-		PlacedAt: placed, Fingerprint: "fp", Windows: policy.Default().Windows(order.TypeSaaS),
+func (s *orderSuite) money() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, r := range s.records {
+		if r.Money != "" {
+			out = append(out, r.Money)
+		}
 	}
+	return out
 }
 
-func (s *orderSuite) newInstanceOK(ready bool) {
-	s.env.OnActivity(seller.NewInstance, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.SellerCall) (activities.Instance, error) {
-			s.count("newInstance")
-			return activities.Instance{InstanceID: "inst-1", Ready: ready, FrontEndURL: "https://x"}, nil
-		})
-}
-
-func (s *orderSuite) update(name string, actor order.Actor, after time.Duration, check func(order.View, error)) {
+// update sends an update after a delay and checks its answer.
+func (s *orderSuite) update(name string, arg any, after time.Duration, check func(order.View, error)) {
 	s.env.RegisterDelayedCallback(func() {
-		s.env.UpdateWorkflow(name, "upd-"+name+"-"+after.String(), &testsuite.TestUpdateCallback{
+		s.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
 			OnAccept: func() {},
 			OnReject: func(err error) { check(order.View{}, err) },
 			OnComplete: func(v any, err error) {
-				view, _ := v.(order.View)
-				check(view, err)
+				switch x := v.(type) {
+				case order.View:
+					check(x, err)
+				case order.AppealAnswer:
+					check(x.Order, err)
+				default:
+					check(order.View{}, err)
+				}
 			},
-		}, order.ActionRequest{Actor: actor})
+		}, arg)
 	}, after)
+}
+
+// wantOK and wantRefused are update checks.
+func (s *orderSuite) wantOK(status order.Status) func(order.View, error) {
+	return func(v order.View, err error) {
+		s.NoError(err)
+		s.Equal(status, v.Status)
+	}
+}
+
+func (s *orderSuite) wantRefused(code string) func(order.View, error) {
+	return func(_ order.View, err error) {
+		var appErr *temporal.ApplicationError
+		if s.ErrorAs(err, &appErr) {
+			s.Equal(code, appErr.Type())
+		}
+	}
 }
 
 func (s *orderSuite) result() order.View {
@@ -139,181 +156,266 @@ func (s *orderSuite) result() order.View {
 	return v
 }
 
-func (s *orderSuite) TestHappyPathSupervisedToReleased() {
-	s.newInstanceOK(true)
-	var accepted order.View
-	s.update(order.UpdateAccept, order.Actor{Kind: order.ActorBuyer, ID: "cust-1"}, time.Hour, func(v order.View, err error) {
-		s.NoError(err)
-		accepted = v
-	})
-	s.env.ExecuteWorkflow(Order, input(true))
-	v := s.result()
+func act(a order.Actor) order.ActionRequest { return order.ActionRequest{Actor: a} }
 
-	s.Equal(order.PhaseInService, accepted.Phase, "acceptance answers with the order in service")
-	s.Equal(order.SettlementPending, accepted.Settlement.Status)
-	s.Equal(int64(1500), accepted.Settlement.Commission)
-	s.Equal(int64(8500), accepted.Settlement.Net)
+func (s *orderSuite) TestSupervisedSaaSAcceptedThenReleased() {
+	in := startInput(order.TypeSaaS, order.BillingMonthly, true)
+	s.update(order.UpdateAccept, act(other), time.Hour, s.wantRefused(order.ErrInvalidTransition))
+	s.update(order.UpdateAccept, act(buyer), 2*time.Hour, s.wantOK(order.Status(order.PhaseInService)))
+	s.env.ExecuteWorkflow(Order, in)
+	v := s.result()
 	s.Equal(order.PhaseReleased, v.Phase)
-	s.Equal(order.Status(order.PhaseReleased), v.Status)
 	s.Equal([]string{"placed", "instance_created", "delivered", "accepted", "expired", "frozen", "released"}, s.events())
-	s.Equal(1, s.settlements)
-	s.Equal(1, s.calls["newInstance"])
-	s.Equal(1, s.calls["freeze"])
-	s.Equal(1, s.calls["release"])
-	acc := s.transitions[3]
-	s.Equal(order.ActorBuyer, acc.Actor.Kind)
-	for i, t := range s.transitions {
-		s.Equal(i+1, t.Seq, "transitions are numbered in order")
+	s.Equal([]string{"post"}, s.money())
+	s.Equal(1, s.count("FREEZE"))
+	s.Equal(1, s.count("release"))
+}
+
+func (s *orderSuite) TestEveryProductTypeToAcceptance() {
+	for _, tt := range []struct {
+		typ     order.ProductType
+		deliver func(*orderSuite)
+	}{
+		{order.TypeLicense, func(s *orderSuite) {
+			s.update(order.UpdateLicense, order.LicenseDelivery{Actor: sellerA, License: *licenseRef("L-1")}, time.Minute,
+				s.wantOK(order.Status(order.PhaseAwaitingAcceptance)))
+		}},
+		{order.TypePackage, func(s *orderSuite) {
+			for i, p := range order.DeploymentPhases {
+				s.update(order.UpdateDeploy, order.DeploymentReport{Actor: sellerA, Phase: p, State: order.DeploymentDone},
+					time.Duration(i+1)*time.Minute, func(_ order.View, err error) { s.NoError(err) })
+			}
+		}},
+		{order.TypeHardware, func(s *orderSuite) {
+			s.update(order.UpdateShip, order.ShipmentRequest{Actor: sellerA, Carrier: "SF", TrackingNumber: "SF123"}, time.Minute,
+				s.wantOK(order.Status(order.PhaseShipping)))
+			s.update(order.UpdateSignoff, order.SignoffRequest{Actor: buyer, SignedAt: t0.Add(time.Hour)}, 2*time.Minute,
+				s.wantOK(order.Status(order.PhaseAwaitingAcceptance)))
+		}},
+		{order.TypeService, func(s *orderSuite) {
+			s.update(order.UpdateDeliver, order.DeliveryRequest{Actor: sellerA, Note: "trained the team"}, time.Minute,
+				s.wantOK(order.Status(order.PhaseAwaitingAcceptance)))
+		}},
+	} {
+		s.Run(string(tt.typ), func() {
+			s.SetupTest()
+			in := startInput(tt.typ, order.BillingOneTime, true)
+			if tt.typ == order.TypeLicense {
+				s.instance = activities.Instance{InstanceID: "inst-1", Ready: true} // no licence in the answer
+			}
+			tt.deliver(s)
+			s.update(order.UpdateAccept, act(buyer), time.Hour, s.wantOK(order.Status(order.PhaseCompleted)))
+			s.env.ExecuteWorkflow(Order, in)
+			v := s.result()
+			s.Equal(order.PhaseCompleted, v.Phase)
+			s.Equal(order.SettlementPending, v.Settlement.Status)
+		})
 	}
-	s.Equal(order.Status(""), s.transitions[0].From)
-	s.Equal(order.StatusFrozen, s.transitions[5].View.Status)
 }
 
-func (s *orderSuite) TestAcceptanceByAnotherBuyerIsRefused() {
-	s.newInstanceOK(true)
-	var refused error
-	s.update(order.UpdateAccept, order.Actor{Kind: order.ActorBuyer, ID: "someone-else"}, time.Hour, func(_ order.View, err error) {
-		refused = err
-	})
-	s.env.ExecuteWorkflow(Order, input(true))
-	s.result()
-	s.Error(refused)
-	s.Equal(order.ActorTimer, s.transitions[3].Actor.Kind, "nobody but the timer accepted")
-}
-
-func (s *orderSuite) TestUnsupervisedSaaSAcceptedWhenProduced() {
-	s.newInstanceOK(true)
-	s.env.ExecuteWorkflow(Order, input(false))
-	s.Equal(order.PhaseReleased, s.result().Phase)
-	s.Equal([]string{"placed", "instance_created", "accepted", "expired", "frozen", "released"}, s.events())
-	s.Equal(order.ActorSystem, s.transitions[2].Actor.Kind)
-}
-
-func (s *orderSuite) TestAcceptanceWindowRunsOutAcceptedByTimer() {
-	s.newInstanceOK(true)
-	s.env.ExecuteWorkflow(Order, input(true))
-	s.result()
-	s.Equal("accepted", s.transitions[3].Event)
-	s.Equal(order.ActorTimer, s.transitions[3].Actor.Kind)
-	s.Equal(1, s.settlements)
-}
-
-func (s *orderSuite) TestAsyncProvisioningPollsUntilReady() {
-	s.newInstanceOK(false)
-	s.env.OnActivity(seller.QueryInstance, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, c activities.SellerCall) (activities.Instance, error) {
-			if s.count("queryInstance") < 3 {
-				return activities.Instance{}, temporal.NewApplicationError("pending", sellerapi.ClassPending.ErrorType())
-			}
-			return activities.Instance{InstanceID: c.InstanceID, Ready: true, FrontEndURL: "https://ready"}, nil
-		})
-	s.env.ExecuteWorkflow(Order, input(false))
+func (s *orderSuite) TestRejectionLoopToTheLimitThenAppealRefund() {
+	in := startInput(order.TypeService, order.BillingOneTime, true)
+	deliver := order.DeliveryRequest{Actor: sellerA, Note: "delivered"}
+	reject := order.ActionRequest{Actor: buyer, Reason: "not what was agreed"}
+	at := time.Minute
+	s.update(order.UpdateDeliver, deliver, at, func(_ order.View, err error) { s.NoError(err) })
+	for i := 1; i <= 3; i++ {
+		at += time.Minute
+		s.update(order.UpdateReject, reject, at, s.wantOK(order.Status(order.PhaseRejected)))
+		at += time.Minute
+		s.update(order.UpdateDeliver, deliver, at, s.wantOK(order.Status(order.PhaseAwaitingAcceptance)))
+	}
+	at += time.Minute
+	s.update(order.UpdateReject, reject, at, s.wantRefused(order.ErrRejectionLimit))
+	at += time.Minute
+	var appealID string
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(order.UpdateAppeal, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { s.Fail("appeal refused", err) },
+			OnComplete: func(v any, err error) {
+				s.NoError(err)
+				appealID = v.(order.AppealAnswer).AppealID
+				s.Equal(order.StatusAppealing, v.(order.AppealAnswer).Order.Status)
+			},
+		}, order.AppealRequest{Actor: buyer, Reason: "three bad deliveries"})
+	}, at)
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(order.UpdateResolve, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { s.Fail("resolution refused", err) },
+			OnComplete: func(v any, err error) {
+				s.NoError(err)
+				s.Equal(order.Status(order.PhaseCancelled), v.(order.View).Status)
+			},
+		}, order.AppealResolution{Actor: opsA, AppealID: appealID, Outcome: order.OutcomeRefund, Note: "refund"})
+	}, at+time.Hour)
+	s.env.ExecuteWorkflow(Order, in)
 	v := s.result()
-	s.Equal(3, s.calls["queryInstance"])
-	s.Equal("https://ready", v.FrontEndURL)
-	s.Equal([]string{"placed", "instance_pending", "instance_created", "accepted", "expired", "frozen", "released"}, s.events())
+	s.Equal(order.PhaseCancelled, v.Phase)
+	s.Equal(3, v.Rejections)
+	s.Equal([]string{"refund"}, s.money())
 }
 
-func (s *orderSuite) failingNewInstance(err error, succeedFrom int) {
-	s.env.OnActivity(seller.NewInstance, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.SellerCall) (activities.Instance, error) {
-			if n := s.count("newInstance"); succeedFrom == 0 || n < succeedFrom {
-				return activities.Instance{}, err
+func (s *orderSuite) TestEscalationThroughEveryTierThenAccept() {
+	in := startInput(order.TypeService, order.BillingOneTime, true)
+	var appealID string
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(order.UpdateAppeal, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { s.Fail("appeal refused", err) },
+			OnComplete: func(v any, err error) { s.NoError(err); appealID = v.(order.AppealAnswer).AppealID },
+		}, order.AppealRequest{Actor: sellerA, Reason: "the buyer gives no access"})
+	}, time.Hour)
+	// Tiers of 2 and 3 days: after 6 days the appeal is at the last tier.
+	s.env.RegisterDelayedCallback(func() {
+		var v order.View
+		val, err := s.env.QueryWorkflow(order.QueryState)
+		s.NoError(err)
+		s.NoError(val.Get(&v))
+		s.Equal(3, v.Appeal.Tier)
+		s.Nil(v.Appeal.EscalateAt)
+		s.env.UpdateWorkflow(order.UpdateResolve, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { s.Fail("resolution refused", err) },
+			OnComplete: func(v any, err error) { s.NoError(err) },
+		}, order.AppealResolution{Actor: opsA, AppealID: appealID, Outcome: order.OutcomeAccept})
+	}, 6*24*time.Hour)
+	s.env.ExecuteWorkflow(Order, in)
+	v := s.result()
+	s.Equal(order.PhaseCompleted, v.Phase)
+	s.Equal(order.ActorOps, v.AcceptedBy.Kind)
+	s.Equal([]string{"placed", "appeal_opened", "appeal_escalated", "appeal_escalated", "appeal_resolved", "accepted"}, s.events())
+}
+
+func (s *orderSuite) TestPausedAcceptanceWindowResumesWithItsRemainder() {
+	in := startInput(order.TypeService, order.BillingOneTime, true)
+	var appealID string
+	s.update(order.UpdateDeliver, order.DeliveryRequest{Actor: sellerA, Note: "done"}, time.Hour, func(_ order.View, err error) { s.NoError(err) })
+	s.env.RegisterDelayedCallback(func() { // 6 days of the 7-day window used
+		s.env.UpdateWorkflow(order.UpdateAppeal, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { s.Fail("refused", err) },
+			OnComplete: func(v any, err error) { appealID = v.(order.AppealAnswer).AppealID },
+		}, order.AppealRequest{Actor: buyer, Reason: "missing manual"})
+	}, 6*24*time.Hour+time.Hour)
+	s.env.RegisterDelayedCallback(func() { // 20 days later: the window did not run out
+		val, _ := s.env.QueryWorkflow(order.QueryState)
+		var v order.View
+		s.NoError(val.Get(&v))
+		s.Equal(order.StatusAppealing, v.Status)
+		s.env.UpdateWorkflow(order.UpdateResolve, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { s.Fail("refused", err) }, OnComplete: func(any, error) {},
+		}, order.AppealResolution{Actor: opsA, AppealID: appealID, Outcome: order.OutcomeContinue})
+	}, 26*24*time.Hour+time.Hour)
+	s.env.RegisterDelayedCallback(func() { // 23 hours after resuming: still waiting for the buyer
+		val, _ := s.env.QueryWorkflow(order.QueryState)
+		var v order.View
+		s.NoError(val.Get(&v))
+		s.Equal(order.Status(order.PhaseAwaitingAcceptance), v.Status)
+	}, 27*24*time.Hour)
+	s.env.ExecuteWorkflow(Order, in)
+	v := s.result()
+	s.Equal(order.ActorTimer, v.AcceptedBy.Kind)
+	// Accepted one day after the appeal closed: the day the window had left.
+	s.WithinDuration(t0.Add(27*24*time.Hour+time.Hour), v.UpdatedAt, time.Minute)
+}
+
+func (s *orderSuite) TestUpdateRacingTheTimer() {
+	in := startInput(order.TypeService, order.BillingOneTime, true)
+	s.update(order.UpdateDeliver, order.DeliveryRequest{Actor: sellerA, Note: "done"}, time.Hour, func(_ order.View, err error) { s.NoError(err) })
+	// The acceptance window ends at 7 days + 1 hour; the buyer accepts at that instant.
+	s.update(order.UpdateAccept, act(buyer), 7*24*time.Hour+time.Hour, func(v order.View, err error) {
+		if err == nil {
+			s.Equal(order.Status(order.PhaseCompleted), v.Status)
+			return
+		}
+		var appErr *temporal.ApplicationError
+		s.ErrorAs(err, &appErr)
+		s.Equal(order.ErrInvalidTransition, appErr.Type())
+	})
+	s.env.ExecuteWorkflow(Order, in)
+	v := s.result()
+	s.Equal(order.PhaseCompleted, v.Phase)
+	s.Equal([]string{"post"}, s.money(), "accepted once, by one of them")
+}
+
+func (s *orderSuite) TestUpdatesArrivingTogether() {
+	in := startInput(order.TypeService, order.BillingOneTime, true)
+	s.update(order.UpdateDeliver, order.DeliveryRequest{Actor: sellerA, Note: "done"}, time.Hour, func(_ order.View, err error) { s.NoError(err) })
+	var okCount, refused int
+	for _, u := range []struct {
+		name string
+		arg  any
+	}{
+		{order.UpdateAccept, act(buyer)},
+		{order.UpdateReject, order.ActionRequest{Actor: buyer, Reason: "no"}},
+		{order.UpdateAppeal, order.AppealRequest{Actor: buyer, Reason: "x"}},
+	} {
+		s.update(u.name, u.arg, 2*time.Hour, func(_ order.View, err error) {
+			if err == nil {
+				okCount++
+			} else {
+				refused++
 			}
-			return activities.Instance{InstanceID: "inst-1", Ready: true}, nil
 		})
+	}
+	s.env.ExecuteWorkflow(Order, in)
+	s.result()
+	s.Equal(1, okCount, "exactly one of accept, reject and appeal at the same instant wins")
+	s.Equal(2, refused)
 }
 
-func (s *orderSuite) TestWindowExhaustedThenRefunded() {
-	s.failingNewInstance(temporal.NewApplicationError("seller down", sellerapi.ClassInternalError.ErrorType()), 0)
-	s.env.ExecuteWorkflow(Order, input(true))
+func (s *orderSuite) TestAsyncProvisioningPolls() {
+	s.instance = activities.Instance{InstanceID: "inst-1", Ready: false}
+	in := startInput(order.TypeSaaS, order.BillingOneTime, false)
+	s.env.ExecuteWorkflow(Order, in)
+	v := s.result()
+	s.Equal(order.PhaseCompleted, v.Phase)
+	s.Equal(1, s.count("queryInstance"))
+	s.Equal([]string{"placed", "instance_pending", "instance_created", "delivered", "accepted"}, s.events())
+}
+
+func (s *orderSuite) TestRefusalThenOpsRetry() {
+	s.sellerErr["newInstance"] = temporal.NewNonRetryableApplicationError("sold out", sellerapi.ClassRefused.ErrorType(), nil)
+	in := startInput(order.TypeSaaS, order.BillingOneTime, false)
+	s.env.RegisterDelayedCallback(func() {
+		s.mu.Lock()
+		delete(s.sellerErr, "newInstance")
+		s.mu.Unlock()
+	}, time.Hour)
+	s.update(order.UpdateRetry, act(buyer), 2*time.Hour, s.wantRefused(order.ErrInvalidTransition))
+	s.update(order.UpdateRetry, act(opsA), 2*time.Hour, func(_ order.View, err error) { s.NoError(err) })
+	s.env.ExecuteWorkflow(Order, in)
+	v := s.result()
+	s.Equal(order.PhaseCompleted, v.Phase)
+	s.Equal([]string{"placed", "provision_failed", "retry_requested", "instance_created", "delivered", "accepted"}, s.events())
+}
+
+func (s *orderSuite) TestRefundWhenNobodyRetriesReleasesNothingMade() {
+	s.sellerErr["newInstance"] = temporal.NewNonRetryableApplicationError("sold out", sellerapi.ClassRefused.ErrorType(), nil)
+	s.env.ExecuteWorkflow(Order, startInput(order.TypeSaaS, order.BillingOneTime, false))
 	v := s.result()
 	s.Equal(order.PhaseCancelled, v.Phase)
 	s.Equal(order.SettlementRefunded, v.Settlement.Status)
-	s.Equal(1, s.refunds)
-	s.Equal(0, s.settlements)
-	// Hourly attempts for 3 hours: at 0, 1 h, 2 h, and the test environment also runs the one
-	// that falls exactly on the window's end.
-	s.Equal(4, s.calls["newInstance"], "hourly attempts for 3 hours")
-	s.Equal([]string{"placed", "provision_failed", "refunded"}, s.events())
-	s.Equal("window_exhausted", s.transitions[1].Detail["reason"])
-	s.Equal(order.ActorTimer, s.transitions[2].Actor.Kind)
+	s.Equal(0, s.count("release"))
+	s.Equal([]string{"refund"}, s.money())
 }
 
-func (s *orderSuite) TestSellerRefusalFailsAtOnce() {
-	s.failingNewInstance(temporal.NewNonRetryableApplicationError("sold out", sellerapi.ClassRefused.ErrorType(), nil), 0)
-	s.env.ExecuteWorkflow(Order, input(true))
-	v := s.result()
-	s.Equal(order.PhaseCancelled, v.Phase)
-	s.Equal(1, s.calls["newInstance"], "a refusal is not retried")
-	s.Equal("seller_refused", s.transitions[1].Detail["reason"])
-	s.Equal(sellerapi.ClassRefused.ErrorType(), s.transitions[1].Detail["errorType"])
-	s.Equal(1, s.refunds)
-}
-
-func (s *orderSuite) TestOpsRetryAfterFailure() {
-	// Fails the whole first window, succeeds on the first attempt after the retry.
-	s.failingNewInstance(temporal.NewApplicationError("seller down", sellerapi.ClassInternalError.ErrorType()), 5)
-	var retried order.View
-	s.update(order.UpdateRetry, order.Actor{Kind: order.ActorOps, ID: "alice"}, 5*time.Hour, func(v order.View, err error) {
-		s.NoError(err)
-		retried = v
-	})
-	s.env.ExecuteWorkflow(Order, input(false))
-	v := s.result()
-	s.Equal(order.PhaseProvisioning, retried.Phase)
-	s.Equal(order.PhaseReleased, v.Phase)
-	s.Equal(0, s.refunds)
-	s.Equal(1, s.settlements)
-	s.Equal([]string{"placed", "provision_failed", "retry_requested", "instance_created", "accepted", "expired", "frozen", "released"}, s.events())
-	s.Equal("alice", s.transitions[2].Actor.ID)
-}
-
-func (s *orderSuite) TestAcceptInWrongStateIsRejected() {
-	s.env.OnActivity(seller.NewInstance, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.SellerCall) (activities.Instance, error) {
-			return activities.Instance{}, temporal.NewApplicationError("slow", sellerapi.ClassInternalError.ErrorType())
-		})
-	var rejected error
-	s.update(order.UpdateAccept, order.Actor{Kind: order.ActorBuyer, ID: "cust-1"}, time.Minute, func(_ order.View, err error) {
-		rejected = err
-	})
-	s.update(order.UpdateRetry, order.Actor{Kind: order.ActorOps, ID: "bob"}, 2*time.Minute, func(_ order.View, err error) {
-		s.Error(err, "retry while provisioning is refused too")
-	})
-	s.env.ExecuteWorkflow(Order, input(true))
-	s.True(s.env.IsWorkflowCompleted())
-	var appErr *temporal.ApplicationError
-	s.Require().True(errors.As(rejected, &appErr), "rejection is an application error: %v", rejected)
-	s.Equal(order.ErrInvalidTransition, appErr.Type())
-	s.NotContains(s.events(), "accepted")
-}
-
-func (s *orderSuite) TestReleaseFailureNeedsOpsAttention() {
-	s.newInstanceOK(true)
-	s.releaseFailures = 8 // more than fit in the hour's window (one attempt every 10 minutes)
-	// Expiry at 30 days, grace 15, retention 15: the release window ends 60 days + 1 h in.
-	s.update(order.UpdateRetry, order.Actor{Kind: order.ActorOps, ID: "carol"}, 62*24*time.Hour, func(v order.View, err error) {
-		s.NoError(err)
-	})
-	// A second retry while the first one's call is still running is refused, rather than
-	// queued to answer some later failure without ops deciding anything.
-	var second error
-	s.update(order.UpdateRetry, order.Actor{Kind: order.ActorOps, ID: "carol"}, 62*24*time.Hour+5*time.Minute, func(_ order.View, err error) {
-		second = err
-	})
-	s.env.ExecuteWorkflow(Order, input(false))
+func (s *orderSuite) TestReleaseFailureNeedsOpsThenRetry() {
+	s.sellerErr["release"] = temporal.NewNonRetryableApplicationError("window spent", sellerapi.ClassInternalError.ErrorType(), nil)
+	in := startInput(order.TypeSaaS, order.BillingMonthly, false)
+	s.env.RegisterDelayedCallback(func() {
+		val, _ := s.env.QueryWorkflow(order.QueryState)
+		var v order.View
+		s.NoError(val.Get(&v))
+		s.True(v.NeedsAttention)
+		s.Equal(order.WaitOps, v.WaitingOn)
+		s.mu.Lock()
+		delete(s.sellerErr, "release")
+		s.mu.Unlock()
+		s.env.UpdateWorkflow(order.UpdateRetry, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { s.Fail("refused", err) }, OnComplete: func(any, error) {},
+		}, act(opsA))
+	}, 60*24*time.Hour)
+	s.env.ExecuteWorkflow(Order, in)
 	v := s.result()
 	s.Equal(order.PhaseReleased, v.Phase)
 	s.False(v.NeedsAttention)
-	s.Equal([]string{"placed", "instance_created", "accepted", "expired", "frozen", "needs_attention", "retry_requested", "seller_call_succeeded", "released"}, s.events())
-	s.True(s.transitions[5].View.NeedsAttention)
-	s.Error(second, "a retry with nothing waiting for it is refused")
-}
-
-func TestSellerFailure(t *testing.T) {
-	d := sellerFailure(temporal.NewNonRetryableApplicationError("no", "SellerRefused", nil))
-	require.Equal(t, "seller_refused", d["reason"])
-	d = sellerFailure(errors.New("boom"))
-	require.Equal(t, "window_exhausted", d["reason"])
+	s.Equal(2, s.count("release"))
 }

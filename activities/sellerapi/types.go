@@ -100,12 +100,16 @@ type ReleaseInstanceRequest struct {
 }
 
 // Response is every answer's body. InstanceID comes with newInstance (with `000000`, and
-// with `000004` to name the instance to poll); Info comes with a ready queryInstance.
+// with `000004` to name the instance to poll); Info comes with a ready queryInstance. It
+// may carry a licence: never log it.
 type Response struct {
 	ResultCode string         `json:"resultCode"`
 	ResultMsg  string         `json:"resultMsg"`
 	InstanceID string         `json:"instanceId,omitempty"`
 	Info       []InstanceInfo `json:"info,omitempty"`
+	// License comes with a licence product's newInstance answer when the seller produces
+	// the licence at once (else in queryInstance's info, or later by the licence callback).
+	License string `json:"license,omitempty"`
 }
 
 // InstanceInfo describes one produced instance as the buyer will see it. It may carry a

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,7 @@ import (
 	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/api"
 	"github.com/cloudmarket/orders/internal/config"
+	"github.com/cloudmarket/orders/internal/licenses"
 	"github.com/cloudmarket/orders/internal/logging"
 	"github.com/cloudmarket/orders/internal/policy"
 	"github.com/cloudmarket/orders/internal/sellerkeys"
@@ -101,7 +103,7 @@ func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger) error
 	return nil
 }
 
-// rotateKeys re-seals every seller key not sealed under the current key.
+// rotateKeys re-seals every seller key and licence not sealed under the current key.
 func rotateKeys(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err := needDatabaseAndKeys(cfg); err != nil {
 		return err
@@ -114,6 +116,16 @@ func rotateKeys(ctx context.Context, cfg *config.Config, logger *slog.Logger) er
 		return err
 	}
 	logger.Info("seller keys re-sealed", "key_id", cfg.Keys.Current(), "rows", n)
+	db, err := newPool(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err = licenses.Reseal(ctx, db, cfg.Keys)
+	if err != nil {
+		return err
+	}
+	logger.Info("licences re-sealed", "key_id", cfg.Keys.Current(), "rows", n)
 	return nil
 }
 
@@ -197,8 +209,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		lost, err := licenses.UnknownKeyIDs(ctx, db, cfg.Keys)
+		if err != nil {
+			return err
+		}
+		missing = append(missing, lost...)
+		slices.Sort(missing)
+		missing = slices.Compact(missing)
 		if len(missing) > 0 {
-			return fmt.Errorf("seller keys are sealed under key-encryption keys that are not configured (%s): add them to KEY_ENCRYPTION_KEYS, or run `orders rotate-keys` where they are", strings.Join(missing, ", "))
+			return fmt.Errorf("seller keys or licences are sealed under key-encryption keys that are not configured (%s): add them to KEY_ENCRYPTION_KEYS, or run `orders rotate-keys` where they are", strings.Join(missing, ", "))
 		}
 		sc, err := sellerapi.NewClient(sellerapi.ClientOptions{
 			Timeout: cfg.SellerTimeout, Logger: logger,

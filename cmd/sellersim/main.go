@@ -50,7 +50,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.SellerSimAddr, err)
 	}
-	sim := sellersim.New(sellersim.Options{Logger: log, Sellers: cfg.SellerSimSellers})
+	sim := sellersim.New(sellersim.Options{Logger: log, Sellers: cfg.SellerSimSellers, CallbackURL: cfg.SellerSimCallbackURL})
 	base := baseURL(ln.Addr())
 	log.Info("seller simulator listening", "addr", ln.Addr().String(), "admin", base+"/admin/")
 	ids := make([]string, 0, len(cfg.SellerSimSellers))

@@ -61,6 +61,7 @@ var Vars = []Var{
 	{"SELLER_ALLOW_NETWORKS", "", "Extra networks (CIDRs separated by commas) seller endpoints may resolve into although they are not public, e.g. a private peering range. Metadata addresses (169.254.169.254, fd00:ec2::254) are refused unless listed here."},
 	{"SELLERSIM_ADDR", "127.0.0.1:8090", "Listen address of the seller simulator."},
 	{"SELLERSIM_SELLERS", "seller-demo:sk-demo-0123456789abcdef", "Sellers the simulator knows at start, as sellerId:accessKey pairs separated by commas (more can be added through its admin API)."},
+	{"SELLERSIM_CALLBACK_URL", "http://127.0.0.1:8080", "Base URL of the order API, where the simulator's licence sellers deliver licences (signed POST /v1/seller-api/licenses/{orderId}); empty = no callbacks."},
 	{"DEMO_CATALOGUE", "true", "Dev stack: load the demo seller, product and customer on first start."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"LOG_FORMAT", "text", "text or json."},
@@ -160,8 +161,9 @@ type Config struct {
 	SellerEndpoints     string
 	SellerAllowNetworks []netip.Prefix
 
-	SellerSimAddr    string
-	SellerSimSellers map[string]string // sellerId -> accessKey
+	SellerSimAddr        string
+	SellerSimSellers     map[string]string // sellerId -> accessKey
+	SellerSimCallbackURL string
 
 	DemoCatalogue bool
 
@@ -205,22 +207,23 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		return n
 	}
 	c := &Config{
-		DatabaseURL:       get("DATABASE_URL"),
-		PGDataDir:         get("PG_DATA_DIR"),
-		PGBinDir:          get("PG_BIN_DIR"),
-		TemporalAddress:   get("TEMPORAL_ADDRESS"),
-		TemporalNamespace: get("TEMPORAL_NAMESPACE"),
-		TaskQueue:         get("TEMPORAL_TASK_QUEUE"),
-		TemporalDBFile:    get("TEMPORAL_DB_FILE"),
-		TemporalUIAddr:    get("TEMPORAL_UI_ADDR"),
-		APIAddr:           get("API_ADDR"),
-		MetricsAddr:       get("METRICS_ADDR"),
-		PolicyFile:        get("POLICY_FILE"),
-		SellerEndpoints:   get("SELLER_ENDPOINTS"),
-		DevKeyFile:        get("DEV_KEY_FILE"),
-		SellerSimAddr:     get("SELLERSIM_ADDR"),
-		LogLevel:          strings.ToLower(get("LOG_LEVEL")),
-		LogFormat:         strings.ToLower(get("LOG_FORMAT")),
+		DatabaseURL:          get("DATABASE_URL"),
+		PGDataDir:            get("PG_DATA_DIR"),
+		PGBinDir:             get("PG_BIN_DIR"),
+		TemporalAddress:      get("TEMPORAL_ADDRESS"),
+		TemporalNamespace:    get("TEMPORAL_NAMESPACE"),
+		TaskQueue:            get("TEMPORAL_TASK_QUEUE"),
+		TemporalDBFile:       get("TEMPORAL_DB_FILE"),
+		TemporalUIAddr:       get("TEMPORAL_UI_ADDR"),
+		APIAddr:              get("API_ADDR"),
+		MetricsAddr:          get("METRICS_ADDR"),
+		PolicyFile:           get("POLICY_FILE"),
+		SellerEndpoints:      get("SELLER_ENDPOINTS"),
+		DevKeyFile:           get("DEV_KEY_FILE"),
+		SellerSimAddr:        get("SELLERSIM_ADDR"),
+		SellerSimCallbackURL: get("SELLERSIM_CALLBACK_URL"),
+		LogLevel:             strings.ToLower(get("LOG_LEVEL")),
+		LogFormat:            strings.ToLower(get("LOG_FORMAT")),
 	}
 	port, err := strconv.Atoi(get("PG_PORT"))
 	if err != nil || port < 1 || port > 65535 {

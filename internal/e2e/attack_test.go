@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -191,6 +192,8 @@ func TestAttack(t *testing.T) {
 		}
 	})
 
+	// The authorisation matrix (api.md, "Callers"): every endpoint x caller pair that the
+	// roles or ownership do not allow is refused, and changes nothing (the snapshot).
 	t.Run("outside the authorisation matrix", func(t *testing.T) {
 		n := 0
 		for _, op := range contractOperations(t) {
@@ -302,6 +305,9 @@ func takeSnapshot(t *testing.T, victim string) map[string]int64 {
 		"victim transitions": `SELECT seq FROM orders WHERE order_id = 'ATK-VICTIM'`,
 		"victim events":      `SELECT count(*) FROM order_events WHERE order_id = 'ATK-VICTIM'`,
 		"victim settlements": `SELECT count(*) FROM settlements WHERE order_id = 'ATK-VICTIM'`,
+		"appeals":            `SELECT count(*) FROM appeals`,
+		"reviews":            `SELECT count(*) FROM reviews`,
+		"licences":           `SELECT count(*) FROM order_licenses`,
 	} {
 		var n int64
 		if err := stack.DB.QueryRow(ctx, q).Scan(&n); err != nil {
@@ -436,23 +442,29 @@ func withHeader(h map[string]string, k, v string) map[string]string {
 	return h
 }
 
-// matrixCaller is one kind of caller of the authorisation matrix, with the statuses that
-// refuse it (401 for who is not authenticated for the route, 403 for who is but may not).
+// matrixCaller is one kind of caller of the authorisation matrix (api.md, "Callers"), with
+// the statuses that refuse it: 401 for who is not authenticated for the route, 403 for who
+// is but may not call it, 404 for a buyer or seller asking about an order that is not
+// theirs (answered exactly as a missing one).
 type matrixCaller struct {
 	name      string
 	role      string // token role, "" for none, "seller-api" for a seller's signature
 	actorKind string // for web
+	actorID   string // the buyer or seller acted for; the victim order's own are c-victim, s-atk
 	refusal   []int
 }
 
 var matrixCallers = []matrixCaller{
-	{"nobody", "", "", []int{401}},
-	{"a forged token", "forged", "", []int{401}},
-	{"web buyer", "web", "buyer", []int{401, 403}},
-	{"web seller", "web", "seller", []int{401, 403}},
-	{"ops", "ops", "", []int{401, 403}},
-	{"billing", "billing", "", []int{401, 403}},
-	{"signed seller", "seller-api", "", []int{401}},
+	{"nobody", "", "", "", []int{401}},
+	{"a forged token", "forged", "", "", []int{401}},
+	{"the order's buyer", "web", "buyer", "c-victim", []int{401, 403}},
+	{"another buyer", "web", "buyer", "c-atk", []int{401, 403, 404}},
+	{"the order's seller", "web", "seller", "s-atk", []int{401, 403}},
+	{"another seller", "web", "seller", "s-other", []int{401, 403, 404}},
+	{"ops", "ops", "", "ops-mallory", []int{401, 403}},
+	{"billing", "billing", "", "", []int{401, 403}},
+	{"the order's seller, signed", "seller-api", "", "s-atk", []int{401}},
+	{"another seller, signed", "seller-api", "", "s-e2e", []int{401, 404}},
 }
 
 // matrixOp is an operation of the served contract with who may call it.
@@ -462,6 +474,8 @@ type matrixOp struct {
 	hasBody          bool
 }
 
+// allows says whether the contract and ownership let the caller call the operation on the
+// victim order: its role and user kind, and for a buyer or seller, the order being theirs.
 func (o matrixOp) allows(c matrixCaller) bool {
 	if len(o.roles) == 0 {
 		return true // public
@@ -469,7 +483,14 @@ func (o matrixOp) allows(c matrixCaller) bool {
 	if !slices.Contains(o.roles, c.role) {
 		return false
 	}
-	return c.role != "web" || slices.Contains(o.actors, c.actorKind)
+	if c.role == "web" && !slices.Contains(o.actors, c.actorKind) {
+		return false
+	}
+	onOrder := strings.Contains(o.path, "{orderId}")
+	if onOrder && (c.role == "web" || c.role == "seller-api") {
+		return c.actorID == "c-victim" || c.actorID == "s-atk"
+	}
+	return true
 }
 
 func contractOperations(t *testing.T) []matrixOp {
@@ -508,15 +529,25 @@ func contractOperations(t *testing.T) []matrixOp {
 // matrixBodies are well-formed bodies for each operation, so that a refusal can only come
 // from who is calling. IDs are the attack's own, except the victim order.
 var matrixBodies = map[string]any{
-	"putSeller":   map[string]any{"name": "ATK", "endpoint": "http://127.0.0.1:9/x", "accessKey": "atk-key-123456"},
-	"putProduct":  map[string]any{"sellerId": "s-atk", "name": "ATK", "type": "saas", "billingMode": "monthly", "commissionRate": 1, "acceptanceCriteria": "x"},
-	"putCustomer": map[string]any{"level": "standard"},
-	"createOrder": newOrder("ATK-1", "c-atk", "p-atk", 1, time.Hour),
+	"putSeller":            map[string]any{"name": "ATK", "endpoint": "http://127.0.0.1:9/x", "accessKey": "atk-key-123456"},
+	"putProduct":           map[string]any{"sellerId": "s-atk", "name": "ATK", "type": "saas", "billingMode": "monthly", "commissionRate": 1, "acceptanceCriteria": "x"},
+	"putCustomer":          map[string]any{"level": "standard"},
+	"createOrder":          newOrder("ATK-1", "c-atk", "p-atk", 1, time.Hour),
+	"rejectOrder":          map[string]any{"reason": "attack"},
+	"deliverOrder":         map[string]any{"note": "attack"},
+	"reportDeployment":     map[string]any{"phase": "install", "state": "done"},
+	"shipOrder":            map[string]any{"carrier": "X", "trackingNumber": "X1"},
+	"signOffShipment":      map[string]any{"signedAt": "2030-01-01T00:00:00Z"},
+	"appealOrder":          map[string]any{"reason": "attack"},
+	"reviewOrder":          map[string]any{"quality": 1, "afterSales": 1, "deliverySpeed": 1},
+	"resolveAppeal":        map[string]any{"outcome": "refund"},
+	"sellerDeliverLicense": map[string]any{"orderLineId": "ATK-VICTIM-1", "license": "LIC-ATTACK-0000"},
 }
 
 func matrixCall(t *testing.T, op matrixOp, cl matrixCaller, victim string) reply {
 	t.Helper()
-	path := strings.NewReplacer("{orderId}", victim, "{sellerId}", "ATK-s", "{productId}", "ATK-p", "{customerId}", "ATK-c").Replace(op.path)
+	path := strings.NewReplacer("{orderId}", victim, "{sellerId}", "ATK-s", "{productId}", "ATK-p", "{customerId}", "ATK-c",
+		"{appealId}", "AP00000000000000000000").Replace(op.path)
 	c := call{method: op.method, path: path, headers: map[string]string{}}
 	if op.hasBody {
 		c.body = matrixBodies[op.id]
@@ -526,24 +557,21 @@ func matrixCall(t *testing.T, op matrixOp, cl matrixCaller, victim string) reply
 	}
 	switch cl.role {
 	case "web":
-		c.token, c.actorRole = webToken, cl.actorKind
-		c.actorID = "c-atk"
-		if cl.actorKind == "seller" {
-			c.actorID = "s-atk"
-		}
+		c.token, c.actorRole, c.actorID = webToken, cl.actorKind, cl.actorID
 	case "ops":
-		c.token, c.actorID = opsToken, "ops-mallory"
+		c.token, c.actorID = opsToken, cl.actorID
 	case "billing":
 		c.token = billingToken
 	case "forged":
 		c.token = "forged-token-" + url.PathEscape(op.id)
 	case "seller-api":
-		body := ""
-		c.headers = signedHeaders("s-atk", "sk-s-atk-0123456789", time.Now(), body)
+		key := "sk-" + cl.actorID + "-0123456789"
+		c.headers = signedHeaders(cl.actorID, key, time.Now(), "")
 		if op.hasBody {
 			// Signed over the exact body do will send.
-			c.body = "{}"
-			c.headers = signedHeaders("s-atk", "sk-s-atk-0123456789", time.Now(), "{}")
+			raw, _ := json.Marshal(c.body)
+			c.body = string(raw)
+			c.headers = signedHeaders(cl.actorID, key, time.Now(), string(raw))
 		}
 	}
 	return do(t, c)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,23 +44,41 @@ func assertNoSecretInHistory(t *testing.T, orderID, secret string) {
 	}
 }
 
-// recordHistory writes the workflow's history to workflows/testdata/<name>.json when
+// recordHistory writes the workflow's history to workflows/testdata when
 // RECORD_HISTORIES=1, for the replay tests in package workflows: a workflow change that
-// would break a running order fails there. Run `make record-histories` after a deliberate,
-// versioned change to add a history of the new shape (never overwrite the old ones).
+// would break a running order fails there. The file is named for the code that made it,
+// <version>.<name>.json, where the version is the workflow type and HistoryVersion (bump it
+// with every versioned change of the workflow); the histories of the first workflow, from
+// before this naming, have no prefix. An existing file is never overwritten: running
+// orders still have that shape. Run `make record-histories` after a versioned change.
 func recordHistory(t *testing.T, orderID, name string) {
 	t.Helper()
 	if os.Getenv("RECORD_HISTORIES") != "1" {
 		return
 	}
 	h := history(t, orderID)
+	typ := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()
 	raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("..", "..", "workflows", "testdata", name+".json")
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
+	path := filepath.Join("..", "..", "workflows", "testdata", strings.ToLower(typ)+"."+HistoryVersion+"."+name+".json")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		t.Logf("%s exists: kept as it is", path)
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(raw); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("recorded %d events to %s", len(h.Events), path)
 }
+
+// HistoryVersion names the version of the order workflow's code in recorded histories.
+// Bump it with every change that alters the workflow's command sequence (behind
+// workflow.GetVersion), so the histories of the new shape are recorded beside the old.
+const HistoryVersion = "1"

@@ -241,7 +241,7 @@ func TestAcceptanceInWrongStateIsRefusedAtOnce(t *testing.T) {
 	if err := res.Get(&md); err != nil {
 		t.Fatal(err)
 	}
-	if d := md.GetCurrentDetails(); !strings.Contains(d, "Waiting on: **buyer**") || !strings.Contains(d, "auto_accept at") {
+	if d := md.GetCurrentDetails(); !strings.Contains(d, "Waiting on: **buyer**") || !strings.Contains(d, "auto-accept at") {
 		t.Errorf("current details = %q", d)
 	}
 	recordHistory(t, "SLOW-1", "saas_async_awaiting_acceptance")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -241,6 +242,20 @@ func TestOrdersProcess(t *testing.T) {
 // back leaves the stack as it was.
 func TestRotateKeys(t *testing.T) {
 	catalogue(t, "s-rotate", "p-rotate", true)
+	// A licence, sealed like the keys: rotated with them, still shown to its buyer.
+	catalogueOf(t, "s-rotlic", "p-rotlic", order.TypeLicense, order.BillingYearly, nil)
+	sim(t, "PUT", "/admin/sellers/s-rotlic/behaviour", map[string]any{"license": "answer"})
+	wantOK(t, do(t, buyer("c-rotlic", "POST", "/v1/orders", newOrder("ROTLIC-1", "c-rotlic", "p-rotlic", 5000, time.Hour))), "POST order")
+	waitStatus(t, "ROTLIC-1", order.Status(order.PhaseAwaitingAcceptance), 20*time.Second)
+	licenseText := func() string {
+		t.Helper()
+		v := view(t, do(t, buyer("c-rotlic", "GET", "/v1/orders/ROTLIC-1", nil)))
+		if v.License == nil {
+			t.Fatal("the licence order shows no licence")
+		}
+		return v.License.Text
+	}
+	wantText := licenseOf(t, "s-rotlic", "ROTLIC-1")
 	old := stack.Env["KEY_ENCRYPTION_KEYS"]
 	newKey, err := secrets.NewKey("e2e-2")
 	if err != nil {
@@ -256,7 +271,8 @@ func TestRotateKeys(t *testing.T) {
 		return p.output.String()
 	}
 	kekOf := func() []string {
-		rows, err := stack.DB.Query(context.Background(), `SELECT DISTINCT access_key_kek FROM sellers ORDER BY 1`)
+		rows, err := stack.DB.Query(context.Background(), `SELECT access_key_kek FROM sellers
+			UNION SELECT kek FROM order_licenses ORDER BY 1`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +288,7 @@ func TestRotateKeys(t *testing.T) {
 	if got := kekOf(); len(got) != 1 || got[0] != "e2e-2" {
 		t.Fatalf("after rotate-keys the rows are sealed under %v, want [e2e-2]", got)
 	}
-	if !strings.Contains(out, `"msg":"seller keys re-sealed"`) {
+	if !strings.Contains(out, `"msg":"seller keys re-sealed"`) || !strings.Contains(out, `"msg":"licences re-sealed"`) {
 		t.Errorf("rotate-keys did not say what it did:\n%s", out)
 	}
 	// A server with only the old key cannot open them: it refuses to start, naming e2e-2.
@@ -282,9 +298,15 @@ func TestRotateKeys(t *testing.T) {
 	if err := srv.wait(t, time.Minute); !errors.As(err, &exit) || !strings.Contains(srv.output.String(), "e2e-2") {
 		t.Errorf("a server without the key in use: %v\n%s", err, srv.output.String())
 	}
-	rotate(old+","+newKey, "e2e-1")
+	back := rotate(old+","+newKey, "e2e-1")
 	if got := kekOf(); len(got) != 1 || got[0] != "e2e-1" {
 		t.Fatalf("after rotating back: %v", got)
+	}
+	if got := licenseText(); got != wantText || wantText == "" {
+		t.Errorf("after two rotations the buyer reads licence %q, the seller made %q", got, wantText)
+	}
+	if strings.Contains(out+back, wantText) {
+		t.Error("rotate-keys printed a licence")
 	}
 	// The stack (which holds only e2e-1) still calls its sellers.
 	if r := do(t, buyer("c-rotate", "POST", "/v1/orders", newOrder("ROT-1", "c-rotate", "p-rotate", 100, time.Hour))); r.status != http.StatusCreated {
@@ -305,5 +327,64 @@ func assertNoKeyMaterial(t *testing.T, output string, more ...string) {
 	}
 	if strings.Contains(output, "-0123456789") {
 		t.Error("a seller access key appears in the output of orders")
+	}
+}
+
+// TestKilledAfterPlacingStillCompletes: the service is killed (SIGKILL) right after an order
+// is placed, and comes back after longer than the seller's whole retry window. The window is
+// spent by the seller's answers, not by our downtime: the order completes instead of
+// failing and being refunded (what the first workflow did: provision_failed 30 s later).
+func TestKilledAfterPlacingStillCompletes(t *testing.T) {
+	catalogue(t, "s-kill", "p-kill", true)
+	queue := "orders-e2e-kill"
+	// Only the API runs: the order is placed, its workflow waits for a worker.
+	apiAddr := freeAddr(t)
+	first := startOrders(t, nil, map[string]string{"API_ADDR": apiAddr, "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
+		"TEMPORAL_TASK_QUEUE": queue, "ORDERS_ROLES": "api"})
+	base := "http://" + apiAddr
+	waitReady(t, base, first)
+	body, _ := json.Marshal(newOrder("KILL-1", "c-kill", "p-kill", 100, time.Hour))
+	req, _ := http.NewRequest("POST", base+"/v1/orders", strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer "+webToken)
+	req.Header.Set("X-Actor-Role", "buyer")
+	req.Header.Set("X-Actor-Id", "c-kill")
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST order: %v %v", err, res)
+	}
+	res.Body.Close()
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	first.wait(t, 10*time.Second)
+	// Longer than the test policy's newInstance window (6 s).
+	time.Sleep(8 * time.Second)
+	second := startOrders(t, nil, map[string]string{"API_ADDR": freeAddr(t), "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
+		"TEMPORAL_TASK_QUEUE": queue, "ORDERS_ROLES": "worker"})
+	v := waitStatus(t, "KILL-1", order.Status(order.PhaseAwaitingAcceptance), 30*time.Second)
+	if v.LastError != "" {
+		t.Errorf("last error %q", v.LastError)
+	}
+	var failed int
+	stack.DB.QueryRow(context.Background(), `SELECT count(*) FROM order_events WHERE order_id = 'KILL-1' AND event = 'provision_failed'`).Scan(&failed)
+	if failed != 0 {
+		t.Fatal("the downtime was counted against the seller: provision_failed")
+	}
+	_ = second.cmd.Process.Signal(syscall.SIGTERM)
+	second.wait(t, 30*time.Second)
+}
+
+func waitReady(t *testing.T, base string, p *ordersProcess) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if status, _ := get(base + "/readyz"); status == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within a minute:\n%s", p.output.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

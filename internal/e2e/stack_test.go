@@ -52,6 +52,12 @@ seller:
 supervision:
   acceptanceWindow: {saas: 10m, license: 10m, package: 10m, hardware: 10m, service: 10m}
   refundHold: 3s
+  rejectionLimit: 3
+  deploymentSLA: 10m
+  redeliverySLA: 10m
+  licenseWait: 10m
+appeals:
+  tiers: [10m, 10m]
 defaultLevel: standard
 levels:
   standard: {grace: 300ms, retention: 300ms}
@@ -138,7 +144,8 @@ func runMain(m *testing.M) (int, error) {
 		return 0, err
 	}
 
-	stack.Sim = httptest.NewServer(sellersim.New(sellersim.Options{Logger: logger}))
+	simulator := sellersim.New(sellersim.Options{Logger: logger})
+	stack.Sim = httptest.NewServer(simulator)
 	defer stack.Sim.Close()
 
 	pol, err := policy.Parse([]byte(testPolicy))
@@ -196,6 +203,7 @@ func runMain(m *testing.M) (int, error) {
 	stack.API.Config = api.NewHTTPServer("", stack.Server, cfg) // the production listener's limits
 	stack.API.Start()
 	defer stack.API.Close()
+	simulator.SetCallbackURL(stack.API.URL)
 	if err := loadServedContract(ctx); err != nil {
 		return 0, err
 	}
@@ -325,8 +333,16 @@ func simInstances(t testing.TB, sellerID, orderID string) []simInstance {
 	return out
 }
 
-// catalogue registers a seller at the simulator and in the catalogue, with one SaaS product.
+// catalogue registers a seller at the simulator and in the catalogue, with one monthly
+// SaaS product.
 func catalogue(t testing.TB, sellerID, productID string, supervised bool) {
+	t.Helper()
+	catalogueOf(t, sellerID, productID, order.TypeSaaS, order.BillingMonthly, &supervised)
+}
+
+// catalogueOf registers a seller and one product of a type and billing mode; supervised nil
+// leaves the type's default.
+func catalogueOf(t testing.TB, sellerID, productID string, typ order.ProductType, mode order.BillingMode, supervised *bool) {
 	t.Helper()
 	key := "sk-" + sellerID + "-0123456789"
 	sim(t, "PUT", "/admin/sellers/"+sellerID, map[string]any{"accessKey": key})
@@ -335,12 +351,27 @@ func catalogue(t testing.TB, sellerID, productID string, supervised bool) {
 	})); r.status/100 != 2 {
 		t.Fatalf("PUT seller: %d %s", r.status, r.body)
 	}
-	if r := do(t, ops("PUT", "/v1/products/"+productID, map[string]any{
-		"sellerId": sellerID, "name": "Product " + productID, "type": "saas", "billingMode": "monthly",
-		"commissionRate": 1500, "acceptanceCriteria": "it opens", "supervised": supervised,
-	})); r.status/100 != 2 {
+	product := map[string]any{
+		"sellerId": sellerID, "name": "Product " + productID, "type": string(typ), "billingMode": string(mode),
+		"commissionRate": 1500, "acceptanceCriteria": "it opens",
+	}
+	if supervised != nil {
+		product["supervised"] = *supervised
+	}
+	if r := do(t, ops("PUT", "/v1/products/"+productID, product)); r.status/100 != 2 {
 		t.Fatalf("PUT product: %d %s", r.status, r.body)
 	}
+}
+
+// oneTimeOrder is a POST /v1/orders body for a one-time purchase.
+func oneTimeOrder(orderID, customerID, productID string, value int64) map[string]any {
+	b := newOrder(orderID, customerID, productID, value, 0)
+	delete(b, "expireTime")
+	return b
+}
+
+func seller(id, method, path string, body any) call {
+	return call{method: method, path: path, token: webToken, actorRole: "seller", actorID: id, body: body}
 }
 
 // newOrder is a POST /v1/orders body for a monthly SaaS order that expires in `life`.

@@ -2,16 +2,14 @@ package order
 
 import "time"
 
-// WorkflowType is the registered name of the order workflow.
-const WorkflowType = "Order"
+// WorkflowType is the registered name of the order workflow new orders run on: the event
+// loop of package workflows (every product type, supervision, appeals).
+const WorkflowType = "OrderV2"
 
-// Message names of the order workflow. Updates carry a person's action that can be refused
-// (the validator answers at once, so the API can say 409); the query returns the View.
-const (
-	UpdateAccept = "accept"
-	UpdateRetry  = "retry"
-	QueryState   = "state"
-)
+// WorkflowTypeV1 is the first order workflow (SaaS only, a straight script). New orders no
+// longer start on it, but it stays registered, unchanged, while orders placed before the
+// change still run on it; its recorded histories keep being replayed.
+const WorkflowTypeV1 = "Order"
 
 // WorkflowID derives the workflow ID from the marketplace orderId, so that a repeated start of
 // the same order finds the same workflow. Order IDs are [A-Za-z0-9_-]{1,64}, so the prefix
@@ -35,7 +33,10 @@ type StartInput struct {
 	Amount        Money      `json:"amount"`
 	CommissionBps int        `json:"commissionBps"`
 	ExpireTime    *time.Time `json:"expireTime,omitempty"`
-	PlacedAt      time.Time  `json:"placedAt"`
+	// AcceptanceCriteria is the product's delivery template as listed when the order was
+	// placed: what the buyer accepts against.
+	AcceptanceCriteria string    `json:"acceptanceCriteria,omitempty"`
+	PlacedAt           time.Time `json:"placedAt"`
 	// Fingerprint is a hash of the order request, kept so that a repeated POST with a
 	// different body can be told apart from a retry.
 	Fingerprint string `json:"fingerprint"`
@@ -44,9 +45,13 @@ type StartInput struct {
 }
 
 // RetryWindow is a retry schedule: one attempt every Interval until Window has passed.
+// Attempts is the same window counted in calls the seller answered (or failed to answer):
+// Window/Interval + 1 in the unscaled policy. OrderV2 spends the window in attempts, so
+// time the seller was never asked (our worker or database down) never uses it up.
 type RetryWindow struct {
 	Interval time.Duration `json:"interval"`
 	Window   time.Duration `json:"window"`
+	Attempts int           `json:"attempts,omitempty"`
 }
 
 // Windows are the policy's clocks for one order, already divided by the time scale. They
@@ -59,12 +64,15 @@ type Windows struct {
 	SellerCall       RetryWindow   `json:"sellerCall"`
 	AcceptanceWindow time.Duration `json:"acceptanceWindow"`
 	RefundHold       time.Duration `json:"refundHold"`
-}
-
-// ActionRequest is the argument of an update: who acts, and why.
-type ActionRequest struct {
-	Actor  Actor  `json:"actor"`
-	Reason string `json:"reason,omitempty"`
+	// The clocks and limits below arrived with OrderV2; orders of the first workflow have
+	// them zero and never read them.
+	RejectionLimit int           `json:"rejectionLimit,omitempty"`
+	DeploymentSLA  time.Duration `json:"deploymentSla,omitempty"`
+	RedeliverySLA  time.Duration `json:"redeliverySla,omitempty"`
+	LicenseWait    time.Duration `json:"licenseWait,omitempty"`
+	// AppealTiers are the SLAs of the appeal tiers below the last; an appeal not resolved
+	// within its tier's SLA escalates to the next; the last tier stays open until resolved.
+	AppealTiers []time.Duration `json:"appealTiers,omitempty"`
 }
 
 // Deadline is one running clock of an order: what happens when it runs out, and when.
@@ -101,30 +109,46 @@ type View struct {
 	FrontEndURL    string      `json:"frontEndUrl,omitempty"`
 	Frozen         []string    `json:"frozen"`
 	NeedsAttention bool        `json:"needsAttention"`
-	WaitingOn      WaitingOn   `json:"waitingOn"`
-	Rejections     int         `json:"rejections"`
-	LastError      string      `json:"lastError,omitempty"`
-	Settlement     Settlement  `json:"settlement"`
-	Deadlines      []Deadline  `json:"deadlines"`
-	ExpireTime     *time.Time  `json:"expireTime,omitempty"`
-	PlacedAt       time.Time   `json:"placedAt"`
-	UpdatedAt      time.Time   `json:"updatedAt"`
+	// Attention says what needs ops when NeedsAttention is set.
+	Attention  string     `json:"attention,omitempty"`
+	WaitingOn  WaitingOn  `json:"waitingOn"`
+	Rejections int        `json:"rejections"`
+	LastError  string     `json:"lastError,omitempty"`
+	Settlement Settlement `json:"settlement"`
+	Deadlines  []Deadline `json:"deadlines"`
+	ExpireTime *time.Time `json:"expireTime,omitempty"`
+	PlacedAt   time.Time  `json:"placedAt"`
+	UpdatedAt  time.Time  `json:"updatedAt"`
+	// What the product type's path shows (OrderV2).
+	AcceptanceCriteria string            `json:"acceptanceCriteria,omitempty"`
+	License            *LicenseRef       `json:"license,omitempty"`
+	Deployment         []DeploymentPhase `json:"deployment,omitempty"`
+	Shipment           *Shipment         `json:"shipment,omitempty"`
+	Delivery           *Delivery         `json:"delivery,omitempty"`
+	LastRejection      *Rejection        `json:"lastRejection,omitempty"`
+	Appeal             *Appeal           `json:"appeal,omitempty"`
+	AcceptedBy         *Actor            `json:"acceptedBy,omitempty"`
 }
 
-// Application error types the order workflow's update validators and handlers return. The API
-// maps each to 409 with the same string as its problem code.
-const (
-	ErrInvalidTransition = "invalid_transition"
-	ErrAppealOpen        = "appeal_open"
-	ErrRejectionLimit    = "rejection_limit_reached"
-)
-
 // Supported reports whether the order workflow can carry an order of this product type and
-// billing mode today: SaaS billed yearly, monthly or one-time. The other production paths
-// (licence, package, hardware, service) and pay-per-use billing come with later work; until
-// then the API refuses such orders rather than run them down the SaaS path.
+// billing mode today: every product type, billed yearly, monthly or one-time. Pay-per-use
+// billing (usage records, arrears) comes with later work; until then the API refuses such
+// orders rather than run them without metering.
 func Supported(t ProductType, m BillingMode) bool {
-	return t == TypeSaaS && m != BillingPayPerUse
+	return t.Valid() && m != BillingPayPerUse
+}
+
+// FirstPhase is where delivery of a product type starts (order-states.md, section 1).
+func FirstPhase(t ProductType) Phase {
+	switch t {
+	case TypePackage:
+		return PhaseDeploying
+	case TypeHardware:
+		return PhaseShipping
+	case TypeService:
+		return PhaseDelivering
+	}
+	return PhaseProvisioning
 }
 
 // InitialView is the order as it stands the moment it is placed, before the workflow has run
@@ -140,7 +164,7 @@ func InitialView(in StartInput) View {
 		BillingMode: in.BillingMode,
 		Quantity:    in.Quantity,
 		Amount:      in.Amount,
-		Phase:       PhaseProvisioning,
+		Phase:       FirstPhase(in.ProductType),
 		Supervised:  in.Supervised,
 		Frozen:      []string{},
 		WaitingOn:   WaitSeller,
@@ -149,6 +173,8 @@ func InitialView(in StartInput) View {
 		ExpireTime:  in.ExpireTime,
 		PlacedAt:    in.PlacedAt,
 		UpdatedAt:   in.PlacedAt,
+
+		AcceptanceCriteria: in.AcceptanceCriteria,
 	}
 	v.Status = DeriveStatus(v.Phase, false, false)
 	return v

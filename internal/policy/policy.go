@@ -78,7 +78,17 @@ type Policy struct {
 	Supervision struct {
 		AcceptanceWindow map[order.ProductType]Duration `yaml:"acceptanceWindow"`
 		RefundHold       Duration                       `yaml:"refundHold"`
+		RejectionLimit   int                            `yaml:"rejectionLimit"`
+		DeploymentSLA    Duration                       `yaml:"deploymentSLA"`
+		RedeliverySLA    Duration                       `yaml:"redeliverySLA"`
+		LicenseWait      Duration                       `yaml:"licenseWait"`
 	} `yaml:"supervision"`
+	Appeals struct {
+		// Tiers are the SLA of each appeal tier but the last, which stays open until
+		// resolved: [2d, 3d] means tier 1 escalates after 2 days, tier 2 after 3 more,
+		// and tier 3 is the last.
+		Tiers []Duration `yaml:"tiers"`
+	} `yaml:"appeals"`
 	DefaultLevel string           `yaml:"defaultLevel"`
 	Levels       map[string]Level `yaml:"levels"`
 }
@@ -154,6 +164,23 @@ func (p *Policy) validate() error {
 	if p.Supervision.RefundHold <= 0 {
 		bad("supervision.refundHold: must be positive")
 	}
+	if p.Supervision.RejectionLimit < 0 || p.Supervision.RejectionLimit > 100 {
+		bad("supervision.rejectionLimit: want 0-100, got %d", p.Supervision.RejectionLimit)
+	}
+	for name, d := range map[string]Duration{"deploymentSLA": p.Supervision.DeploymentSLA,
+		"redeliverySLA": p.Supervision.RedeliverySLA, "licenseWait": p.Supervision.LicenseWait} {
+		if d <= 0 {
+			bad("supervision.%s: must be set and positive", name)
+		}
+	}
+	if len(p.Appeals.Tiers) > 10 {
+		bad("appeals.tiers: at most 10 tiers")
+	}
+	for i, d := range p.Appeals.Tiers {
+		if d <= 0 {
+			bad("appeals.tiers[%d]: must be positive", i)
+		}
+	}
 	if len(p.Levels) == 0 {
 		bad("levels: at least one level is needed")
 	}
@@ -197,7 +224,15 @@ func (p *Policy) LevelClocks(level string) (grace, retention time.Duration) {
 // Windows returns the scaled clocks for a new order of product type t.
 func (p *Policy) Windows(t order.ProductType) order.Windows {
 	r := func(x Retry) order.RetryWindow {
-		return order.RetryWindow{Interval: p.Scale(time.Duration(x.Interval)), Window: p.Scale(time.Duration(x.Window))}
+		return order.RetryWindow{
+			Interval: p.Scale(time.Duration(x.Interval)), Window: p.Scale(time.Duration(x.Window)),
+			// Counted in the unscaled policy, so a demo time scale keeps the same attempts.
+			Attempts: int(time.Duration(x.Window)/time.Duration(x.Interval)) + 1,
+		}
+	}
+	tiers := make([]time.Duration, 0, len(p.Appeals.Tiers))
+	for _, d := range p.Appeals.Tiers {
+		tiers = append(tiers, p.Scale(time.Duration(d)))
 	}
 	return order.Windows{
 		TimeScale:        p.TimeScale,
@@ -206,5 +241,10 @@ func (p *Policy) Windows(t order.ProductType) order.Windows {
 		SellerCall:       r(p.Seller.Calls),
 		AcceptanceWindow: p.Scale(time.Duration(p.Supervision.AcceptanceWindow[t])),
 		RefundHold:       p.Scale(time.Duration(p.Supervision.RefundHold)),
+		RejectionLimit:   p.Supervision.RejectionLimit,
+		DeploymentSLA:    p.Scale(time.Duration(p.Supervision.DeploymentSLA)),
+		RedeliverySLA:    p.Scale(time.Duration(p.Supervision.RedeliverySLA)),
+		LicenseWait:      p.Scale(time.Duration(p.Supervision.LicenseWait)),
+		AppealTiers:      tiers,
 	}
 }

@@ -70,12 +70,22 @@ func (s *Simulator) newInstance(sel *seller, req sellerapi.NewInstanceRequest, n
 		}
 		sel.instances[inst.InstanceID] = inst
 		sel.byOrder[key] = inst
+		if sel.beh.License != licenseNone {
+			inst.License = produceLicense(sel.accessKey, req.OrderID, req.OrderLineID)
+		}
+		if sel.beh.License == licenseCallback {
+			s.deliverLater(sel, inst, time.Duration(sel.beh.LicenseDelayMs)*time.Millisecond)
+		}
 	}
 	inst.CreateCalls++
 	if now.Before(inst.readyAt) {
 		return sellerapi.Response{ResultCode: sellerapi.CodePending, ResultMsg: "instance is being provisioned", InstanceID: inst.InstanceID}
 	}
-	return sellerapi.Response{ResultCode: sellerapi.CodeSuccess, ResultMsg: "success", InstanceID: inst.InstanceID}
+	resp := sellerapi.Response{ResultCode: sellerapi.CodeSuccess, ResultMsg: "success", InstanceID: inst.InstanceID}
+	if sel.beh.License == licenseAnswer {
+		resp.License = inst.License
+	}
+	return resp
 }
 
 // queryInstance answers 000000 with info when every listed instance is ready, 000004
@@ -100,7 +110,11 @@ func queryInstance(sel *seller, req sellerapi.QueryInstanceRequest, now time.Tim
 			pending = true
 			continue
 		}
-		info = append(info, instanceInfo(inst))
+		ii := instanceInfo(inst)
+		if sel.beh.License == licenseQuery {
+			ii.License = inst.License
+		}
+		info = append(info, ii)
 	}
 	if pending {
 		return answer(sellerapi.CodePending, "instance is being provisioned")

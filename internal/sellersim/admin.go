@@ -70,11 +70,13 @@ func (s *Simulator) handlePutSeller(w http.ResponseWriter, r *http.Request) {
 
 // behaviourPatch is the body of PUT .../behaviour; nil fields stay as they are.
 type behaviourPatch struct {
-	Mode         *string   `json:"mode"`
-	AsyncDelayMs *int64    `json:"asyncDelayMs"`
-	LatencyMs    *int64    `json:"latencyMs"`
-	FailNext     *failNext `json:"failNext"`
-	LoseNext     *int      `json:"loseNext"`
+	Mode           *string   `json:"mode"`
+	AsyncDelayMs   *int64    `json:"asyncDelayMs"`
+	LatencyMs      *int64    `json:"latencyMs"`
+	FailNext       *failNext `json:"failNext"`
+	LoseNext       *int      `json:"loseNext"`
+	License        *string   `json:"license"`
+	LicenseDelayMs *int64    `json:"licenseDelayMs"`
 }
 
 // validate reports every problem at once, so a test author fixes them in one go.
@@ -102,6 +104,12 @@ func (p behaviourPatch) validate() error {
 	}
 	if p.LoseNext != nil && (*p.LoseNext < 0 || *p.LoseNext > 1_000_000) {
 		errs = append(errs, errors.New("loseNext must be 0-1000000"))
+	}
+	if p.License != nil && !slices.Contains([]string{licenseNone, licenseAnswer, licenseQuery, licenseCallback}, *p.License) {
+		errs = append(errs, errors.New("license must be answer, query, callback or empty"))
+	}
+	if p.LicenseDelayMs != nil && (*p.LicenseDelayMs < 0 || *p.LicenseDelayMs > 3_600_000) {
+		errs = append(errs, errors.New("licenseDelayMs must be 0-3600000"))
 	}
 	return errors.Join(errs...)
 }
@@ -139,6 +147,12 @@ func (s *Simulator) handlePutBehaviour(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.LoseNext != nil {
 		b.LoseNext = *p.LoseNext
+	}
+	if p.License != nil {
+		b.License = *p.License
+	}
+	if p.LicenseDelayMs != nil {
+		b.LicenseDelayMs = *p.LicenseDelayMs
 	}
 	s.log.Info("seller behaviour changed", "seller", id, "mode", b.Mode, "async_delay_ms", b.AsyncDelayMs,
 		"latency_ms", b.LatencyMs, "fail_next", b.FailNext.Count, "lose_next", b.LoseNext)

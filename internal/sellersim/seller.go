@@ -19,6 +19,14 @@ const (
 	statusReleased = "released"
 )
 
+// Ways a licence seller hands over the licences it produces (seller-protocol.md).
+const (
+	licenseNone     = ""         // not a licence seller
+	licenseAnswer   = "answer"   // in newInstance's answer
+	licenseQuery    = "query"    // in queryInstance's info
+	licenseCallback = "callback" // later, through the marketplace's signed licence call
+)
+
 // behaviour is what a seller has been told to do; its JSON form is the admin API's.
 type behaviour struct {
 	Mode         string   `json:"mode"`
@@ -26,6 +34,10 @@ type behaviour struct {
 	LatencyMs    int64    `json:"latencyMs"`
 	FailNext     failNext `json:"failNext"`
 	LoseNext     int      `json:"loseNext"`
+	// License says how this seller hands over licences (answer, query, callback; "" for
+	// none); LicenseDelayMs is how long after newInstance the callback comes.
+	License        string `json:"license"`
+	LicenseDelayMs int64  `json:"licenseDelayMs"`
 }
 
 // failNext makes the next Count authenticated calls fail without doing any work, with
@@ -45,6 +57,13 @@ type instance struct {
 	Ready       bool   `json:"ready"`
 	ExpireTime  string `json:"expireTime"`
 	CreateCalls int    `json:"createCalls"`
+	// The licence this seller produced for the order line (the same on every resend),
+	// whether the callback delivered it, and whether the marketplace's view of the order
+	// then showed the same licence (its SHA-256).
+	License          string `json:"license,omitempty"`
+	LicenseDelivered bool   `json:"licenseDelivered,omitempty"`
+	LicenseChecked   bool   `json:"licenseChecked,omitempty"`
+	LicenseStatus    int    `json:"licenseStatus,omitempty"`
 
 	readyAt  time.Time
 	password string

@@ -14,7 +14,8 @@
 //	PUT  /admin/sellers/{sellerId}/behaviour  {"mode": "sync"|"async", "asyncDelayMs": 0,
 //	                                           "latencyMs": 0, "failNext": {"count": 1,
 //	                                           "resultCode": "000005", "httpStatus": 502},
-//	                                           "loseNext": 1}
+//	                                           "loseNext": 1, "license": "answer"|"query"|"callback",
+//	                                           "licenseDelayMs": 0}
 //	GET  /admin/sellers/{sellerId}/instances?orderId=
 //	GET  /admin/sellers/{sellerId}/stats
 //	POST /admin/reset
@@ -25,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -44,16 +46,21 @@ type Options struct {
 	Sellers           map[string]string // sellerId -> accessKey, known from the start
 	Now               func() time.Time  // nil = time.Now; the clock for signatures and readiness
 	DefaultAsyncDelay time.Duration     // how long an async instance takes; 0 = DefaultAsyncDelay
+	// CallbackURL is the marketplace's base URL, where licence sellers send their licences
+	// (POST /v1/seller-api/licenses/{orderId}); "" = no callbacks.
+	CallbackURL string
 }
 
 // Simulator is the http.Handler serving the protocol and admin endpoints. All state is
 // in memory behind one mutex: the simulator is a test double, clarity beats throughput.
 type Simulator struct {
-	log        *slog.Logger
-	now        func() time.Time
-	asyncDelay time.Duration
-	initial    map[string]string
-	mux        *http.ServeMux
+	log         *slog.Logger
+	now         func() time.Time
+	asyncDelay  time.Duration
+	initial     map[string]string
+	mux         *http.ServeMux
+	callbackURL string
+	client      *http.Client
 
 	mu      sync.Mutex
 	sellers map[string]*seller
@@ -63,11 +70,13 @@ type Simulator struct {
 // its answers.
 func New(opts Options) *Simulator {
 	s := &Simulator{
-		log:        opts.Logger,
-		now:        opts.Now,
-		asyncDelay: opts.DefaultAsyncDelay,
-		initial:    map[string]string{},
-		mux:        http.NewServeMux(),
+		log:         opts.Logger,
+		now:         opts.Now,
+		asyncDelay:  opts.DefaultAsyncDelay,
+		initial:     map[string]string{},
+		mux:         http.NewServeMux(),
+		callbackURL: strings.TrimRight(opts.CallbackURL, "/"),
+		client:      &http.Client{Timeout: 10 * time.Second},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -93,6 +102,14 @@ func New(opts Options) *Simulator {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	return s
+}
+
+// SetCallbackURL sets the marketplace's base URL for licence callbacks (when it is known
+// only after the simulator, as in tests).
+func (s *Simulator) SetCallbackURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.callbackURL = strings.TrimRight(u, "/")
 }
 
 // ServeHTTP routes a request to the protocol or admin handlers.

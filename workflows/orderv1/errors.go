@@ -1,4 +1,4 @@
-package workflows
+package orderv1
 
 import (
 	"errors"

@@ -1,0 +1,246 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cloudmarket/orders/internal/order"
+)
+
+// Record is one transition of an order as the order workflow (OrderV2) writes it: its
+// audit lines, the read model after it, and the money and appeal records that go with it,
+// all in one transaction, so that the books, the audit trail and what the API shows never
+// disagree. It runs as a local activity: one marker in the history instead of an activity's
+// three events and a workflow task.
+type Record struct {
+	WorkflowID  string `json:"workflowId"`
+	Fingerprint string `json:"fingerprint"`
+	// FirstSeq is the sequence number of Steps[0]; the others follow.
+	FirstSeq int          `json:"firstSeq"`
+	At       time.Time    `json:"at"`
+	Steps    []RecordStep `json:"steps"`
+	View     order.View   `json:"view"`
+	// Money is "post" (the settlement's balanced lines), "refund" (a refund before posting,
+	// or reversing lines after) or "".
+	Money string `json:"money,omitempty"`
+	// CommissionBps is the order's rate, kept on the settlement row for statements.
+	CommissionBps int           `json:"commissionBps,omitempty"`
+	Appeal        *AppealRecord `json:"appeal,omitempty"`
+}
+
+// RecordStep is one audit line.
+type RecordStep struct {
+	Event  string            `json:"event"`
+	Actor  order.Actor       `json:"actor"`
+	From   order.Status      `json:"from"`
+	To     order.Status      `json:"to"`
+	Detail map[string]string `json:"detail,omitempty"`
+}
+
+// AppealRecord is an appeal event (raised, escalated, resolved) and the appeal after it.
+type AppealRecord struct {
+	Kind   string       `json:"kind"`
+	Actor  order.Actor  `json:"actor"`
+	Appeal order.Appeal `json:"appeal"`
+}
+
+// Record writes a transition. Every part is keyed, so a retried or replayed local activity
+// writes nothing twice: audit lines by (order, seq), the read model by its seq guard, the
+// settlement by (order, kind, period) and its lines by (settlement, posting, account,
+// direction), appeal events by (appeal, kind, tier).
+func (s *Store) Record(ctx context.Context, r Record) error {
+	v := r.View
+	if len(r.Steps) == 0 {
+		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("record for order %s has no step", v.OrderID))
+	}
+	view, err := json.Marshal(v)
+	if err != nil {
+		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("encode view of order %s: %w", v.OrderID, err))
+	}
+	lastSeq := r.FirstSeq + len(r.Steps) - 1
+	var inserted []RecordStep
+	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		inserted = nil
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO orders (order_id, order_line_id, customer_id, product_id, seller_id,
+			    product_type, billing_mode, status, phase, request_fingerprint, workflow_id, seq,
+			    view, placed_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+			ON CONFLICT (order_id) DO UPDATE SET
+			    status = excluded.status, phase = excluded.phase, seq = excluded.seq,
+			    view = excluded.view, updated_at = excluded.updated_at
+			WHERE orders.seq < excluded.seq`,
+			v.OrderID, v.OrderLineID, v.CustomerID, v.ProductID, v.SellerID, v.ProductType,
+			v.BillingMode, v.Status, v.Phase, r.Fingerprint, r.WorkflowID, lastSeq, view,
+			v.PlacedAt, r.At); err != nil {
+			return fmt.Errorf("project order %s: %w", v.OrderID, err)
+		}
+		for i, st := range r.Steps {
+			detail, err := json.Marshal(st.Detail)
+			if err != nil || st.Detail == nil {
+				detail = []byte("{}")
+			}
+			tag, err := tx.Exec(ctx, `
+				INSERT INTO order_events (order_id, seq, at, actor_kind, actor_id, event, from_status, to_status, detail)
+				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+				ON CONFLICT (order_id, seq) DO NOTHING`,
+				v.OrderID, r.FirstSeq+i, r.At, st.Actor.Kind, st.Actor.ID, st.Event, st.From, st.To, detail)
+			if err != nil {
+				return fmt.Errorf("append event %d of order %s: %w", r.FirstSeq+i, v.OrderID, err)
+			}
+			if tag.RowsAffected() == 1 {
+				inserted = append(inserted, st)
+			}
+		}
+		switch r.Money {
+		case "":
+		case "post":
+			if err := postSettlement(ctx, tx, v, r.CommissionBps); err != nil {
+				return err
+			}
+		case "refund":
+			if err := refundSettlement(ctx, tx, v); err != nil {
+				return err
+			}
+		default:
+			return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("order %s: unknown money move %q", v.OrderID, r.Money))
+		}
+		if r.Appeal != nil {
+			if err := recordAppeal(ctx, tx, v.OrderID, r.At, *r.Appeal); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if s.Metrics != nil {
+		for _, st := range inserted {
+			if st.From != st.To {
+				s.Metrics.Transitions.WithLabelValues(string(st.From), string(st.To)).Inc()
+			}
+			if st.Event == "needs_attention" {
+				s.Metrics.NeedsAttention.WithLabelValues(st.Detail["cause"]).Inc()
+			}
+		}
+		if r.Appeal != nil && len(inserted) > 0 {
+			s.Metrics.Appeals.WithLabelValues(r.Appeal.Kind, string(r.Appeal.Appeal.Outcome)).Inc()
+		}
+	}
+	return nil
+}
+
+// postSettlement records the order's settlement and posts its balanced lines: buyer funds
+// debited the gross; platform commission and seller payable credited.
+func postSettlement(ctx context.Context, tx pgx.Tx, v order.View, rateBps int) error {
+	st := v.Settlement
+	var id int64
+	err := tx.QueryRow(ctx, `
+		INSERT INTO settlements (order_id, kind, seller_id, currency, gross, commission_bps, commission, net, status)
+		VALUES ($1, 'order', $2, $3, $4, $5, $6, $7, 'pending')
+		ON CONFLICT (order_id, kind, period_key) DO NOTHING
+		RETURNING settlement_id`,
+		v.OrderID, v.SellerID, st.Currency, st.Gross, rateBps, st.Commission, st.Net).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // posted before
+	}
+	if err != nil {
+		return fmt.Errorf("post settlement of order %s: %w", v.OrderID, err)
+	}
+	return insertLines(ctx, tx, id, "post", st.Currency, []ledgerLine{
+		{"buyer_funds", "debit", st.Gross}, {"platform_commission", "credit", st.Commission}, {"seller_payable", "credit", st.Net},
+	})
+}
+
+// refundSettlement refunds the buyer: before posting, a settlement row in status refunded
+// and no lines (the gross was never debited in our books); after posting, reversing lines
+// (never an edit of the posted ones) and the status refunded.
+func refundSettlement(ctx context.Context, tx pgx.Tx, v order.View) error {
+	var id int64
+	var status string
+	var gross, commission, net int64
+	err := tx.QueryRow(ctx, `SELECT settlement_id, status, gross, commission, net FROM settlements
+		WHERE order_id = $1 AND kind = 'order' AND period_key = '' FOR UPDATE`, v.OrderID).
+		Scan(&id, &status, &gross, &commission, &net)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		_, err = tx.Exec(ctx, `
+			INSERT INTO settlements (order_id, kind, seller_id, currency, gross, commission_bps, commission, net, status, reason)
+			VALUES ($1, 'order', $2, $3, $4, 0, 0, 0, 'refunded', 'refund')
+			ON CONFLICT (order_id, kind, period_key) DO NOTHING`,
+			v.OrderID, v.SellerID, v.Amount.Currency, v.Amount.Value)
+		if err != nil {
+			return fmt.Errorf("record refund of order %s: %w", v.OrderID, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("read settlement of order %s: %w", v.OrderID, err)
+	case status == "refunded":
+		return nil
+	}
+	if err := insertLines(ctx, tx, id, "reverse", v.Amount.Currency, []ledgerLine{
+		{"buyer_funds", "credit", gross}, {"platform_commission", "debit", commission}, {"seller_payable", "debit", net},
+	}); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE settlements SET status = 'refunded', reason = 'refund', updated_at = now()
+		WHERE settlement_id = $1`, id); err != nil {
+		return fmt.Errorf("mark settlement of order %s refunded: %w", v.OrderID, err)
+	}
+	return nil
+}
+
+type ledgerLine struct {
+	account, direction string
+	amount             int64
+}
+
+func insertLines(ctx context.Context, tx pgx.Tx, settlementID int64, posting, currency string, lines []ledgerLine) error {
+	for _, l := range lines {
+		if _, err := tx.Exec(ctx, `INSERT INTO ledger_entries (settlement_id, posting, account, direction, amount, currency)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+			settlementID, posting, l.account, l.direction, l.amount, currency); err != nil {
+			return fmt.Errorf("ledger %s of settlement %d: %w", posting, settlementID, err)
+		}
+	}
+	return nil
+}
+
+// recordAppeal upserts the appeal and appends its event.
+func recordAppeal(ctx context.Context, tx pgx.Tx, orderID string, at time.Time, a AppealRecord) error {
+	ap := a.Appeal
+	evidence, err := json.Marshal(ap.Evidence)
+	if err != nil || ap.Evidence == nil {
+		evidence = []byte("[]")
+	}
+	var resolvedKind, resolvedID string
+	if ap.ResolvedBy != nil {
+		resolvedKind, resolvedID = string(ap.ResolvedBy.Kind), ap.ResolvedBy.ID
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO appeals (appeal_id, order_id, state, tier, raised_by_kind, raised_by_id, reason, evidence,
+		    outcome, note, resolved_by_kind, resolved_by_id, raised_at, escalate_at, resolved_at, updated_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
+		ON CONFLICT (appeal_id) DO UPDATE SET
+		    state = excluded.state, tier = excluded.tier, outcome = excluded.outcome, note = excluded.note,
+		    resolved_by_kind = excluded.resolved_by_kind, resolved_by_id = excluded.resolved_by_id,
+		    escalate_at = excluded.escalate_at, resolved_at = excluded.resolved_at, updated_at = excluded.updated_at`,
+		ap.AppealID, orderID, ap.State, ap.Tier, ap.RaisedBy.Kind, ap.RaisedBy.ID, ap.Reason, evidence,
+		string(ap.Outcome), ap.Note, resolvedKind, resolvedID, ap.RaisedAt, ap.EscalateAt, ap.ResolvedAt, at); err != nil {
+		return fmt.Errorf("record appeal %s: %w", ap.AppealID, err)
+	}
+	detail, _ := json.Marshal(map[string]string{"outcome": string(ap.Outcome), "note": ap.Note})
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO appeal_events (appeal_id, kind, tier, at, actor_kind, actor_id, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (appeal_id, kind, tier) DO NOTHING`,
+		ap.AppealID, a.Kind, ap.Tier, at, a.Actor.Kind, a.Actor.ID, detail); err != nil {
+		return fmt.Errorf("record appeal event of %s: %w", ap.AppealID, err)
+	}
+	return nil
+}

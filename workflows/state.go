@@ -1,0 +1,175 @@
+// Package workflows holds the order workflow (order.WorkflowType): an event loop over the
+// order's explicit state (order-states.md). Everything that decides is pure Go on plain
+// values, in this package's machine, path and clock files: check says whether an event may
+// happen now (the update validators call the same function, so every 409 has one source),
+// and apply changes the state and says what follows (audit steps, money, appeal records,
+// seller calls). The loop (order.go) only waits: for updates, for the timer of the earliest
+// clock, and for seller calls still running; then it checks, applies, records the result in
+// PostgreSQL in one local activity and starts what follows. A seller call that is retrying
+// never stops a clock. Workflow code uses only workflow.* APIs.
+//
+// The first order workflow (a straight script for SaaS) is package orderv1, frozen and kept
+// registered while orders run on it.
+package workflows
+
+import (
+	"time"
+
+	"github.com/cloudmarket/orders/internal/order"
+)
+
+// State is the whole order as the workflow holds it: plain values, so it can be tested
+// without Temporal and carried across continue-as-new.
+type State struct {
+	In    order.StartInput `json:"in"`
+	Phase order.Phase      `json:"phase"`
+
+	// What the seller produced or reported (by product type).
+	InstanceID  string `json:"instanceId,omitempty"`
+	FrontEndURL string `json:"frontEndUrl,omitempty"`
+	// InstanceReady: the seller said the instance exists (not only that it is coming).
+	InstanceReady bool                    `json:"instanceReady,omitempty"`
+	License       *order.LicenseRef       `json:"license,omitempty"`
+	Deployment    []order.DeploymentPhase `json:"deployment,omitempty"`
+	Shipment      *order.Shipment         `json:"shipment,omitempty"`
+	Delivery      *order.Delivery         `json:"delivery,omitempty"`
+
+	// Supervision.
+	Rejections    int              `json:"rejections"`
+	LastRejection *order.Rejection `json:"lastRejection,omitempty"`
+	AcceptedBy    *order.Actor     `json:"acceptedBy,omitempty"`
+
+	// Hold: the reasons the service is frozen at the seller (expiry, arrears).
+	Holds []string `json:"holds,omitempty"`
+
+	// Appeal: the open one, or the last one resolved; Appeals counts those opened.
+	Appeal  *order.Appeal `json:"appeal,omitempty"`
+	Appeals int           `json:"appeals"`
+
+	Settlement order.Settlement `json:"settlement"`
+	Clocks     Clocks           `json:"clocks"`
+
+	// Calls are the seller calls in flight, or failed and waiting for ops.
+	Calls Calls `json:"calls"`
+	// ProvisionUncertain: a newInstance may have made an instance whose ID we never
+	// learnt (an answer lost, a window run out): a refund must find and release it.
+	ProvisionUncertain bool `json:"provisionUncertain,omitempty"`
+
+	// Attention says what needs ops ("" for nothing); LastError the last failure shown.
+	Attention string `json:"attention,omitempty"`
+	LastError string `json:"lastError,omitempty"`
+
+	// Expiry is when the subscription expires on the workflow's clock (scaled).
+	Expiry *time.Time `json:"expiry,omitempty"`
+	// Grace and Retention are the customer level's, read when the order expired.
+	Grace     time.Duration `json:"grace,omitempty"`
+	Retention time.Duration `json:"retention,omitempty"`
+}
+
+// AppealOpen reports whether an appeal is open.
+func (s *State) AppealOpen() bool {
+	return s.Appeal != nil && s.Appeal.State == order.AppealStateOpen
+}
+
+// Status is the API status derived from the three parts (order-states.md).
+func (s *State) Status() order.Status {
+	return order.DeriveStatus(s.Phase, len(s.Holds) > 0, s.AppealOpen())
+}
+
+// Done reports whether the workflow may end: a final phase, and no seller call left to
+// make (a release after a refund, say).
+func (s *State) Done() bool {
+	return s.Phase.Final() && s.Calls.Empty()
+}
+
+// hasInstance reports whether the product type keeps an instance at the seller, which
+// freezes, unfreezes and releases apply to.
+func (s *State) hasInstance() bool {
+	return s.In.ProductType == order.TypeSaaS || s.In.ProductType == order.TypeLicense
+}
+
+// EventKind names what happened.
+type EventKind string
+
+// Event kinds. The update kinds are named as the updates are.
+const (
+	EvStart   EventKind = "start"
+	EvAccept  EventKind = order.UpdateAccept
+	EvReject  EventKind = order.UpdateReject
+	EvDeliver EventKind = order.UpdateDeliver
+	EvDeploy  EventKind = order.UpdateDeploy
+	EvShip    EventKind = order.UpdateShip
+	EvSignoff EventKind = order.UpdateSignoff
+	EvLicense EventKind = order.UpdateLicense
+	EvAppeal  EventKind = order.UpdateAppeal
+	EvResolve EventKind = order.UpdateResolve
+	EvRetry   EventKind = order.UpdateRetry
+	EvClock   EventKind = "clock"  // a clock ran out
+	EvResult  EventKind = "result" // a seller call or a lookup finished
+)
+
+// Event is one thing that happened to an order: a party's action (an update), a clock
+// running out, or an effect finishing. At is the workflow's time when it is applied.
+type Event struct {
+	Kind  EventKind
+	Actor order.Actor
+	At    time.Time
+
+	Reason     string // reject
+	Note       string // deliver
+	Deploy     order.DeploymentReport
+	Shipment   order.ShipmentRequest
+	SignedAt   time.Time
+	License    order.LicenseRef
+	Appeal     order.AppealRequest
+	Resolution order.AppealResolution
+	Clock      ClockName
+	Result     CallResult
+}
+
+// Step is one line of the audit trail an event leaves: what happened, who did it, the
+// status before and after, and why.
+type Step struct {
+	Event  string            `json:"event"`
+	Actor  order.Actor       `json:"actor"`
+	From   order.Status      `json:"from"`
+	To     order.Status      `json:"to"`
+	Detail map[string]string `json:"detail,omitempty"`
+}
+
+// MoneyKind is what happens to an order's money with a transition.
+type MoneyKind string
+
+// Money moves.
+const (
+	MoneyPost   MoneyKind = "post"   // accepted: post the balanced settlement lines
+	MoneyRefund MoneyKind = "refund" // refunded: before posting nothing to reverse; after, reversing lines
+)
+
+// AppealEventKind is what happened to an appeal.
+type AppealEventKind string
+
+// Appeal events, kept in PostgreSQL with the appeal.
+const (
+	AppealRaised    AppealEventKind = "raised"
+	AppealEscalated AppealEventKind = "escalated"
+	AppealResolved  AppealEventKind = "resolved"
+)
+
+// AppealChange records an appeal event with the transition that caused it.
+type AppealChange struct {
+	Kind   AppealEventKind `json:"kind"`
+	Actor  order.Actor     `json:"actor"`
+	Appeal order.Appeal    `json:"appeal"`
+}
+
+// Outcome is what applying an event produced: the audit steps (none: nothing to record),
+// money and appeal records written with them, and seller calls to start.
+type Outcome struct {
+	Steps  []Step
+	Money  MoneyKind
+	Appeal *AppealChange
+	Calls  []CallKind
+	// LevelLookup asks for the customer level's grace and retention (at expiry).
+	LevelLookup bool
+}
