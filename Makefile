@@ -34,8 +34,10 @@ test:
 fuzz-smoke:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz-smoke.sh
 
-# Full-path order throughput against a bare workflow of the same shape, in one process.
+# History events and replay time of every recorded path, then full-path order throughput
+# against a bare workflow of the same shape, in one process.
 bench:
+	$(GO) test -run '^$$' -bench BenchmarkReplay -benchtime 20x ./workflows/
 	BENCH_ORDERS=$(BENCH_ORDERS) $(GO) test -run '^$$' -bench BenchmarkOrderThroughput -benchtime 1x -timeout 20m ./internal/e2e/
 
 # Takes one order from purchase to release against a running `make run`.
@@ -45,4 +47,4 @@ demo:
 # Re-record the workflow histories the replay test uses (after a versioned workflow change,
 # add new files rather than overwrite the ones running orders still have).
 record-histories:
-	RECORD_HISTORIES=1 $(GO) test -count=1 -run 'TestSaaSOrderEndToEnd|TestAcceptanceInWrongState|TestSellerRefusal|TestRefund' ./internal/e2e/
+	RECORD_HISTORIES=1 $(GO) test -count=1 -run 'TestSaaSOrderEndToEnd|TestAcceptanceInWrongState|TestSellerRefusal|TestRefund|TestLicense|TestPackage|TestHardware|TestService|TestAppeal' ./internal/e2e/

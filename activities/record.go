@@ -58,42 +58,19 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 	if len(r.Steps) == 0 {
 		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("record for order %s has no step", v.OrderID))
 	}
-	view, err := json.Marshal(v)
-	if err != nil {
-		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("encode view of order %s: %w", v.OrderID, err))
-	}
 	lastSeq := r.FirstSeq + len(r.Steps) - 1
 	var inserted []RecordStep
-	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		inserted = nil
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO orders (order_id, order_line_id, customer_id, product_id, seller_id,
-			    product_type, billing_mode, status, phase, request_fingerprint, workflow_id, seq,
-			    view, placed_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
-			ON CONFLICT (order_id) DO UPDATE SET
-			    status = excluded.status, phase = excluded.phase, seq = excluded.seq,
-			    view = excluded.view, updated_at = excluded.updated_at
-			WHERE orders.seq < excluded.seq`,
-			v.OrderID, v.OrderLineID, v.CustomerID, v.ProductID, v.SellerID, v.ProductType,
-			v.BillingMode, v.Status, v.Phase, r.Fingerprint, r.WorkflowID, lastSeq, view,
-			v.PlacedAt, r.At); err != nil {
-			return fmt.Errorf("project order %s: %w", v.OrderID, err)
+		if err := projectOrder(ctx, tx, v, r.Fingerprint, r.WorkflowID, lastSeq, r.At); err != nil {
+			return err
 		}
 		for i, st := range r.Steps {
-			detail, err := json.Marshal(st.Detail)
-			if err != nil || st.Detail == nil {
-				detail = []byte("{}")
-			}
-			tag, err := tx.Exec(ctx, `
-				INSERT INTO order_events (order_id, seq, at, actor_kind, actor_id, event, from_status, to_status, detail)
-				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
-				ON CONFLICT (order_id, seq) DO NOTHING`,
-				v.OrderID, r.FirstSeq+i, r.At, st.Actor.Kind, st.Actor.ID, st.Event, st.From, st.To, detail)
+			added, err := appendEvent(ctx, tx, v.OrderID, r.FirstSeq+i, r.At, st.Actor, st.Event, st.From, st.To, st.Detail)
 			if err != nil {
-				return fmt.Errorf("append event %d of order %s: %w", r.FirstSeq+i, v.OrderID, err)
+				return err
 			}
-			if tag.RowsAffected() == 1 {
+			if added {
 				inserted = append(inserted, st)
 			}
 		}

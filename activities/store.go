@@ -6,7 +6,6 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -43,40 +42,14 @@ type Transition struct {
 // the upsert keeps a late retry of an older step from overwriting a newer view.
 func (s *Store) RecordTransition(ctx context.Context, t Transition) error {
 	v := t.View
-	view, err := json.Marshal(v)
-	if err != nil {
-		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("encode view of order %s: %w", v.OrderID, err))
-	}
-	detail, err := json.Marshal(t.Detail)
-	if err != nil || t.Detail == nil {
-		detail = []byte("{}")
-	}
 	inserted := false
-	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO orders (order_id, order_line_id, customer_id, product_id, seller_id,
-			    product_type, billing_mode, status, phase, request_fingerprint, workflow_id, seq,
-			    view, placed_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
-			ON CONFLICT (order_id) DO UPDATE SET
-			    status = excluded.status, phase = excluded.phase, seq = excluded.seq,
-			    view = excluded.view, updated_at = excluded.updated_at
-			WHERE orders.seq < excluded.seq`,
-			v.OrderID, v.OrderLineID, v.CustomerID, v.ProductID, v.SellerID, v.ProductType,
-			v.BillingMode, v.Status, v.Phase, t.Fingerprint, t.WorkflowID, t.Seq, view,
-			v.PlacedAt, t.At); err != nil {
-			return fmt.Errorf("project order %s: %w", v.OrderID, err)
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		if err := projectOrder(ctx, tx, v, t.Fingerprint, t.WorkflowID, t.Seq, t.At); err != nil {
+			return err
 		}
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO order_events (order_id, seq, at, actor_kind, actor_id, event, from_status, to_status, detail)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
-			ON CONFLICT (order_id, seq) DO NOTHING`,
-			v.OrderID, t.Seq, t.At, t.Actor.Kind, t.Actor.ID, t.Event, t.From, v.Status, detail)
-		if err != nil {
-			return fmt.Errorf("append event %d of order %s: %w", t.Seq, v.OrderID, err)
-		}
-		inserted = tag.RowsAffected() == 1
-		return nil
+		var err error
+		inserted, err = appendEvent(ctx, tx, v.OrderID, t.Seq, t.At, t.Actor, t.Event, t.From, v.Status, t.Detail)
+		return err
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -55,6 +56,15 @@ var clockInfo = map[ClockName]struct {
 
 // Summary is what a person reads for the clock.
 func (n ClockName) Summary() string { return clockInfo[n].summary }
+
+// clockSummary is the clock's summary for this order: the escalation clock names the tier
+// whose SLA it is ("appeal tier 2 SLA: escalate").
+func (s *State) clockSummary(n ClockName) string {
+	if n == ClockEscalate && s.Appeal != nil {
+		return fmt.Sprintf("appeal tier %d SLA: escalate", s.Appeal.Tier)
+	}
+	return n.Summary()
+}
 
 // Tag is the clock's kind.
 func (n ClockName) Tag() ClockTag { return clockInfo[n].tag }

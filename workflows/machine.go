@@ -52,6 +52,11 @@ func Check(s *State, ev Event) error {
 		}
 		return nil
 	}
+	// A licence is the seller's production, not supervision: taken during an appeal too
+	// (the seller's system would not send it again).
+	if ev.Kind == EvLicense {
+		return pathOf(s).check(s, ev)
+	}
 	// Everything else is supervision: refused while an appeal is open.
 	if s.AppealOpen() {
 		return refuse(order.ErrAppealOpen, "appeal %s is open: ops decide first", s.Appeal.AppealID)
@@ -103,6 +108,11 @@ func Apply(s *State, ev Event) Outcome {
 		s.callFinished(ev, &o)
 	default:
 		pathOf(s).apply(s, ev, &o)
+	}
+	if s.AppealOpen() {
+		// A supervision clock started during the appeal (the seller's answer delivered the
+		// order meanwhile) waits for the appeal too, with its whole window.
+		s.Clocks.Pause(TagSupervision, ev.At)
 	}
 	return o
 }
@@ -217,12 +227,14 @@ func (s *State) startCall(o *Outcome, k CallKind) {
 	o.Calls = append(o.Calls, k)
 }
 
-func (s *State) provisionFailed(ev Event, o *Outcome, reason, errorType string) {
+// provisionFailed ends provisioning in failure: the seller's answers (by the system) or the
+// licence clock (by the timer). The refund hold starts.
+func (s *State) provisionFailed(ev Event, o *Outcome, by order.Actor, reason, errorType string) {
 	detail := map[string]string{"reason": reason}
 	if errorType != "" {
 		detail["errorType"] = errorType
 	}
-	s.record(o, "provision_failed", system, detail, func() {
+	s.record(o, "provision_failed", by, detail, func() {
 		s.Phase = order.PhaseProvisionFailed
 		s.LastError = reason
 		if errorType != "" {
@@ -250,14 +262,15 @@ func (s *State) retry(ev Event, o *Outcome) {
 	}
 }
 
-// needsAttention flags the order for ops. cause is a bounded name (a clock, or call:<kind>)
-// for the metric; why is what ops read.
-func (s *State) needsAttention(o *Outcome, why, cause string, detail map[string]string) {
+// needsAttention flags the order for ops: by the timer when an SLA clock ran out, by the
+// system when a call failed. cause is a bounded name (a clock, or call:<kind>) for the
+// metric; why is what ops read.
+func (s *State) needsAttention(o *Outcome, by order.Actor, why, cause string, detail map[string]string) {
 	if detail == nil {
 		detail = map[string]string{}
 	}
 	detail["attention"], detail["cause"] = why, cause
-	s.record(o, "needs_attention", system, detail, func() { s.Attention = why })
+	s.record(o, "needs_attention", by, detail, func() { s.Attention = why })
 }
 
 func (s *State) clockRanOut(ev Event, o *Outcome) {
@@ -268,14 +281,14 @@ func (s *State) clockRanOut(ev Event, o *Outcome) {
 	case ClockRefund:
 		s.refund(ev, o, timer, "provision_failed")
 	case ClockRedelivery:
-		s.needsAttention(o, "no redelivery within the redelivery SLA", string(ev.Clock), nil)
+		s.needsAttention(o, timer, "no redelivery within the redelivery SLA", string(ev.Clock), nil)
 	case ClockDeploymentSLA:
-		s.needsAttention(o, "deployment not verified within the deployment SLA", string(ev.Clock), nil)
+		s.needsAttention(o, timer, "deployment not verified within the deployment SLA", string(ev.Clock), nil)
 	case ClockProvisionLate:
-		s.needsAttention(o, "provisioning has outlasted every seller attempt: check the worker, PostgreSQL and the catalogue",
+		s.needsAttention(o, timer, "provisioning has outlasted every seller attempt: check the worker, PostgreSQL and the catalogue",
 			string(ev.Clock), nil)
 	case ClockLicenseDue:
-		s.provisionFailed(ev, o, "license_not_delivered", "")
+		s.provisionFailed(ev, o, timer, "license_not_delivered", "")
 	case ClockEscalate:
 		s.escalateAppeal(ev, o)
 	case ClockExpire:
@@ -367,7 +380,7 @@ func (s *State) callFailed(o *Outcome, r CallResult) {
 	s.Calls.Start(r.Call)
 	s.Calls.Fail(r.Call)
 	s.LastError = string(r.Call) + " failed (" + r.ErrorType + ")"
-	s.needsAttention(o, string(r.Call)+" failed: retry with POST /v1/orders/"+s.In.OrderID+"/retry",
+	s.needsAttention(o, system, string(r.Call)+" failed: retry with POST /v1/orders/"+s.In.OrderID+"/retry",
 		"call:"+string(r.Call), map[string]string{"call": string(r.Call), "errorType": r.ErrorType})
 }
 

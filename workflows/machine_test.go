@@ -38,11 +38,12 @@ func startInput(t order.ProductType, mode order.BillingMode, supervised bool) or
 
 // machine drives a State through events, as the loop would, without Temporal.
 type machine struct {
-	t     *testing.T
-	s     State
-	now   time.Time
-	steps []string
-	calls []CallKind
+	t      *testing.T
+	s      State
+	now    time.Time
+	steps  []string
+	actors []order.Actor // who made each step
+	calls  []CallKind
 }
 
 func newMachine(t *testing.T, typ order.ProductType, supervised bool) *machine {
@@ -61,6 +62,7 @@ func (m *machine) apply(ev Event) Outcome {
 	out := Apply(&m.s, ev)
 	for _, st := range out.Steps {
 		m.steps = append(m.steps, st.Event)
+		m.actors = append(m.actors, st.Actor)
 	}
 	m.calls = append(m.calls, out.Calls...)
 	return out
@@ -341,6 +343,58 @@ func TestLicensePaths(t *testing.T) {
 			t.Fatalf("the instance made is not released: calls %v", m.calls)
 		}
 	})
+	t.Run("late, during the refund hold", func(t *testing.T) {
+		m := newMachine(t, order.TypeLicense, true)
+		m.provisioned()
+		m.result(ok(CallQuery, "inst-1"))
+		m.advance(25 * time.Hour)
+		m.status(order.Status(order.PhaseProvisionFailed))
+		m.apply(Event{Kind: EvLicense, Actor: sellerA, License: *licenseRef("L-1")})
+		m.status(order.Status(order.PhaseAwaitingAcceptance))
+		m.lastSteps("license_received", "delivered")
+		if m.s.Clocks.Has(ClockRefund) || m.s.LastError != "" {
+			t.Fatalf("the rescued order still has refund clock %v, error %q", m.s.Clocks.Has(ClockRefund), m.s.LastError)
+		}
+	})
+	t.Run("refused after a refusal: nothing was made", func(t *testing.T) {
+		m := newMachine(t, order.TypeLicense, true)
+		m.result(CallResult{Call: CallNewInstance, Refused: true, ErrorType: "SellerRefused"})
+		m.refused(Event{Kind: EvLicense, Actor: sellerA, License: *licenseRef("L-1")}, order.ErrInvalidTransition)
+	})
+	t.Run("during an appeal: taken, its acceptance window waits", func(t *testing.T) {
+		m := newMachine(t, order.TypeLicense, true)
+		m.provisioned()
+		m.result(ok(CallQuery, "inst-1"))
+		out := m.apply(Event{Kind: EvAppeal, Actor: buyer, Appeal: order.AppealRequest{Reason: "no licence yet"}})
+		m.apply(Event{Kind: EvLicense, Actor: sellerA, License: *licenseRef("L-1")})
+		m.status(order.StatusAppealing)
+		if m.s.Phase != order.PhaseAwaitingAcceptance {
+			t.Fatalf("phase %s under the appeal", m.s.Phase)
+		}
+		c, _ := m.s.Clocks.Get(ClockAutoAccept)
+		if !c.Paused || c.Left != 7*24*time.Hour {
+			t.Fatalf("the acceptance window started during the appeal: %+v", c)
+		}
+		m.advance(30 * 24 * time.Hour) // the appeal's last tier has no SLA: nothing runs out
+		m.status(order.StatusAppealing)
+		m.apply(Event{Kind: EvResolve, Actor: opsA, Resolution: order.AppealResolution{AppealID: out.Appeal.Appeal.AppealID, Outcome: order.OutcomeContinue}})
+		m.status(order.Status(order.PhaseAwaitingAcceptance))
+		m.advance(7 * 24 * time.Hour)
+		m.status(order.Status(order.PhaseInService))
+	})
+}
+
+// An instance made during an appeal (the seller's answer came meanwhile) starts its
+// acceptance window paused: the timer accepts nothing while ops decide.
+func TestDeliveredDuringAnAppealWaitsForIt(t *testing.T) {
+	m := newMachine(t, order.TypeSaaS, true)
+	m.apply(Event{Kind: EvAppeal, Actor: sellerA, Appeal: order.AppealRequest{Reason: "wrong region ordered"}})
+	m.result(ok(CallNewInstance, "inst-1"))
+	m.status(order.StatusAppealing)
+	m.advance(60 * 24 * time.Hour)
+	if m.s.Phase != order.PhaseAwaitingAcceptance || m.s.AcceptedBy != nil {
+		t.Fatalf("phase %s, accepted by %+v during the appeal", m.s.Phase, m.s.AcceptedBy)
+	}
 }
 
 func TestPackageDeployment(t *testing.T) {
@@ -360,6 +414,10 @@ func TestPackageDeployment(t *testing.T) {
 	m.status(order.Status(order.PhaseDeploying))
 	if m.s.Attention == "" {
 		t.Fatal("the deployment SLA did not flag the order")
+	}
+	m.lastSteps("needs_attention")
+	if by := m.actors[len(m.actors)-1]; by != timer {
+		t.Fatalf("the SLA's flag is by %+v, want the timer", by)
 	}
 	deploy(m, order.PhaseStart, order.DeploymentDone)
 	deploy(m, order.PhaseVerify, order.DeploymentDone)

@@ -22,6 +22,13 @@ var (
 
 // Order is the order workflow (order.WorkflowType): one per marketplace order, with ID
 // order.WorkflowID(orderId). It returns the final view of the order.
+//
+// Versioning: this workflow replaced the first one's command sequence entirely, so it is a
+// new workflow type, and the first (workflows/orderv1, type order.WorkflowTypeV1) stays
+// registered, unchanged, while orders placed before still run on it. A change to this
+// one's command sequence goes behind workflow.GetVersion, and its histories are recorded
+// under a new HistoryVersion (workflows/testdata/README.md); TestReplayRecordedHistories
+// replays both types' histories.
 func Order(ctx workflow.Context, in order.StartInput) (order.View, error) {
 	o := &orderImpl{
 		st:     State{In: in},
@@ -273,7 +280,7 @@ func (o *orderImpl) armTimer(ctx workflow.Context) workflow.Future {
 	if o.timer == nil {
 		tctx, cancel := workflow.WithCancel(ctx)
 		d := max(next.At.Sub(workflow.Now(ctx)), 0)
-		f := workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: next.Name.Summary()})
+		f := workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: o.st.clockSummary(next.Name)})
 		o.timer = &armedTimer{at: next.At, f: f, cancel: cancel}
 	}
 	return o.timer.f

@@ -104,7 +104,9 @@ func (p instancePath) check(s *State, ev Event) error {
 			}
 			return nil // a resend of the same licence
 		}
-		if s.Phase != order.PhaseProvisioning {
+		// A licence late for the licence clock still rescues the order during the refund
+		// hold: the seller made the instance (provision_failed with an instance ID).
+		if s.Phase != order.PhaseProvisioning && (s.Phase != order.PhaseProvisionFailed || s.InstanceID == "") {
 			return invalid("cannot deliver a licence to an order that is %s", s.Status())
 		}
 		return nil
@@ -158,16 +160,20 @@ func (p instancePath) provisioned(s *State, ev Event, o *Outcome) {
 			// the licence_due clock fails the order.
 		}
 	case r.Refused:
-		s.provisionFailed(ev, o, "seller_refused", r.ErrorType)
+		s.provisionFailed(ev, o, system, "seller_refused", r.ErrorType)
 	default:
 		s.ProvisionUncertain = s.InstanceID == ""
-		s.provisionFailed(ev, o, "window_exhausted", r.ErrorType)
+		s.provisionFailed(ev, o, system, "window_exhausted", r.ErrorType)
 	}
 }
 
 func (p instancePath) licenseReceived(s *State, ev Event, o *Outcome, l order.LicenseRef) {
 	s.record(o, "license_received", s.sellerActor(), map[string]string{"via": l.Via, "sha256": l.SHA256}, func() {
 		s.License = &l
+		if s.Phase == order.PhaseProvisionFailed {
+			s.Phase, s.LastError = order.PhaseProvisioning, ""
+			s.Clocks.Stop(ClockRefund)
+		}
 	})
 	if s.Phase == order.PhaseProvisioning {
 		s.delivered(ev, o, "delivered", s.sellerActor(), nil)

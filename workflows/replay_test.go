@@ -1,9 +1,12 @@
 package workflows
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -33,4 +36,44 @@ func TestReplayRecordedHistories(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkReplay replays each recorded path and reports its history events (what an order
+// of that path costs the Temporal cluster in storage, and a worker in replay after a cache
+// eviction). `make bench` prints it per path, beside the ns/op of one replay.
+func BenchmarkReplay(b *testing.B) {
+	files, err := filepath.Glob("testdata/*.json")
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no recorded histories: %v", err)
+	}
+	// One replay before timing any, so the first path does not pay the SDK's first use.
+	warm := worker.NewWorkflowReplayer()
+	warm.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: order.WorkflowType})
+	_ = warm.ReplayWorkflowHistoryFromJSONFile(nil, files[0])
+	for _, f := range files {
+		h, err := client.HistoryFromJSON(mustOpen(b, f), client.HistoryJSONOptions{})
+		if err != nil {
+			b.Fatalf("read %s: %v", f, err)
+		}
+		b.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(b *testing.B) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: order.WorkflowType})
+			r.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
+			for b.Loop() {
+				if err := r.ReplayWorkflowHistory(nil, h); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(h.Events)), "events")
+		})
+	}
+}
+
+func mustOpen(b *testing.B, path string) *os.File {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return f
 }

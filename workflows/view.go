@@ -67,10 +67,10 @@ func currentDetails(s *State, v order.View) string {
 	}
 	for _, c := range s.Clocks {
 		if c.Paused {
-			fmt.Fprintf(&b, "- %s: paused by the appeal, %s left\n", c.Name.Summary(), c.Left)
+			fmt.Fprintf(&b, "- %s: paused by the appeal, %s left\n", s.clockSummary(c.Name), c.Left)
 			continue
 		}
-		fmt.Fprintf(&b, "- %s at %s\n", c.Name.Summary(), c.At.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, "- %s at %s\n", s.clockSummary(c.Name), c.At.UTC().Format(time.RFC3339))
 	}
 	for _, c := range s.Calls {
 		fmt.Fprintf(&b, "- seller call %s: %s\n", c.Kind, c.State)

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -438,38 +439,59 @@ func loadDemoCatalogue(ctx context.Context, cfg *config.Config, apiBase string, 
 	}
 	api := &apiClient{base: apiBase, token: token, hc: &http.Client{Timeout: 10 * time.Second}}
 
-	status, err := api.do(ctx, http.MethodGet, "/v1/products/prod-demo-saas", nil)
-	if err != nil {
-		return err
+	// One product of each type, all sold by seller-demo (the simulator). A catalogue from an
+	// earlier run is completed, never changed: what is there stays as it is.
+	products := []struct {
+		id   string
+		body map[string]any
+	}{
+		{"prod-demo-saas", map[string]any{"name": "Demo SaaS (monthly)", "type": "saas", "billingMode": "monthly",
+			"acceptanceCriteria": "The instance URL opens and the admin can sign in.", "supervised": true}},
+		{"prod-demo-license", map[string]any{"name": "Demo licence (yearly)", "type": "license", "billingMode": "yearly",
+			"acceptanceCriteria": "The licence key activates the product."}},
+		{"prod-demo-package", map[string]any{"name": "Demo package (one-time)", "type": "package", "billingMode": "one_time",
+			"acceptanceCriteria": "Installed, started and verified on the buyer's host."}},
+		{"prod-demo-hardware", map[string]any{"name": "Demo appliance (one-time)", "type": "hardware", "billingMode": "one_time",
+			"acceptanceCriteria": "The appliance arrives undamaged and powers on."}},
+		{"prod-demo-service", map[string]any{"name": "Demo onboarding service (one-time)", "type": "service", "billingMode": "one_time",
+			"acceptanceCriteria": "Two half-day workshops for up to ten people, with slides."}},
 	}
-	switch status {
-	case http.StatusOK:
+	var missing []string
+	for _, p := range products {
+		status, err := api.do(ctx, http.MethodGet, "/v1/products/"+p.id, nil)
+		if err != nil {
+			return err
+		}
+		switch status {
+		case http.StatusOK:
+		case http.StatusNotFound:
+			missing = append(missing, p.id)
+		default:
+			return fmt.Errorf("GET /v1/products/%s: unexpected status %d", p.id, status)
+		}
+	}
+	if len(missing) == 0 {
 		log.Info("demo catalogue already present, left as it is")
 		return nil
-	case http.StatusNotFound:
-	default:
-		return fmt.Errorf("GET /v1/products/prod-demo-saas: unexpected status %d", status)
 	}
 
-	steps := []struct {
+	type step struct {
 		path string
 		body any
-	}{
+	}
+	steps := []step{
 		{"/v1/sellers/seller-demo", map[string]any{
 			"name":      "Demo Seller",
 			"endpoint":  "http://" + loopbackAddr(cfg.SellerSimAddr) + "/sellers/seller-demo/produce",
 			"accessKey": accessKey,
 		}},
-		{"/v1/products/prod-demo-saas", map[string]any{
-			"sellerId":           "seller-demo",
-			"name":               "Demo SaaS (monthly)",
-			"type":               "saas",
-			"billingMode":        "monthly",
-			"commissionRate":     1500,
-			"acceptanceCriteria": "The instance URL opens and the admin can sign in.",
-			"supervised":         true,
-		}},
 		{"/v1/customers/cust-demo", map[string]any{"level": "standard"}},
+	}
+	for _, p := range products {
+		if slices.Contains(missing, p.id) {
+			p.body["sellerId"], p.body["commissionRate"] = "seller-demo", 1500
+			steps = append(steps, step{"/v1/products/" + p.id, p.body})
+		}
 	}
 	for _, s := range steps {
 		status, err := api.do(ctx, http.MethodPut, s.path, s.body)
@@ -480,7 +502,7 @@ func loadDemoCatalogue(ctx context.Context, cfg *config.Config, apiBase string, 
 			return fmt.Errorf("PUT %s: status %d", s.path, status)
 		}
 	}
-	log.Info("demo catalogue loaded", "seller", "seller-demo", "product", "prod-demo-saas", "customer", "cust-demo")
+	log.Info("demo catalogue loaded", "seller", "seller-demo", "products", missing, "customer", "cust-demo")
 	return nil
 }
 

@@ -218,6 +218,7 @@ type call struct {
 	actorID      string
 	body         any // string = raw bytes, else JSON-encoded
 	headers      map[string]string
+	base         string // another API than the stack's (a process a test started)
 }
 
 // reply is an API answer.
@@ -258,7 +259,11 @@ func do(t testing.TB, c call) reply {
 		}
 		body = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(c.method, stack.API.URL+c.path, body)
+	base := stack.API.URL
+	if c.base != "" {
+		base = c.base
+	}
+	req, err := http.NewRequest(c.method, base+c.path, body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +81,15 @@ func TestLicenseDeliveredByCallback(t *testing.T) {
 	wantOK(t, resend(simInst.License), "resend of the same licence")
 	if r := resend("LIC-SOMETHING-ELSE-0000"); r.status != http.StatusConflict || code(t, r) != order.ErrLicenseMismatch {
 		t.Fatalf("another licence: %d %s", r.status, r.body)
+	}
+	// Signed with a wrong key: 401, and the order keeps its licence.
+	wrong := `{"orderLineId":"LIC-1-1","license":"LIC-FORGED-0000-0000"}`
+	if r := do(t, call{method: "POST", path: "/v1/seller-api/licenses/LIC-1", body: wrong,
+		headers: signedHeaders("s-lic", "sk-s-lic-wrong-key-00", time.Now(), wrong)}); r.status != http.StatusUnauthorized {
+		t.Fatalf("a licence signed with a wrong key: %d %s", r.status, r.body)
+	}
+	if got := view(t, do(t, buyer("c-lic", "GET", "/v1/orders/LIC-1", nil))); got.License.Text != simInst.License {
+		t.Fatalf("after a forged licence the buyer reads %q", got.License.Text)
 	}
 	// Another seller cannot deliver for this order; the order is not there for it.
 	body := `{"orderLineId":"LIC-1-1","license":"x"}`
@@ -317,4 +330,90 @@ func TestAppealRefundReleasesTheInstance(t *testing.T) {
 		}
 	}
 	t.Fatalf("appeal %s not among the resolved", answer.AppealID)
+}
+
+// TestAppealEscalatesThroughEveryTierThenForcedAccept: an appeal nobody resolves climbs every
+// tier on its SLA (timer-made history lines, the escalated queue, the search attributes),
+// and ops then force the acceptance. The tiers are a policy read at placement, so the order
+// is placed through an API process whose policy has 1 s tiers; the stack's worker runs it.
+func TestAppealEscalatesThroughEveryTierThenForcedAccept(t *testing.T) {
+	catalogue(t, "s-esc", "p-esc", true)
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	short := strings.Replace(testPolicy, "tiers: [10m, 10m]", "tiers: [1s, 1s]", 1)
+	if short == testPolicy {
+		t.Fatal("the test policy's tiers moved: update this test")
+	}
+	if err := os.WriteFile(file, []byte(short), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	p := startOrders(t, nil, map[string]string{"API_ADDR": addr, "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
+		"ORDERS_ROLES": "api", "POLICY_FILE": file})
+	base := "http://" + addr
+	waitReady(t, base, p)
+	place := buyer("c-esc", "POST", "/v1/orders", newOrder("ESC-1", "c-esc", "p-esc", 1000, time.Hour))
+	place.base = base
+	wantOK(t, do(t, place), "POST order")
+	waitStatus(t, "ESC-1", order.Status(order.PhaseAwaitingAcceptance), 15*time.Second)
+	var answer order.AppealAnswer
+	do(t, buyer("c-esc", "POST", "/v1/orders/ESC-1/appeals", map[string]any{"reason": "the instance is not what was sold"})).json(t, &answer)
+	if answer.AppealID == "" {
+		t.Fatal("no appeal")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var v order.View
+	for v.Appeal == nil || v.Appeal.Tier < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the appeal did not reach the last tier: %+v", v.Appeal)
+		}
+		time.Sleep(100 * time.Millisecond)
+		v = view(t, do(t, ops("GET", "/v1/orders/ESC-1", nil)))
+	}
+	if v.Appeal.EscalateAt != nil || v.Status != order.StatusAppealing {
+		t.Fatalf("at the last tier: %+v (status %s)", v.Appeal, v.Status)
+	}
+	desc, err := stack.Temporal.DescribeWorkflowExecution(context.Background(), order.WorkflowID("ESC-1"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := desc.WorkflowExecutionInfo.GetSearchAttributes().GetIndexedFields()
+	if string(sa["AppealOpen"].GetData()) != "true" || string(sa["AppealTier"].GetData()) != "3" {
+		t.Errorf("search attributes AppealOpen=%s AppealTier=%s", sa["AppealOpen"].GetData(), sa["AppealTier"].GetData())
+	}
+	var queue struct {
+		Items []appealItem `json:"items"`
+	}
+	do(t, ops("GET", "/v1/appeals?state=escalated&limit=200", nil)).json(t, &queue)
+	i := slices.IndexFunc(queue.Items, func(a appealItem) bool { return a.AppealID == answer.AppealID })
+	if i < 0 {
+		t.Fatalf("appeal %s is not in the escalated queue", answer.AppealID)
+	}
+	var kinds []string
+	for _, h := range queue.Items[i].History {
+		kinds = append(kinds, fmt.Sprintf("%s:%d:%s", h.Kind, h.Tier, h.Actor.Kind))
+	}
+	if got := strings.Join(kinds, ","); got != "raised:1:buyer,escalated:2:timer,escalated:3:timer" {
+		t.Errorf("appeal history %s", got)
+	}
+	if !strings.Contains(scrapeMetrics(t), `order_appeals_total{kind="escalated"`) {
+		t.Error("/metrics counts no escalation")
+	}
+	v = view(t, do(t, ops("POST", "/v1/appeals/"+answer.AppealID+"/resolution", map[string]any{"outcome": "accept", "note": "delivered as sold"})))
+	if v.Status != order.Status(order.PhaseInService) || v.AcceptedBy == nil || v.AcceptedBy.Kind != order.ActorOps {
+		t.Fatalf("after a forced acceptance: status %s accepted by %+v", v.Status, v.AcceptedBy)
+	}
+	recordHistory(t, "ESC-1", "saas_appeal_escalated_accepted")
+}
+
+// appealItem is what the tests read of GET /v1/appeals.
+type appealItem struct {
+	AppealID string `json:"appealId"`
+	Tier     int    `json:"tier"`
+	History  []struct {
+		Kind  string `json:"kind"`
+		Tier  int    `json:"tier"`
+		Actor struct {
+			Kind string `json:"kind"`
+		} `json:"actor"`
+	} `json:"history"`
 }
