@@ -156,10 +156,19 @@ type Clocks struct {
 	Retention time.Duration `json:"retention"`
 }
 
-// CustomerClocks looks up the customer's level and returns its clocks from the policy. An
-// unknown customer gets the default level. Read when the clocks start, so a level changed
-// by ops before expiry counts.
+// CustomerClocks looks up the customer's level and returns its subscription clocks from the
+// policy. An unknown customer gets the default level. Read when the clocks start, so a level
+// changed by ops before expiry counts.
 func (s *Store) CustomerClocks(ctx context.Context, customerID string, timeScale float64) (Clocks, error) {
+	return s.levelClocks(ctx, customerID, timeScale, policy.SubscriptionClocks)
+}
+
+// PayPerUseClocks returns the customer's level's clocks for arrears on pay-per-use orders.
+func (s *Store) PayPerUseClocks(ctx context.Context, customerID string, timeScale float64) (Clocks, error) {
+	return s.levelClocks(ctx, customerID, timeScale, policy.PayPerUseClocks)
+}
+
+func (s *Store) levelClocks(ctx context.Context, customerID string, timeScale float64, kind policy.ClockKind) (Clocks, error) {
 	var level string
 	err := s.DB.QueryRow(ctx, `SELECT level FROM customers WHERE customer_id = $1`, customerID).Scan(&level)
 	if err != nil && err != pgx.ErrNoRows {
@@ -169,6 +178,6 @@ func (s *Store) CustomerClocks(ctx context.Context, customerID string, timeScale
 	if timeScale > 0 {
 		p.TimeScale = timeScale // the order's own scale, fixed when it was placed
 	}
-	grace, retention := p.LevelClocks(level)
+	grace, retention := p.LevelClocks(level, kind)
 	return Clocks{Grace: grace, Retention: retention}, nil
 }

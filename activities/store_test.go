@@ -176,15 +176,19 @@ func TestRecordRefundAndCustomerClocks(t *testing.T) {
 			t.Fatalf("refund = %+v, %v", got, err)
 		}
 	}
-	if _, err := db.Exec(ctx, `INSERT INTO customers (customer_id, level) VALUES ('gold-1', 'gold') ON CONFLICT (customer_id) DO UPDATE SET level = 'gold'`); err != nil {
+	if _, err := db.Exec(ctx, `INSERT INTO customers (customer_id, level) VALUES ('v3-1', 'V3') ON CONFLICT (customer_id) DO UPDATE SET level = 'V3'`); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.CustomerClocks(ctx, "gold-1", 24)
-	if err != nil || c.Grace != 30*time.Hour || c.Retention != 30*time.Hour {
-		t.Errorf("gold clocks at 24x = %+v, %v; want 30h each", c, err)
+	c, err := s.CustomerClocks(ctx, "v3-1", 24)
+	if err != nil || c.Grace != 7*time.Hour || c.Retention != 7*time.Hour {
+		t.Errorf("V3 subscription clocks at 24x = %+v, %v; want 7h each", c, err)
+	}
+	c, err = s.PayPerUseClocks(ctx, "v3-1", 24)
+	if err != nil || c.Grace != time.Hour || c.Retention != 7*time.Hour {
+		t.Errorf("V3 pay-per-use clocks at 24x = %+v, %v; want 1h and 7h", c, err)
 	}
 	c, err = s.CustomerClocks(ctx, "unknown", 1)
-	if err != nil || c.Grace != 15*24*time.Hour {
+	if err != nil || c.Grace != 24*time.Hour {
 		t.Errorf("unknown customer clocks = %+v, %v; want the default level", c, err)
 	}
 }

@@ -201,13 +201,13 @@ func TestCustomers(t *testing.T) {
 	db := needDB(t)
 	h := newHarness(t, db)
 	path := "/v1/customers/" + uid("cust")
-	wantStatus(t, h.do(t, http.MethodPut, path, `{"level":"standard"}`, opsBy("alice")), http.StatusCreated)
-	rec := h.do(t, http.MethodPut, path, `{"level":"gold"}`, opsBy("alice"))
+	wantStatus(t, h.do(t, http.MethodPut, path, `{"level":"V2"}`, opsBy("alice")), http.StatusCreated)
+	rec := h.do(t, http.MethodPut, path, `{"level":"V4"}`, opsBy("alice"))
 	wantStatus(t, rec, http.StatusOK)
 	var c customerResponse
 	decodeInto(t, rec, &c)
-	if c.Level != "gold" {
-		t.Errorf("level = %q, want gold", c.Level)
+	if c.Level != "V4" {
+		t.Errorf("level = %q, want V4", c.Level)
 	}
 }
 

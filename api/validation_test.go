@@ -166,7 +166,8 @@ func TestCatalogueValidation(t *testing.T) {
 		{"customer: unknown level", "/v1/customers/c-1", `{"level":"diamond"}`, 400, CodeInvalidField, "level"},
 		{"customer: missing level", "/v1/customers/c-1", `{}`, 400, CodeInvalidField, "level"},
 		{"customer: numeric level", "/v1/customers/c-1", `{"level":5}`, 400, CodeInvalidField, "level"},
-		{"customer: extra field", "/v1/customers/c-1", `{"level":"gold","vip":true}`, 400, CodeInvalidField, "vip"},
+		{"customer: a level of before V0-V5", "/v1/customers/c-1", `{"level":"gold"}`, 400, CodeInvalidField, "level"},
+		{"customer: extra field", "/v1/customers/c-1", `{"level":"V3","vip":true}`, 400, CodeInvalidField, "vip"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

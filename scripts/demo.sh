@@ -99,7 +99,7 @@ saas_demo() {
 		sed 's/.*"settlement":\({[^}]*}\).*/     settlement: \1/'
 	echo
 	wait_for "$order" in_service
-	echo "4. Expiry, 15 days of grace (30 s), freeze, 15 days of retention (30 s), release"
+	echo "4. Expiry, the grace of cust-demo's level (V4: 7 days = 14 s), freeze, its retention (15 days = 30 s), release"
 	wait_for "$order" frozen
 	wait_for "$order" released
 	events "$order"

@@ -485,7 +485,7 @@ func loadDemoCatalogue(ctx context.Context, cfg *config.Config, apiBase string, 
 			"endpoint":  "http://" + loopbackAddr(cfg.SellerSimAddr) + "/sellers/seller-demo/produce",
 			"accessKey": accessKey,
 		}},
-		{"/v1/customers/cust-demo", map[string]any{"level": "standard"}},
+		{"/v1/customers/cust-demo", map[string]any{"level": "V4"}},
 	}
 	for _, p := range products {
 		if slices.Contains(missing, p.id) {

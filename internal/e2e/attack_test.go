@@ -531,7 +531,7 @@ func contractOperations(t *testing.T) []matrixOp {
 var matrixBodies = map[string]any{
 	"putSeller":            map[string]any{"name": "ATK", "endpoint": "http://127.0.0.1:9/x", "accessKey": "atk-key-123456"},
 	"putProduct":           map[string]any{"sellerId": "s-atk", "name": "ATK", "type": "saas", "billingMode": "monthly", "commissionRate": 1, "acceptanceCriteria": "x"},
-	"putCustomer":          map[string]any{"level": "standard"},
+	"putCustomer":          map[string]any{"level": "V2"},
 	"createOrder":          newOrder("ATK-1", "c-atk", "p-atk", 1, time.Hour),
 	"rejectOrder":          map[string]any{"reason": "attack"},
 	"deliverOrder":         map[string]any{"note": "attack"},

@@ -58,9 +58,14 @@ supervision:
   licenseWait: 10m
 appeals:
   tiers: [10m, 10m]
-defaultLevel: standard
+defaultLevel: V2
 levels:
-  standard: {grace: 300ms, retention: 300ms}
+  V5: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 300ms, retention: 300ms}}
+  V4: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 300ms, retention: 300ms}}
+  V3: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 300ms, retention: 300ms}}
+  V2: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 300ms}}
+  V1: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 300ms}}
+  V0: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 300ms}}
 `
 
 // Tokens the test API accepts.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,11 +62,31 @@ type Retry struct {
 	Window   Duration `yaml:"window"`
 }
 
-// Level holds the clocks of one customer level.
-type Level struct {
+// Clocks are a grace period (the service stays usable) and the retention period that
+// follows it (frozen, then released).
+type Clocks struct {
 	Grace     Duration `yaml:"grace"`
 	Retention Duration `yaml:"retention"`
 }
+
+// Level holds the clocks of one customer level: those of a subscription (yearly, monthly)
+// after its expiry, and those of pay-per-use orders after the customer falls into arrears.
+type Level struct {
+	Subscription Clocks `yaml:"subscription"`
+	PayPerUse    Clocks `yaml:"payPerUse"`
+}
+
+// Levels are the customer levels the policy must define, lowest first.
+var Levels = []string{"V0", "V1", "V2", "V3", "V4", "V5"}
+
+// ClockKind says which of a level's clocks apply.
+type ClockKind string
+
+// The kinds of a level's clocks.
+const (
+	SubscriptionClocks ClockKind = "subscription"
+	PayPerUseClocks    ClockKind = "payPerUse"
+)
 
 // Policy is the parsed, validated policy file.
 type Policy struct {
@@ -181,12 +202,21 @@ func (p *Policy) validate() error {
 			bad("appeals.tiers[%d]: must be positive", i)
 		}
 	}
-	if len(p.Levels) == 0 {
-		bad("levels: at least one level is needed")
+	for _, name := range Levels {
+		l, ok := p.Levels[name]
+		if !ok {
+			bad("levels.%s: every level V0-V5 must be defined", name)
+			continue
+		}
+		for kind, c := range map[ClockKind]Clocks{SubscriptionClocks: l.Subscription, PayPerUseClocks: l.PayPerUse} {
+			if c.Grace < 0 || c.Retention <= 0 {
+				bad("levels.%s.%s: grace must be >= 0 and retention > 0", name, kind)
+			}
+		}
 	}
-	for name, l := range p.Levels {
-		if l.Grace < 0 || l.Retention <= 0 {
-			bad("levels.%s: grace must be >= 0 and retention > 0", name)
+	for name := range p.Levels {
+		if !slices.Contains(Levels, name) {
+			bad("levels.%s: unknown level (the levels are V0-V5)", name)
 		}
 	}
 	if _, ok := p.Levels[p.DefaultLevel]; !ok {
@@ -211,14 +241,18 @@ func (p *Policy) HasLevel(level string) bool {
 	return ok
 }
 
-// LevelClocks returns the scaled grace and retention of a level, or of the default level
-// when the customer's level is unknown.
-func (p *Policy) LevelClocks(level string) (grace, retention time.Duration) {
+// LevelClocks returns the scaled grace and retention of a level's kind of clocks, or of
+// the default level when the customer's level is unknown.
+func (p *Policy) LevelClocks(level string, kind ClockKind) (grace, retention time.Duration) {
 	l, ok := p.Levels[level]
 	if !ok {
 		l = p.Levels[p.DefaultLevel]
 	}
-	return p.Scale(time.Duration(l.Grace)), p.Scale(time.Duration(l.Retention))
+	c := l.Subscription
+	if kind == PayPerUseClocks {
+		c = l.PayPerUse
+	}
+	return p.Scale(time.Duration(c.Grace)), p.Scale(time.Duration(c.Retention))
 }
 
 // Windows returns the scaled clocks for a new order of product type t.

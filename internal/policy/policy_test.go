@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +21,9 @@ func TestDefaultPolicyWindows(t *testing.T) {
 	if got := p.Windows(order.TypeHardware).AcceptanceWindow; got != 10*24*time.Hour {
 		t.Errorf("hardware acceptance window = %v, want 10d", got)
 	}
-	g, r := p.LevelClocks("no-such-level")
-	if g != 15*24*time.Hour || r != 15*24*time.Hour {
-		t.Errorf("unknown level falls back to default: got %v %v", g, r)
+	g, r := p.LevelClocks("no-such-level", SubscriptionClocks)
+	if g != 24*time.Hour || r != 24*time.Hour {
+		t.Errorf("unknown level falls back to the default V0: got %v %v", g, r)
 	}
 }
 
@@ -49,7 +50,11 @@ func TestParseRejects(t *testing.T) {
 		{"zero scale", strings.Replace(base, "timeScale: 1", "timeScale: 0", 1), "timeScale"},
 		{"interval longer than window", strings.Replace(base, "newInstance: {interval: 1h, window: 3h}", "newInstance: {interval: 4h, window: 3h}", 1), "longer than the window"},
 		{"missing acceptance window", strings.Replace(base, "    hardware: 10d\n", "", 1), "acceptanceWindow.hardware"},
-		{"unknown default level", strings.Replace(base, "defaultLevel: standard", "defaultLevel: bronze", 1), "defaultLevel"},
+		{"unknown default level", strings.Replace(base, "defaultLevel: V0", "defaultLevel: bronze", 1), "defaultLevel"},
+		{"missing level", regexp.MustCompile(`(?m)^  V3: .*\n`).ReplaceAllString(base, ""), "levels.V3"},
+		{"unknown level", base + "  gold: {subscription: {grace: 1d, retention: 1d}, payPerUse: {grace: 1d, retention: 1d}}\n", "levels.gold"},
+		{"negative grace", strings.Replace(base, "V0: {subscription: {grace: 1d", "V0: {subscription: {grace: -1h", 1), "levels.V0.subscription"},
+		{"no retention", strings.Replace(base, "payPerUse: {grace: 0d, retention: 1d}", "payPerUse: {grace: 0d, retention: 0d}", 1), "levels.V0.payPerUse"},
 		{"unknown product type", strings.Replace(base, "    service: 7d\n", "    service: 7d\n    robot: 1d\n", 1), "robot"},
 	}
 	for _, tt := range tests {
@@ -73,5 +78,29 @@ func TestParseDuration(t *testing.T) {
 		if _, err := ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q) accepted", in)
 		}
+	}
+}
+
+// TestLevels: the issue's table of days, level by level (subscription, then pay-per-use).
+func TestLevels(t *testing.T) {
+	p := Default()
+	day := 24 * time.Hour
+	want := map[string][4]time.Duration{
+		"V5": {7 * day, 15 * day, 7 * day, 15 * day},
+		"V4": {7 * day, 15 * day, 7 * day, 15 * day},
+		"V3": {7 * day, 7 * day, 1 * day, 7 * day},
+		"V2": {1 * day, 7 * day, 0, 7 * day},
+		"V1": {1 * day, 7 * day, 0, 7 * day},
+		"V0": {1 * day, 1 * day, 0, 1 * day},
+	}
+	for level, w := range want {
+		sg, sr := p.LevelClocks(level, SubscriptionClocks)
+		pg, pr := p.LevelClocks(level, PayPerUseClocks)
+		if got := [4]time.Duration{sg, sr, pg, pr}; got != w {
+			t.Errorf("%s: %v, want %v", level, got, w)
+		}
+	}
+	if p.DefaultLevel != "V0" || !p.HasLevel("V5") || p.HasLevel("standard") {
+		t.Errorf("default level %q; V5 known %v; standard known %v", p.DefaultLevel, p.HasLevel("V5"), p.HasLevel("standard"))
 	}
 }
