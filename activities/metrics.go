@@ -14,6 +14,8 @@ type Metrics struct {
 	Transitions *prometheus.CounterVec
 	// Appeals counts appeal events by kind (raised, escalated, resolved) and outcome.
 	Appeals *prometheus.CounterVec
+	// LedgerPostings counts balanced ledger postings by posting.
+	LedgerPostings *prometheus.CounterVec
 	// NeedsAttention counts orders flagged for ops, by cause (a bounded set: the clock
 	// or the seller call that flagged it).
 	NeedsAttention *prometheus.CounterVec
@@ -40,6 +42,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "order_needs_attention_total",
 		Help: "Orders flagged for ops' attention, by cause.",
 	}, []string{"cause"})
-	reg.MustRegister(m.SellerCalls, m.Transitions, m.Appeals, m.NeedsAttention)
+	m.LedgerPostings = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_postings_total",
+		Help: "Balanced ledger postings written, by posting (post, reverse, payout, clawback).",
+	}, []string{"posting"})
+	reg.MustRegister(m.SellerCalls, m.Transitions, m.Appeals, m.NeedsAttention, m.LedgerPostings)
 	return m
 }

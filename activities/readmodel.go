@@ -21,18 +21,24 @@ func projectOrder(ctx context.Context, tx pgx.Tx, v order.View, fingerprint, wor
 	if err != nil {
 		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("encode view of order %s: %w", v.OrderID, err))
 	}
+	var unitPrice *int64
+	if v.UnitPrice != nil {
+		unitPrice = &v.UnitPrice.Value
+	}
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO orders (order_id, order_line_id, customer_id, product_id, seller_id,
 		    product_type, billing_mode, status, phase, request_fingerprint, workflow_id, seq,
-		    view, placed_at, updated_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+		    view, placed_at, updated_at, unit_price, instance_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,nullif($17, ''))
 		ON CONFLICT (order_id) DO UPDATE SET
 		    status = excluded.status, phase = excluded.phase, seq = excluded.seq,
-		    view = excluded.view, updated_at = excluded.updated_at
+		    view = excluded.view, updated_at = excluded.updated_at,
+		    unit_price = coalesce(orders.unit_price, excluded.unit_price),
+		    instance_id = coalesce(excluded.instance_id, orders.instance_id)
 		WHERE orders.seq < excluded.seq`,
 		v.OrderID, v.OrderLineID, v.CustomerID, v.ProductID, v.SellerID, v.ProductType,
 		v.BillingMode, v.Status, v.Phase, fingerprint, workflowID, seq, view,
-		v.PlacedAt, at); err != nil {
+		v.PlacedAt, at, unitPrice, v.InstanceID); err != nil {
 		return fmt.Errorf("project order %s: %w", v.OrderID, err)
 	}
 	return nil

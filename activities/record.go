@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -25,12 +24,9 @@ type Record struct {
 	At       time.Time    `json:"at"`
 	Steps    []RecordStep `json:"steps"`
 	View     order.View   `json:"view"`
-	// Money is "post" (the settlement's balanced lines), "refund" (a refund before posting,
-	// or reversing lines after) or "".
-	Money string `json:"money,omitempty"`
-	// CommissionBps is the order's rate, kept on the settlement row for statements.
-	CommissionBps int           `json:"commissionBps,omitempty"`
-	Appeal        *AppealRecord `json:"appeal,omitempty"`
+	// Postings are the money moves of the transition (ledger.go).
+	Postings []Posting    `json:"postings,omitempty"`
+	Appeal   *AppealRecord `json:"appeal,omitempty"`
 }
 
 // RecordStep is one audit line.
@@ -60,6 +56,7 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 	}
 	lastSeq := r.FirstSeq + len(r.Steps) - 1
 	var inserted []RecordStep
+	var posted []string // the ledger postings written (post, reverse), for the metric
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		inserted = nil
 		if err := projectOrder(ctx, tx, v, r.Fingerprint, r.WorkflowID, lastSeq, r.At); err != nil {
@@ -74,18 +71,13 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 				inserted = append(inserted, st)
 			}
 		}
-		switch r.Money {
-		case "":
-		case "post":
-			if err := postSettlement(ctx, tx, v, r.CommissionBps); err != nil {
+		posted = nil
+		for _, p := range r.Postings {
+			lines, err := applyPosting(ctx, tx, v.OrderID, v.SellerID, p)
+			if err != nil {
 				return err
 			}
-		case "refund":
-			if err := refundSettlement(ctx, tx, v); err != nil {
-				return err
-			}
-		default:
-			return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("order %s: unknown money move %q", v.OrderID, r.Money))
+			posted = append(posted, lines...)
 		}
 		if r.Appeal != nil {
 			if err := recordAppeal(ctx, tx, v.OrderID, r.At, *r.Appeal); err != nil {
@@ -109,81 +101,8 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 		if r.Appeal != nil && len(inserted) > 0 {
 			s.Metrics.Appeals.WithLabelValues(r.Appeal.Kind, string(r.Appeal.Appeal.Outcome)).Inc()
 		}
-	}
-	return nil
-}
-
-// postSettlement records the order's settlement and posts its balanced lines: buyer funds
-// debited the gross; platform commission and seller payable credited.
-func postSettlement(ctx context.Context, tx pgx.Tx, v order.View, rateBps int) error {
-	st := v.Settlement
-	var id int64
-	err := tx.QueryRow(ctx, `
-		INSERT INTO settlements (order_id, kind, seller_id, currency, gross, commission_bps, commission, net, status)
-		VALUES ($1, 'order', $2, $3, $4, $5, $6, $7, 'pending')
-		ON CONFLICT (order_id, kind, period_key) DO NOTHING
-		RETURNING settlement_id`,
-		v.OrderID, v.SellerID, st.Currency, st.Gross, rateBps, st.Commission, st.Net).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // posted before
-	}
-	if err != nil {
-		return fmt.Errorf("post settlement of order %s: %w", v.OrderID, err)
-	}
-	return insertLines(ctx, tx, id, "post", st.Currency, []ledgerLine{
-		{"buyer_funds", "debit", st.Gross}, {"platform_commission", "credit", st.Commission}, {"seller_payable", "credit", st.Net},
-	})
-}
-
-// refundSettlement refunds the buyer: before posting, a settlement row in status refunded
-// and no lines (the gross was never debited in our books); after posting, reversing lines
-// (never an edit of the posted ones) and the status refunded.
-func refundSettlement(ctx context.Context, tx pgx.Tx, v order.View) error {
-	var id int64
-	var status string
-	var gross, commission, net int64
-	err := tx.QueryRow(ctx, `SELECT settlement_id, status, gross, commission, net FROM settlements
-		WHERE order_id = $1 AND kind = 'order' AND period_key = '' FOR UPDATE`, v.OrderID).
-		Scan(&id, &status, &gross, &commission, &net)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		_, err = tx.Exec(ctx, `
-			INSERT INTO settlements (order_id, kind, seller_id, currency, gross, commission_bps, commission, net, status, reason)
-			VALUES ($1, 'order', $2, $3, $4, 0, 0, 0, 'refunded', 'refund')
-			ON CONFLICT (order_id, kind, period_key) DO NOTHING`,
-			v.OrderID, v.SellerID, v.Amount.Currency, v.Amount.Value)
-		if err != nil {
-			return fmt.Errorf("record refund of order %s: %w", v.OrderID, err)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("read settlement of order %s: %w", v.OrderID, err)
-	case status == "refunded":
-		return nil
-	}
-	if err := insertLines(ctx, tx, id, "reverse", v.Amount.Currency, []ledgerLine{
-		{"buyer_funds", "credit", gross}, {"platform_commission", "debit", commission}, {"seller_payable", "debit", net},
-	}); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE settlements SET status = 'refunded', reason = 'refund', updated_at = now()
-		WHERE settlement_id = $1`, id); err != nil {
-		return fmt.Errorf("mark settlement of order %s refunded: %w", v.OrderID, err)
-	}
-	return nil
-}
-
-type ledgerLine struct {
-	account, direction string
-	amount             int64
-}
-
-func insertLines(ctx context.Context, tx pgx.Tx, settlementID int64, posting, currency string, lines []ledgerLine) error {
-	for _, l := range lines {
-		if _, err := tx.Exec(ctx, `INSERT INTO ledger_entries (settlement_id, posting, account, direction, amount, currency)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-			settlementID, posting, l.account, l.direction, l.amount, currency); err != nil {
-			return fmt.Errorf("ledger %s of settlement %d: %w", posting, settlementID, err)
+		for _, p := range posted {
+			s.Metrics.LedgerPostings.WithLabelValues(p).Inc()
 		}
 	}
 	return nil

@@ -48,6 +48,17 @@ type SellerCall struct {
 	// KeepLicense: a licence product; a licence in the seller's answer is stored sealed
 	// and only its reference returned.
 	KeepLicense bool `json:"keepLicense,omitempty"`
+	// About names another order the call is about: the renewal order of a refreshInstance,
+	// the unsubscribe order of a releaseInstance (seller-protocol.md).
+	About *OtherOrder `json:"about,omitempty"`
+	// ExpireTime is a refreshInstance's new expiry (real time, not the demo's scaled one).
+	ExpireTime *time.Time `json:"expireTime,omitempty"`
+}
+
+// OtherOrder is a billing order (renewal, unsubscription) a seller call names.
+type OtherOrder struct {
+	OrderID     string `json:"orderId"`
+	OrderLineID string `json:"orderLineId"`
 }
 
 // Instance is what newInstance and queryInstance tell the workflow. It deliberately leaves
@@ -280,12 +291,31 @@ func (s *Seller) UpdateInstanceStatus(ctx context.Context, c SellerCall, status 
 	return err
 }
 
-// ReleaseInstance releases the order's instance. A seller that no longer knows the
-// instance (000003) has nothing left to release: that counts as done.
-func (s *Seller) ReleaseInstance(ctx context.Context, c SellerCall) error {
-	_, _, err := s.call(ctx, c, sellerapi.ActivityReleaseInstance, "", sellerapi.ReleaseInstanceRequest{
-		Activity: sellerapi.ActivityReleaseInstance, InstanceID: c.InstanceID, TestFlag: s.testFlag(),
+// RefreshInstance tells the seller the instance's new expiry (scene RENEWAL), naming the
+// renewal order; a repeat with the same expireTime changes nothing at the seller.
+func (s *Seller) RefreshInstance(ctx context.Context, c SellerCall) error {
+	if c.About == nil || c.ExpireTime == nil {
+		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("refreshInstance for order %s: no renewal order or expireTime", c.OrderID))
+	}
+	_, _, err := s.call(ctx, c, sellerapi.ActivityRefreshInstance, "", sellerapi.RefreshInstanceRequest{
+		Activity: sellerapi.ActivityRefreshInstance, Scene: sellerapi.SceneRenewal,
+		OrderID: c.About.OrderID, OrderLineID: c.About.OrderLineID, InstanceID: c.InstanceID,
+		ExpireTime: c.ExpireTime.UTC().Format(sellerapi.ExpireTimeLayout), TestFlag: s.testFlag(),
 	})
+	return err
+}
+
+// ReleaseInstance releases the order's instance, naming the unsubscribe order when there is
+// one. A seller that no longer knows the instance (000003) has nothing left to release:
+// that counts as done.
+func (s *Seller) ReleaseInstance(ctx context.Context, c SellerCall) error {
+	req := sellerapi.ReleaseInstanceRequest{
+		Activity: sellerapi.ActivityReleaseInstance, InstanceID: c.InstanceID, TestFlag: s.testFlag(),
+	}
+	if c.About != nil {
+		req.OrderID, req.OrderLineID = c.About.OrderID, c.About.OrderLineID
+	}
+	_, _, err := s.call(ctx, c, sellerapi.ActivityReleaseInstance, "", req)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == sellerapi.ClassInstanceNotFound.ErrorType() {
 		return nil

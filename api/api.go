@@ -167,6 +167,7 @@ func New(d Deps) *Server {
 		"shipOrder": s.shipOrder, "signOffShipment": s.signOffShipment, "appealOrder": s.appealOrder,
 		"reviewOrder": s.reviewOrder, "listAppeals": s.listAppeals, "resolveAppeal": s.resolveAppeal,
 		"sellerGetOrder": s.sellerGetOrder, "sellerDeliverLicense": s.sellerDeliverLicense,
+		"renewOrder": s.renewOrder, "unsubscribeOrder": s.unsubscribeOrder,
 	}
 	for _, op := range ct.ops {
 		h, ok := handlers[op.ID]

@@ -102,6 +102,7 @@ type productRequest struct {
 	AcceptanceCriteria string            `json:"acceptanceCriteria"`
 	Listed             *bool             `json:"listed"`
 	Supervised         *bool             `json:"supervised"`
+	UnitPrice          *order.Money      `json:"unitPrice"`
 }
 
 // productResponse is a product as the API shows it. Supervised is the effective value
@@ -117,6 +118,7 @@ type productResponse struct {
 	Listed             bool              `json:"listed"`
 	Supervised         bool              `json:"supervised"`
 	SupervisedDefault  bool              `json:"supervisedDefault"`
+	UnitPrice          *order.Money      `json:"unitPrice,omitempty"`
 	Health             *productHealth    `json:"health,omitempty"`
 	Reviews            *reviewSummary    `json:"reviews,omitempty"`
 	CreatedAt          time.Time         `json:"createdAt"`
@@ -144,26 +146,38 @@ func (s *server) putProduct(c echo.Context) error {
 	if err := s.bind(c, &req); err != nil {
 		return err
 	}
+	switch {
+	case req.BillingMode == order.BillingPayPerUse && req.UnitPrice == nil:
+		return invalidField("unitPrice", "unitPrice is required for a pay_per_use product (minor units per unit of usage)")
+	case req.BillingMode != order.BillingPayPerUse && req.UnitPrice != nil:
+		return invalidField("unitPrice", "unitPrice is only for pay_per_use products")
+	}
+	var unitPrice *int64
+	var unitCurrency *string
+	if req.UnitPrice != nil {
+		unitPrice, unitCurrency = &req.UnitPrice.Value, &req.UnitPrice.Currency
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
 	defer cancel()
 	out := productResponse{
 		ProductID: id, SellerID: req.SellerID, Name: req.Name, Type: req.Type, BillingMode: req.BillingMode,
-		CommissionRate: req.CommissionRate, AcceptanceCriteria: req.AcceptanceCriteria,
+		CommissionRate: req.CommissionRate, AcceptanceCriteria: req.AcceptanceCriteria, UnitPrice: req.UnitPrice,
 	}
 	var created bool
 	var supervised *bool
 	err := s.db.QueryRow(ctx, `
 		INSERT INTO products (product_id, seller_id, name, type, billing_mode, commission_bps,
-		    acceptance_criteria, supervised, listed, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, true), $10, $10)
+		    acceptance_criteria, supervised, listed, created_at, updated_at, unit_price, unit_price_currency)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, true), $10, $10, $11, $12)
 		ON CONFLICT (product_id) DO UPDATE SET
 		    seller_id = excluded.seller_id, name = excluded.name, type = excluded.type,
 		    billing_mode = excluded.billing_mode, commission_bps = excluded.commission_bps,
 		    acceptance_criteria = excluded.acceptance_criteria, supervised = excluded.supervised,
-		    listed = coalesce($9, products.listed), updated_at = excluded.updated_at
+		    listed = coalesce($9, products.listed), updated_at = excluded.updated_at,
+		    unit_price = excluded.unit_price, unit_price_currency = excluded.unit_price_currency
 		RETURNING (xmax = 0), supervised, listed, created_at, updated_at`,
 		id, req.SellerID, req.Name, string(req.Type), string(req.BillingMode), req.CommissionRate,
-		req.AcceptanceCriteria, req.Supervised, req.Listed, s.now().UTC(),
+		req.AcceptanceCriteria, req.Supervised, req.Listed, s.now().UTC(), unitPrice, unitCurrency,
 	).Scan(&created, &supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt)
 	if err != nil {
 		if pgCode(err) == "23503" { // foreign_key_violation: products.seller_id
@@ -199,10 +213,13 @@ func (s *server) getProduct(c echo.Context) error {
 	since := s.now().Add(-healthWindow)
 	out := productResponse{ProductID: id, Health: &productHealth{Window: "24h"}}
 	var supervised *bool
+	var unitPrice *int64
+	var unitCurrency *string
 	var typ, mode string
 	err := s.db.QueryRow(ctx, `
 		SELECT p.seller_id, p.name, p.type, p.billing_mode, p.commission_bps, p.acceptance_criteria,
-		       p.supervised, p.listed, p.created_at, p.updated_at, h.calls, h.failures
+		       p.supervised, p.listed, p.created_at, p.updated_at, h.calls, h.failures,
+		       p.unit_price, p.unit_price_currency
 		FROM products p
 		CROSS JOIN LATERAL (
 		    SELECT count(*) AS calls,
@@ -215,7 +232,8 @@ func (s *server) getProduct(c echo.Context) error {
 		) h
 		WHERE p.product_id = $1`, id, since,
 	).Scan(&out.SellerID, &out.Name, &typ, &mode, &out.CommissionRate, &out.AcceptanceCriteria,
-		&supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt, &out.Health.Calls, &out.Health.Failures)
+		&supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt, &out.Health.Calls, &out.Health.Failures,
+		&unitPrice, &unitCurrency)
 	if errors.Is(err, pgx.ErrNoRows) {
 		p := newProblem(http.StatusNotFound, CodeProductNotFound, fmt.Sprintf("no product %q", id))
 		p.Field = "productId"
@@ -226,6 +244,9 @@ func (s *server) getProduct(c echo.Context) error {
 	}
 	out.Type, out.BillingMode = order.ProductType(typ), order.BillingMode(mode)
 	out.Supervised, out.SupervisedDefault = effectiveSupervised(out.Type, supervised)
+	if unitPrice != nil && unitCurrency != nil {
+		out.UnitPrice = &order.Money{Value: *unitPrice, Currency: *unitCurrency}
+	}
 	if out.Reviews, err = s.reviewsOf(ctx, id); err != nil {
 		return err
 	}

@@ -278,7 +278,8 @@ func TestCreateOrder(t *testing.T) {
 			{"subscription without expiry", body(uid("o"), monthly, 1, ""), 400, CodeInvalidField, "expireTime"},
 			{"expiry in the past", body(uid("o"), monthly, 1, testNow.Add(-time.Minute).Format(time.RFC3339)), 400, CodeInvalidField, "expireTime"},
 			{"one-time with expiry", body(uid("o"), oneTime, 1, future), 400, CodeInvalidField, "expireTime"},
-			{"pay-per-use not handled yet", body(uid("o"), payPerUse, 1, ""), 422, CodeProductUnsupported, "productId"},
+			{"pay-per-use without a unit price", body(uid("o"), payPerUse, 1, ""), 422, CodeProductUnsupported, "productId"},
+			{"pay-per-use with an expiry", body(uid("o"), payPerUse, 1, future), 400, CodeInvalidField, "expireTime"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				wantProblem(t, h.do(t, http.MethodPost, "/v1/orders", tt.body, buyer("cust-1")), tt.status, tt.code, tt.field)

@@ -96,6 +96,7 @@ type productRow struct {
 	Supervised    *bool
 	Listed        bool
 	Criteria      string
+	UnitPrice     *order.Money
 }
 
 // createOrder places an order: one start of its workflow. Idempotent on orderId: a repeat
@@ -134,10 +135,16 @@ func (s *server) createOrder(c echo.Context) error {
 
 	var pr productRow
 	var typ, mode string
+	var unitPrice *int64
+	var unitCurrency *string
 	err = s.db.QueryRow(dbCtx, `
-		SELECT seller_id, type, billing_mode, commission_bps, supervised, listed, acceptance_criteria
+		SELECT seller_id, type, billing_mode, commission_bps, supervised, listed, acceptance_criteria,
+		       unit_price, unit_price_currency
 		FROM products WHERE product_id = $1`, pl.ProductID,
-	).Scan(&pr.SellerID, &typ, &mode, &pr.CommissionBps, &pr.Supervised, &pr.Listed, &pr.Criteria)
+	).Scan(&pr.SellerID, &typ, &mode, &pr.CommissionBps, &pr.Supervised, &pr.Listed, &pr.Criteria, &unitPrice, &unitCurrency)
+	if err == nil && unitPrice != nil && unitCurrency != nil {
+		pr.UnitPrice = &order.Money{Value: *unitPrice, Currency: *unitCurrency}
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		p := newProblem(http.StatusUnprocessableEntity, CodeProductNotFound, fmt.Sprintf("no product %q", pl.ProductID))
 		p.Field = "productId"
@@ -161,6 +168,20 @@ func (s *server) createOrder(c echo.Context) error {
 	if p := s.checkExpireTime(pl, pr.BillingMode); p != nil {
 		return p
 	}
+	if pr.BillingMode == order.BillingPayPerUse {
+		if pr.UnitPrice == nil {
+			p := newProblem(http.StatusUnprocessableEntity, CodeProductUnsupported,
+				fmt.Sprintf("pay-per-use product %q has no unitPrice: ops must set one", pl.ProductID))
+			p.Field = "productId"
+			return p
+		}
+		if pr.UnitPrice.Currency != pl.Amount.Currency {
+			return invalidField("amount.currency", "amount.currency must be %s, the currency of the product's unitPrice", pr.UnitPrice.Currency)
+		}
+		if err := s.refuseInArrears(dbCtx, pl.CustomerID); err != nil {
+			return err
+		}
+	}
 
 	supervised := pr.Type.SupervisedByDefault()
 	if pr.Supervised != nil {
@@ -171,7 +192,7 @@ func (s *server) createOrder(c echo.Context) error {
 		ProductID: pl.ProductID, SellerID: pr.SellerID, ProductType: pr.Type, BillingMode: pr.BillingMode,
 		Supervised: supervised, Quantity: pl.Quantity, Amount: pl.Amount, CommissionBps: pr.CommissionBps,
 		ExpireTime: pl.ExpireTime, PlacedAt: s.now().UTC(), Fingerprint: fp,
-		Windows: s.policy.Windows(pr.Type), AcceptanceCriteria: pr.Criteria,
+		Windows: s.policy.Windows(pr.Type), AcceptanceCriteria: pr.Criteria, UnitPrice: pr.UnitPrice,
 	}
 	initial := order.InitialView(in)
 	opts := client.StartWorkflowOptions{
@@ -271,8 +292,8 @@ func idempotencyConflict(orderID string) *Problem {
 // expiry in the future; a one-time purchase has none; pay-per-use may have one.
 func (s *server) checkExpireTime(pl placement, mode order.BillingMode) *Problem {
 	switch {
-	case mode == order.BillingOneTime && pl.ExpireTime != nil:
-		return invalidField("expireTime", "expireTime must be absent for a one_time product")
+	case (mode == order.BillingOneTime || mode == order.BillingPayPerUse) && pl.ExpireTime != nil:
+		return invalidField("expireTime", "expireTime must be absent for a %s product", mode)
 	case (mode == order.BillingYearly || mode == order.BillingMonthly) && pl.ExpireTime == nil:
 		return invalidField("expireTime", "expireTime is required for a %s product", mode)
 	case pl.ExpireTime != nil && !pl.ExpireTime.After(s.now()):

@@ -31,6 +31,7 @@ const (
 	CodeProductNotFound      = "product_not_found"      // 404 on GET, 422 when an order names it
 	CodeSellerNotFound       = "seller_not_found"       // 422: a product names an unknown seller
 	CodeProductDelisted      = "product_delisted"       // 409: the product is not listed
+	CodeCustomerInArrears    = "customer_in_arrears"    // 409: a new pay-per-use order of a customer whose arrears froze their orders
 	CodeProductUnsupported   = "product_not_supported"  // 422: no order workflow for this product type and billing mode yet
 	CodeIdempotencyConflict  = "idempotency_conflict"   // 409: orderId reused with another body
 	CodeInvalidTransition    = order.ErrInvalidTransition
@@ -62,6 +63,7 @@ var titles = map[string]string{
 	CodeProductNotFound:      "Product not found",
 	CodeSellerNotFound:       "Seller not found",
 	CodeProductDelisted:      "Product delisted",
+	CodeCustomerInArrears:    "Customer in arrears",
 	CodeProductUnsupported:   "Product not supported",
 	CodeIdempotencyConflict:  "Idempotency conflict",
 	CodeInvalidTransition:    "Invalid transition",

@@ -136,8 +136,11 @@ func (s *State) resolveAppeal(ev Event, o *Outcome) {
 	})
 	o.Appeal = &AppealChange{Kind: AppealResolved, Actor: ev.Actor, Appeal: *s.Appeal}
 	switch r.Outcome {
+	case order.OutcomeContinue:
+		s.unblock(o)
 	case order.OutcomeAccept:
 		s.accept(ev, o, ev.Actor)
+		s.unblock(o)
 	case order.OutcomeRefund:
 		s.refund(ev, o, ev.Actor, "appeal")
 	}

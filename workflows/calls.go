@@ -21,8 +21,11 @@ const (
 	// uncertain provisioning may have made (the seller's idempotency returns it), so that
 	// it can be released.
 	CallRecover CallKind = "recover"
-	// CallLevel reads the customer's level clocks (grace, retention) when the order expires.
+	// CallLevel reads the customer's level clocks: the grace when the order expires, the
+	// retention when it is frozen (each period's length is the level's when it starts).
 	CallLevel CallKind = "levelClocks"
+	// CallRefresh tells the seller a renewal's new expiry (refreshInstance, RENEWAL).
+	CallRefresh CallKind = "refreshInstance"
 )
 
 // toSeller reports whether the call goes to the seller (and so can need ops' retry).
@@ -81,6 +84,11 @@ func (c Calls) Failed() []CallKind {
 		}
 	}
 	return out
+}
+
+// Has reports whether a call of that kind is in flight or owed.
+func (c Calls) Has(k CallKind) bool {
+	return slices.ContainsFunc(c, func(x Call) bool { return x.Kind == k })
 }
 
 // Empty reports whether no call is in flight or owed.

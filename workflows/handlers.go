@@ -41,6 +41,12 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 			return Event{Kind: EvResolve, Actor: r.Actor, Resolution: r}
 		}),
 		register(ctx, o, order.UpdateRetry, func(r order.ActionRequest) Event { return Event{Kind: EvRetry, Actor: r.Actor} }),
+		register(ctx, o, order.UpdateRenew, func(r order.RenewalRequest) Event {
+			return Event{Kind: EvRenew, Actor: r.Actor, Renewal: r}
+		}),
+		register(ctx, o, order.UpdateUnsubscribe, func(r order.UnsubscribeRequest) Event {
+			return Event{Kind: EvUnsubscribe, Actor: r.Actor, Unsubscribe: r}
+		}),
 		workflow.SetUpdateHandlerWithOptions(ctx, order.UpdateAppeal,
 			func(ctx workflow.Context, req order.AppealRequest) (order.AppealAnswer, error) {
 				r, err := o.submit(ctx, Event{Kind: EvAppeal, Actor: req.Actor, Appeal: req})

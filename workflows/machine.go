@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/internal/order"
 )
 
@@ -53,9 +54,16 @@ func Check(s *State, ev Event) error {
 		return nil
 	}
 	// A licence is the seller's production, not supervision: taken during an appeal too
-	// (the seller's system would not send it again).
-	if ev.Kind == EvLicense {
+	// (the seller's system would not send it again). Billing's events neither.
+	switch ev.Kind {
+	case EvLicense:
 		return pathOf(s).check(s, ev)
+	case EvRenew:
+		return checkRenewal(s, ev)
+	case EvUnsubscribe:
+		return checkUnsubscribe(s, ev)
+	case EvArrears:
+		return checkArrears(s, ev)
 	}
 	// Everything else is supervision: refused while an appeal is open.
 	if s.AppealOpen() {
@@ -106,6 +114,12 @@ func Apply(s *State, ev Event) Outcome {
 		s.clockRanOut(ev, &o)
 	case EvResult:
 		s.callFinished(ev, &o)
+	case EvRenew:
+		s.renew(ev, &o)
+	case EvUnsubscribe:
+		s.unsubscribe(ev, &o)
+	case EvArrears:
+		s.arrears(ev, &o)
 	default:
 		pathOf(s).apply(s, ev, &o)
 	}
@@ -114,6 +128,7 @@ func Apply(s *State, ev Event) Outcome {
 		// order meanwhile) waits for the appeal too, with its whole window.
 		s.Clocks.Pause(TagSupervision, ev.At)
 	}
+	s.reconcileSeller(&o)
 	return o
 }
 
@@ -161,15 +176,14 @@ func (s *State) delivered(ev Event, o *Outcome, name string, actor order.Actor, 
 }
 
 // accept records the acceptance (by the buyer, ops or the timer), makes the settlement due
-// and posts it, and puts the order in service (or completes a one-time order).
+// (posted, or blocked while an appeal is open), and puts the order in service (or completes
+// a one-time order).
 func (s *State) accept(ev Event, o *Outcome, by order.Actor) {
-	commission, net, _ := order.Split(s.In.Amount.Value, s.In.CommissionBps)
 	s.record(o, "accepted", by, nil, func() {
 		s.Clocks.StopTag(TagSupervision)
 		s.AcceptedBy = &by
-		s.Settlement = order.Settlement{Status: order.SettlementPending, Currency: s.In.Amount.Currency,
-			Gross: s.In.Amount.Value, Commission: commission, Net: net}
-		o.Money = MoneyPost
+		s.Settlement = s.split(s.In.Amount)
+		s.Settlement.Status = s.due(o, activities.KindOrder, "", s.Settlement)
 		if !s.In.BillingMode.Subscribed() {
 			s.Phase = order.PhaseCompleted
 			return
@@ -199,11 +213,7 @@ func (s *State) refund(ev Event, o *Outcome, by order.Actor, reason string) {
 		s.Clocks = nil
 		s.Phase = order.PhaseCancelled
 		s.Holds = nil
-		s.Settlement.Status = order.SettlementRefunded
-		if s.Settlement.Gross == 0 {
-			s.Settlement.Gross = s.In.Amount.Value
-		}
-		o.Money = MoneyRefund
+		s.refundAll(o)
 		s.cleanUp(o)
 	})
 }
@@ -223,6 +233,9 @@ func (s *State) cleanUp(o *Outcome) {
 }
 
 func (s *State) startCall(o *Outcome, k CallKind) {
+	if k == CallRefresh && s.Refresh != nil {
+		s.RefreshSent = s.Refresh.RenewalOrderID
+	}
 	s.Calls.Start(k)
 	o.Calls = append(o.Calls, k)
 }
@@ -292,25 +305,11 @@ func (s *State) clockRanOut(ev Event, o *Outcome) {
 	case ClockEscalate:
 		s.escalateAppeal(ev, o)
 	case ClockExpire:
-		// The customer level's clocks are read now, so a level changed before expiry counts.
-		if !s.Calls.Running(CallLevel) {
-			s.Calls.Start(CallLevel)
-			o.LevelLookup = true
-		}
+		s.expired(o)
 	case ClockFreeze:
-		s.record(o, "frozen", timer, map[string]string{"reason": "expiry"}, func() {
-			s.Clocks.Set(ClockRelease, ev.At.Add(s.Retention))
-			if s.hasInstance() {
-				s.Holds = appendOnce(s.Holds, "expiry")
-				s.startCall(o, CallFreeze)
-			}
-		})
+		s.graceOver(o)
 	case ClockRelease:
-		if s.hasInstance() && s.InstanceID != "" {
-			s.startCall(o, CallRelease)
-			return
-		}
-		s.record(o, "released", timer, nil, func() { s.Phase, s.Holds = order.PhaseReleased, nil })
+		s.release(ev, o, timer, HoldExpiry)
 	default:
 		pathOf(s).apply(s, ev, o)
 	}
@@ -340,10 +339,7 @@ func (s *State) callFinished(ev Event, o *Outcome) {
 		}
 		pathOf(s).apply(s, ev, o)
 	case CallLevel:
-		s.Grace, s.Retention = r.Grace, r.Retention
-		s.record(o, "expired", timer, map[string]string{"grace": r.Grace.String(), "retention": r.Retention.String()}, func() {
-			s.Clocks.Set(ClockFreeze, ev.At.Add(r.Grace))
-		})
+		s.levelRead(ev, o)
 	case CallRecover:
 		switch {
 		case r.OK && r.InstanceID != "":
@@ -354,12 +350,8 @@ func (s *State) callFinished(ev Event, o *Outcome) {
 		default:
 			s.callFailed(o, r)
 		}
-	case CallFreeze, CallUnfreeze:
-		if !r.OK {
-			s.callFailed(o, r)
-			return
-		}
-		s.attentionCleared(o, r.Call)
+	case CallFreeze, CallUnfreeze, CallRefresh:
+		s.sellerCallDone(o, r)
 	case CallRelease:
 		if !r.OK {
 			s.callFailed(o, r)
@@ -370,7 +362,7 @@ func (s *State) callFinished(ev Event, o *Outcome) {
 			s.record(o, "instance_released", s.sellerActor(), map[string]string{"instanceId": s.InstanceID}, nil)
 			return
 		}
-		s.record(o, "released", timer, nil, func() { s.Phase, s.Holds = order.PhaseReleased, nil })
+		s.released(o)
 	}
 }
 

@@ -3,9 +3,11 @@ package workflows
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/policy"
 )
@@ -28,7 +30,7 @@ func startInput(t order.ProductType, mode order.BillingMode, supervised bool) or
 		Amount: order.Money{Value: 10000, Currency: "CNY"}, CommissionBps: 1500,
 		PlacedAt: t0, Fingerprint: "fp", Windows: policy.Default().Windows(t),
 	}
-	if mode.Subscribed() {
+	if mode.Periodic() {
 		exp := t0.Add(30 * 24 * time.Hour)
 		in.ExpireTime = &exp
 	}
@@ -42,14 +44,22 @@ type machine struct {
 	now    time.Time
 	steps  []string
 	actors []order.Actor // who made each step
-	calls  []CallKind
+	calls    []CallKind
+	postings []string
 }
 
 func newMachine(t *testing.T, typ order.ProductType, supervised bool) *machine {
-	m := &machine{t: t, s: State{In: startInput(typ, order.BillingMonthly, supervised)}, now: t0}
+	return newMachineBilled(t, typ, order.BillingMonthly, supervised)
+}
+
+func newMachineBilled(t *testing.T, typ order.ProductType, mode order.BillingMode, supervised bool) *machine {
+	m := &machine{t: t, s: State{In: startInput(typ, mode, supervised)}, now: t0}
 	m.apply(Event{Kind: EvStart})
 	return m
 }
+
+// postings lists the postings of every outcome so far, as "action kind key".
+func (m *machine) posted() []string { return m.postings }
 
 // apply checks and applies ev at the machine's time; it fails the test on a refusal.
 func (m *machine) apply(ev Event) Outcome {
@@ -64,6 +74,9 @@ func (m *machine) apply(ev Event) Outcome {
 		m.actors = append(m.actors, st.Actor)
 	}
 	m.calls = append(m.calls, out.Calls...)
+	for _, p := range out.Postings {
+		m.postings = append(m.postings, strings.TrimSpace(p.Action+" "+p.Kind+" "+p.Key))
+	}
 	return out
 }
 
@@ -169,8 +182,9 @@ func TestSaaSSupervisedToInServiceAndReleased(t *testing.T) {
 	m.lastSteps("instance_created", "delivered")
 	m.refused(Event{Kind: EvAccept, Actor: other}, order.ErrInvalidTransition)
 	out := m.apply(Event{Kind: EvAccept, Actor: buyer})
-	if out.Money != MoneyPost || m.s.Settlement.Commission != 1500 || m.s.Settlement.Net != 8500 {
-		t.Fatalf("money %s settlement %+v", out.Money, m.s.Settlement)
+	if len(out.Postings) != 1 || out.Postings[0].Action != activities.PostingPost || out.Postings[0].Kind != activities.KindOrder ||
+		m.s.Settlement.Commission != 1500 || m.s.Settlement.Net != 8500 || m.s.Settlement.Status != order.SettlementPending {
+		t.Fatalf("postings %+v settlement %+v", out.Postings, m.s.Settlement)
 	}
 	m.status(order.Status(order.PhaseInService))
 	m.refused(Event{Kind: EvAccept, Actor: buyer}, order.ErrInvalidTransition)
@@ -182,6 +196,10 @@ func TestSaaSSupervisedToInServiceAndReleased(t *testing.T) {
 	m.result(CallResult{Call: CallLevel, OK: true, Grace: 7 * 24 * time.Hour, Retention: 15 * 24 * time.Hour})
 	m.lastSteps("expired")
 	m.advance(7 * 24 * time.Hour)
+	if !m.s.Calls.Running(CallLevel) {
+		t.Fatal("no level lookup at the end of grace: the retention is the level's when it starts")
+	}
+	m.result(CallResult{Call: CallLevel, OK: true, Grace: 7 * 24 * time.Hour, Retention: 15 * 24 * time.Hour})
 	m.status(order.StatusFrozen)
 	if !m.s.Calls.Running(CallFreeze) {
 		t.Fatal("no FREEZE at the end of grace")
@@ -303,6 +321,10 @@ func TestFailedSellerCallWaitsForOps(t *testing.T) {
 	m.advance(30 * 24 * time.Hour)
 	m.result(CallResult{Call: CallLevel, OK: true, Grace: time.Hour, Retention: time.Hour})
 	m.advance(time.Hour)
+	m.result(CallResult{Call: CallLevel, OK: true, Grace: time.Hour, Retention: time.Hour})
+	if !m.s.Calls.Running(CallFreeze) {
+		t.Fatalf("no freeze at the end of grace: %v", m.s.Calls)
+	}
 	m.result(CallResult{Call: CallFreeze, ErrorType: "SellerInternalError"})
 	if m.s.Attention == "" || waitingOn(&m.s) != order.WaitOps {
 		t.Fatalf("a failed freeze does not need ops: %+v", m.s)

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -31,15 +32,31 @@ var (
 // replays both types' histories.
 func Order(ctx workflow.Context, in order.StartInput) (order.View, error) {
 	o := &orderImpl{
-		st:     State{In: in},
-		wfID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
-		logger: log.With(workflow.GetLogger(ctx), "order_id", in.OrderID),
-		inbox:  workflow.NewBufferedChannel(ctx, 1000),
+		st:      State{In: in},
+		wfID:    workflow.GetInfo(ctx).WorkflowExecution.ID,
+		logger:  log.With(workflow.GetLogger(ctx), "order_id", in.OrderID),
+		inbox:   workflow.NewBufferedChannel(ctx, 1000),
+		arrears: workflow.GetSignalChannel(ctx, order.SignalArrears),
 		// The API starts the workflow with these set (order.InitialView's).
 		published: map[string]any{
 			"OrderStatus": string(order.InitialView(in).Status), "SellerId": in.SellerID,
 			"CustomerId": in.CustomerID, "ProductId": in.ProductID, "ProductType": string(in.ProductType),
 		},
+	}
+	if len(in.Resume) > 0 {
+		// A new run of a long-lived order: the state comes from the last run.
+		var r resumed
+		if err := json.Unmarshal(in.Resume, &r); err != nil {
+			return o.view, temporal.NewNonRetryableApplicationError("resume order "+in.OrderID+": "+err.Error(), "BadResume", err)
+		}
+		o.st, o.seq, o.published = r.State, r.Seq, map[string]any{}
+		o.view = View(&o.st, workflow.Now(ctx))
+		if err := o.setup(ctx); err != nil {
+			return o.view, err
+		}
+		o.publish(ctx)
+		o.resumeCalls(ctx)
+		return o.run(ctx, nil, Outcome{})
 	}
 	// The order starts before any handler can see it: an update that arrives with the
 	// first workflow task is checked against the started order, not an empty one.
@@ -49,7 +66,13 @@ func Order(ctx workflow.Context, in order.StartInput) (order.View, error) {
 	if err := o.setup(ctx); err != nil {
 		return o.view, err
 	}
-	return o.run(ctx, start, started)
+	return o.run(ctx, &start, started)
+}
+
+// resumed is what a run hands the next when it continues as new.
+type resumed struct {
+	State State `json:"state"`
+	Seq   int   `json:"seq"`
 }
 
 // orderImpl is the loop's own bookkeeping around the State.
@@ -60,8 +83,12 @@ type orderImpl struct {
 	seq    int // audit lines recorded
 	logger log.Logger
 
-	inbox   workflow.Channel // *request, from the update handlers
-	running []*running       // calls in flight, in the order they began
+	inbox   workflow.Channel       // *request, from the update handlers
+	arrears workflow.ReceiveChannel // order.ArrearsSignal, from the account workflow
+	running []*running              // calls in flight, in the order they began
+	// draining: the run's history is long enough; no new call starts, and once the
+	// running ones are in, the order continues as new.
+	draining bool
 	timer   *armedTimer      // the timer of the earliest clock
 
 	published map[string]any // search attributes as last upserted
@@ -88,20 +115,34 @@ type armedTimer struct {
 	cancel workflow.CancelFunc
 }
 
-// run is the loop: wait for an update, the earliest clock or a call; check it, apply it,
-// record and publish what changed, start what follows. It ends when the order is final and
-// nothing is owed to the seller, once every update handler has finished.
-func (o *orderImpl) run(ctx workflow.Context, start Event, started Outcome) (order.View, error) {
-	if err := o.commit(ctx, start, started); err != nil {
-		return o.view, err
+// run is the loop: wait for an update, a signal, the earliest clock or a call; check it,
+// apply it, record and publish what changed, start what follows. It ends when the order is
+// final and nothing is owed to the seller, once every update handler has finished; a long
+// life continues as new first (continueAsNew).
+func (o *orderImpl) run(ctx workflow.Context, start *Event, started Outcome) (order.View, error) {
+	if start != nil {
+		if err := o.commit(ctx, *start, started); err != nil {
+			return o.view, err
+		}
 	}
 	var loopErr error
 	for !o.st.Done() && loopErr == nil {
+		if o.longEnough(ctx) {
+			if done, err := o.continueAsNew(ctx); done {
+				return o.view, err
+			}
+			continue
+		}
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(o.inbox, func(c workflow.ReceiveChannel, _ bool) {
 			var r *request
 			c.Receive(ctx, &r)
 			loopErr = o.process(ctx, r.ev, r)
+		})
+		sel.AddReceive(o.arrears, func(c workflow.ReceiveChannel, _ bool) {
+			var sig order.ArrearsSignal
+			c.Receive(ctx, &sig)
+			loopErr = o.signalled(ctx, sig)
 		})
 		for _, rc := range o.running {
 			sel.AddFuture(rc.f, func(f workflow.Future) { loopErr = o.finished(ctx, rc, f) })
@@ -132,6 +173,67 @@ func (o *orderImpl) run(ctx workflow.Context, start Event, started Outcome) (ord
 	}
 }
 
+// signalled takes the account workflow's word. A signal cannot be refused: one the order
+// cannot take now (not pay-per-use, not in service) is logged and dropped.
+func (o *orderImpl) signalled(ctx workflow.Context, sig order.ArrearsSignal) error {
+	ev := Event{Kind: EvArrears, Actor: sig.Actor, Arrears: sig}
+	if err := Check(&o.st, ev); err != nil {
+		o.logger.Info("arrears signal not taken", "action", sig.Action, "case_id", sig.CaseID, "reason", err.Error())
+		return nil
+	}
+	return o.process(ctx, ev, nil)
+}
+
+// longEnough says whether this run should continue as new: its history has reached the
+// order's limit (or Temporal suggests it). From then on it drains: no new call starts, and
+// once none is in flight (a running activity cannot move to the next run) it says yes.
+func (o *orderImpl) longEnough(ctx workflow.Context) bool {
+	if !o.draining {
+		info := workflow.GetInfo(ctx)
+		limit := o.st.In.Windows.HistoryLimit
+		o.draining = info.GetContinueAsNewSuggested() || (limit > 0 && info.GetCurrentHistoryLength() >= limit)
+	}
+	return o.draining && len(o.running) == 0
+}
+
+// continueAsNew hands the order to a new run with its state, once every update the
+// validators accepted and every signal received has been taken and every handler has
+// answered. It reports false when taking them started a call (the loop goes on first).
+func (o *orderImpl) continueAsNew(ctx workflow.Context) (bool, error) {
+	for {
+		for o.inbox.Len() > 0 {
+			var r *request
+			o.inbox.Receive(ctx, &r)
+			if err := o.process(ctx, r.ev, r); err != nil {
+				return true, err
+			}
+		}
+		var sig order.ArrearsSignal
+		for o.arrears.ReceiveAsync(&sig) {
+			if err := o.signalled(ctx, sig); err != nil {
+				return true, err
+			}
+		}
+		if o.st.Done() {
+			return false, nil
+		}
+		if workflow.AllHandlersFinished(ctx) && o.inbox.Len() == 0 {
+			break
+		}
+		if err := workflow.Await(ctx, func() bool { return o.inbox.Len() > 0 || workflow.AllHandlersFinished(ctx) }); err != nil {
+			return true, err
+		}
+	}
+	raw, err := json.Marshal(resumed{State: o.st, Seq: o.seq})
+	if err != nil {
+		return true, err
+	}
+	in := o.st.In
+	in.Resume = raw
+	o.logger.Info("order continues as new", "history_length", workflow.GetInfo(ctx).GetCurrentHistoryLength())
+	return true, workflow.NewContinueAsNewError(ctx, order.WorkflowType, in)
+}
+
 // process takes one event: checks it (a refusal answers its update), applies it, records
 // and publishes the result, and starts the calls that follow.
 func (o *orderImpl) process(ctx workflow.Context, ev Event, r *request) error {
@@ -157,7 +259,7 @@ func (o *orderImpl) commit(ctx workflow.Context, ev Event, out Outcome) error {
 	if len(out.Steps) > 0 {
 		rec := activities.Record{
 			WorkflowID: o.wfID, Fingerprint: o.st.In.Fingerprint, FirstSeq: o.seq + 1, At: ev.At,
-			View: o.view, Money: string(out.Money), CommissionBps: o.st.In.CommissionBps,
+			View: o.view, Postings: out.Postings,
 		}
 		for _, s := range out.Steps {
 			rec.Steps = append(rec.Steps, activities.RecordStep{Event: s.Event, Actor: s.Actor, From: s.From, To: s.To, Detail: s.Detail})
@@ -172,19 +274,26 @@ func (o *orderImpl) commit(ctx workflow.Context, ev Event, out Outcome) error {
 		o.seq += len(out.Steps)
 	}
 	o.publish(ctx)
+	if o.draining {
+		return nil // the next run starts them (resumeCalls)
+	}
 	for _, k := range out.Calls {
 		o.startCall(ctx, k)
 	}
 	if out.LevelLookup {
-		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-			StartToCloseTimeout: callTimeout,
-			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
-			Summary:             "customer level: grace and retention",
-		})
-		f := workflow.ExecuteLocalActivity(lctx, store.CustomerClocks, o.st.In.CustomerID, o.st.In.Windows.TimeScale)
-		o.running = append(o.running, &running{kind: CallLevel, f: f})
+		o.startCall(ctx, CallLevel)
 	}
 	return nil
+}
+
+// resumeCalls starts, in a new run, the calls the state says are running: those the last
+// run held back while it drained.
+func (o *orderImpl) resumeCalls(ctx workflow.Context) {
+	for _, c := range o.st.Calls {
+		if c.State == CallRunning {
+			o.startCall(ctx, c.Kind)
+		}
+	}
 }
 
 // startCall starts a seller call as an activity that runs beside the loop: while it
@@ -197,6 +306,13 @@ func (o *orderImpl) startCall(ctx workflow.Context, k CallKind) {
 	}
 	var f workflow.Future
 	switch k {
+	case CallLevel:
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: callTimeout,
+			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+			Summary:             "customer level: " + o.st.LevelFor,
+		})
+		f = workflow.ExecuteLocalActivity(lctx, store.CustomerClocks, o.st.In.CustomerID, o.st.In.Windows.TimeScale)
 	case CallNewInstance, CallRecover:
 		call.MaxAttempts = w.NewInstance.Attempts
 		summary := "newInstance at the seller"
@@ -216,7 +332,17 @@ func (o *orderImpl) startCall(ctx workflow.Context, k CallKind) {
 		f = workflow.ExecuteActivity(sellerCtx(ctx, w.SellerCall, summary), seller.UpdateInstanceStatus, call, status)
 	case CallRelease:
 		call.MaxAttempts = w.SellerCall.Attempts
+		if u := o.st.Unsubscription; u != nil && u.UnsubscribeOrderID != "" {
+			call.About = &activities.OtherOrder{OrderID: u.UnsubscribeOrderID, OrderLineID: u.UnsubscribeOrderLineID}
+		}
 		f = workflow.ExecuteActivity(sellerCtx(ctx, w.SellerCall, "releaseInstance at the seller"), seller.ReleaseInstance, call)
+	case CallRefresh:
+		r := o.st.Refresh
+		call.MaxAttempts = w.SellerCall.Attempts
+		call.About = &activities.OtherOrder{OrderID: r.RenewalOrderID, OrderLineID: r.RenewalOrderLineID}
+		call.ExpireTime = &r.ExpireTime
+		f = workflow.ExecuteActivity(sellerCtx(ctx, w.SellerCall, "refreshInstance at the seller: renewal "+r.RenewalOrderID),
+			seller.RefreshInstance, call)
 	}
 	o.running = append(o.running, &running{kind: k, f: f})
 }

@@ -29,8 +29,11 @@ type orderSuite struct {
 	calls   map[string]int
 	// sellerErr, when set for a call, is what the seller activity fails with.
 	sellerErr map[string]error
-	// instance is what newInstance answers.
+	// instance is what newInstance answers; clocks what the level lookup does.
 	instance activities.Instance
+	clocks   activities.Clocks
+	// sellerCalls are the release and refresh calls made, with their arguments.
+	sellerCalls []activities.SellerCall
 }
 
 func TestOrderWorkflow(t *testing.T) { suite.Run(t, new(orderSuite)) }
@@ -41,7 +44,7 @@ func (s *orderSuite) SetupTest() {
 	s.env.RegisterWorkflow(Order)
 	s.env.RegisterActivity(&activities.Store{})
 	s.env.RegisterActivity(&activities.Seller{})
-	s.records, s.calls, s.sellerErr = nil, map[string]int{}, map[string]error{}
+	s.records, s.calls, s.sellerErr, s.sellerCalls = nil, map[string]int{}, map[string]error{}, nil
 	s.instance = activities.Instance{InstanceID: "inst-1", Ready: true, FrontEndURL: "https://x"}
 	s.env.OnActivity(store.Record, mock.Anything, mock.Anything).Return(func(_ context.Context, r activities.Record) error {
 		s.mu.Lock()
@@ -49,8 +52,13 @@ func (s *orderSuite) SetupTest() {
 		s.records = append(s.records, r)
 		return nil
 	})
+	s.clocks = activities.Clocks{Grace: 7 * 24 * time.Hour, Retention: 15 * 24 * time.Hour}
 	s.env.OnActivity(store.CustomerClocks, mock.Anything, mock.Anything, mock.Anything).Return(
-		activities.Clocks{Grace: 7 * 24 * time.Hour, Retention: 15 * 24 * time.Hour}, nil)
+		func(context.Context, string, float64) (activities.Clocks, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.clocks, nil
+		})
 	s.env.OnActivity(seller.NewInstance, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.SellerCall) (activities.Instance, error) {
 			if err := s.called("newInstance"); err != nil {
@@ -70,7 +78,22 @@ func (s *orderSuite) SetupTest() {
 			return s.called(string(st))
 		})
 	s.env.OnActivity(seller.ReleaseInstance, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.SellerCall) error { return s.called("release") })
+		func(_ context.Context, c activities.SellerCall) error {
+			s.sent(c)
+			return s.called("release")
+		})
+	s.env.OnActivity(seller.RefreshInstance, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, c activities.SellerCall) error {
+			s.sent(c)
+			return s.called("refresh")
+		})
+}
+
+// sent keeps a seller call's arguments.
+func (s *orderSuite) sent(c activities.SellerCall) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sellerCalls = append(s.sellerCalls, c)
 }
 
 func (s *orderSuite) called(name string) error {
@@ -104,8 +127,8 @@ func (s *orderSuite) money() []string {
 	defer s.mu.Unlock()
 	var out []string
 	for _, r := range s.records {
-		if r.Money != "" {
-			out = append(out, r.Money)
+		for _, p := range r.Postings {
+			out = append(out, p.Action)
 		}
 	}
 	return out

@@ -48,17 +48,22 @@ func checkText(field, v string, minLen, maxLen int) error {
 	return nil
 }
 
-// expiry is when the order expires on the workflow's clock: the time from placing to
-// expireTime divided by the order's time scale, so a demo watches a month pass in minutes.
+// expiry is when the order expires on the workflow's clock (scaledAt its expireTime).
 func expiry(in order.StartInput) *time.Time {
-	if in.ExpireTime == nil || !in.BillingMode.Subscribed() {
+	if in.ExpireTime == nil || !in.BillingMode.Periodic() {
 		return nil
 	}
+	return scaledAt(in, *in.ExpireTime)
+}
+
+// scaledAt maps a real time to the workflow's clock: the time from placing to t divided by
+// the order's time scale, so a demo watches a month pass in minutes.
+func scaledAt(in order.StartInput, t time.Time) *time.Time {
 	scale := in.Windows.TimeScale
 	if scale <= 0 {
 		scale = 1
 	}
-	at := in.PlacedAt.Add(time.Duration(float64(in.ExpireTime.Sub(in.PlacedAt)) / scale))
+	at := in.PlacedAt.Add(time.Duration(float64(t.Sub(in.PlacedAt)) / scale))
 	return &at
 }
 

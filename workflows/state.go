@@ -15,6 +15,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/internal/order"
 )
 
@@ -61,9 +62,28 @@ type State struct {
 
 	// Expiry is when the subscription expires on the workflow's clock (scaled).
 	Expiry *time.Time `json:"expiry,omitempty"`
-	// Grace and Retention are the customer level's, read when the order expired.
+	// Grace and Retention are the customer level's, read when each period started.
 	Grace     time.Duration `json:"grace,omitempty"`
 	Retention time.Duration `json:"retention,omitempty"`
+
+	// Billing (billing.go). ExpireTime is the subscription's expireTime as billing last
+	// set it (real time; In.ExpireTime until a renewal).
+	ExpireTime     *time.Time            `json:"expireTime,omitempty"`
+	Renewals       []order.Renewal       `json:"renewals,omitempty"`
+	Unsubscription *order.Unsubscription `json:"unsubscription,omitempty"`
+	// SellerFrozen: the seller confirmed FREEZE and has not been told UNFREEZE since.
+	SellerFrozen bool `json:"sellerFrozen,omitempty"`
+	// Refresh is the latest renewal the seller has not confirmed yet; RefreshSent the one
+	// the running (or failed) refreshInstance carries.
+	Refresh     *order.Renewal `json:"refresh,omitempty"`
+	RefreshSent string         `json:"refreshSent,omitempty"`
+	// LevelFor is what a running level lookup is for (grace or retention); "" makes its
+	// answer moot.
+	LevelFor string `json:"levelFor,omitempty"`
+	// ReleaseBy and ReleaseReason say who ended the service and why (expiry, arrears,
+	// unsubscribed), for the released step.
+	ReleaseBy     *order.Actor `json:"releaseBy,omitempty"`
+	ReleaseReason string       `json:"releaseReason,omitempty"`
 }
 
 // AppealOpen reports whether an appeal is open.
@@ -104,7 +124,11 @@ const (
 	EvAppeal  EventKind = order.UpdateAppeal
 	EvResolve EventKind = order.UpdateResolve
 	EvRetry   EventKind = order.UpdateRetry
-	EvClock   EventKind = "clock"  // a clock ran out
+	// Billing's events.
+	EvRenew       EventKind = order.UpdateRenew
+	EvUnsubscribe EventKind = order.UpdateUnsubscribe
+	EvArrears     EventKind = order.SignalArrears
+	EvClock       EventKind = "clock"  // a clock ran out
 	EvResult  EventKind = "result" // a seller call or a lookup finished
 )
 
@@ -125,6 +149,10 @@ type Event struct {
 	Resolution order.AppealResolution
 	Clock      ClockName
 	Result     CallResult
+	// Billing.
+	Renewal     order.RenewalRequest
+	Unsubscribe order.UnsubscribeRequest
+	Arrears     order.ArrearsSignal
 }
 
 // Step is one line of the audit trail an event leaves: what happened, who did it, the
@@ -136,15 +164,6 @@ type Step struct {
 	To     order.Status      `json:"to"`
 	Detail map[string]string `json:"detail,omitempty"`
 }
-
-// MoneyKind is what happens to an order's money with a transition.
-type MoneyKind string
-
-// Money moves.
-const (
-	MoneyPost   MoneyKind = "post"   // accepted: post the balanced settlement lines
-	MoneyRefund MoneyKind = "refund" // refunded: before posting nothing to reverse; after, reversing lines
-)
 
 // AppealEventKind is what happened to an appeal.
 type AppealEventKind string
@@ -166,9 +185,10 @@ type AppealChange struct {
 // Outcome is what applying an event produced: the audit steps (none: nothing to record),
 // money and appeal records written with them, and seller calls to start.
 type Outcome struct {
-	Steps  []Step
-	Money  MoneyKind
-	Appeal *AppealChange
+	Steps []Step
+	// Postings are the money moves, written with the steps (activities/ledger.go).
+	Postings []activities.Posting
+	Appeal   *AppealChange
 	Calls  []CallKind
 	// LevelLookup asks for the customer level's grace and retention (at expiry).
 	LevelLookup bool

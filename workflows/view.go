@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,11 @@ func View(s *State, now time.Time) order.View {
 	if len(s.Deployment) > 0 {
 		v.Deployment = append([]order.DeploymentPhase{}, s.Deployment...)
 	}
+	v.ExpireTime = s.currentExpire()
+	v.RenewalCount, v.Unsubscription = len(s.Renewals), s.Unsubscription
+	if n := len(s.Renewals); n > 0 {
+		v.Renewals = append([]order.Renewal{}, s.Renewals[max(0, n-order.MaxViewRenewals):]...)
+	}
 	v.Deadlines = []order.Deadline{}
 	for _, c := range s.Clocks {
 		if !c.Paused {
@@ -39,6 +45,8 @@ func waitingOn(s *State) order.WaitingOn {
 		return order.WaitNone
 	case s.AppealOpen() || len(s.Calls.Failed()) > 0 || s.Phase == order.PhaseProvisionFailed:
 		return order.WaitOps
+	case slices.Contains(s.Holds, HoldArrears):
+		return order.WaitBilling // the customer's payment
 	}
 	switch s.Phase {
 	case order.PhaseAwaitingAcceptance:

@@ -15,10 +15,16 @@ import (
 	"github.com/cloudmarket/orders/internal/order"
 )
 
-// history returns the whole event history of an order's workflow.
+// history returns the whole event history of an order's workflow (its latest run).
 func history(t *testing.T, orderID string) *historypb.History {
 	t.Helper()
-	iter := stack.Temporal.GetWorkflowHistory(context.Background(), order.WorkflowID(orderID), "", false,
+	return historyOfRun(t, orderID, "")
+}
+
+// historyOfRun returns the event history of one run of an order's workflow.
+func historyOfRun(t *testing.T, orderID, runID string) *historypb.History {
+	t.Helper()
+	iter := stack.Temporal.GetWorkflowHistory(context.Background(), order.WorkflowID(orderID), runID, false,
 		enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}
 	for iter.HasNext() {
@@ -53,10 +59,16 @@ func assertNoSecretInHistory(t *testing.T, orderID, secret string) {
 // orders still have that shape. Run `make record-histories` after a versioned change.
 func recordHistory(t *testing.T, orderID, name string) {
 	t.Helper()
+	recordRunHistory(t, orderID, "", name)
+}
+
+// recordRunHistory is recordHistory for one run of a workflow that continued as new.
+func recordRunHistory(t *testing.T, orderID, runID, name string) {
+	t.Helper()
 	if os.Getenv("RECORD_HISTORIES") != "1" {
 		return
 	}
-	h := history(t, orderID)
+	h := historyOfRun(t, orderID, runID)
 	typ := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()
 	raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
 	if err != nil {

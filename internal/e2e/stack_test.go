@@ -58,9 +58,11 @@ supervision:
   licenseWait: 10m
 appeals:
   tiers: [10m, 10m]
+history:
+  maxEventsPerRun: 300
 defaultLevel: V2
 levels:
-  V5: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 300ms, retention: 300ms}}
+  V5: {subscription: {grace: 300ms, retention: 8s}, payPerUse: {grace: 300ms, retention: 300ms}}
   V4: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 300ms, retention: 300ms}}
   V3: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 300ms, retention: 300ms}}
   V2: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 300ms}}
@@ -332,6 +334,7 @@ type simInstance struct {
 	OrderID     string `json:"orderId"`
 	Status      string `json:"status"`
 	CreateCalls int    `json:"createCalls"`
+	ExpireTime  string `json:"expireTime"`
 }
 
 func simInstances(t testing.TB, sellerID, orderID string) []simInstance {

@@ -117,6 +117,10 @@ func (m BillingMode) Valid() bool {
 // expires or is released (as opposed to completing at once).
 func (m BillingMode) Subscribed() bool { return m != BillingOneTime }
 
+// Periodic reports whether the mode is a subscription with an expiry (yearly, monthly):
+// what renews, and what a customer level's subscription clocks apply to.
+func (m BillingMode) Periodic() bool { return m == BillingYearly || m == BillingMonthly }
+
 // SettlementStatus is where the money of an order stands (order-states.md, section 5).
 type SettlementStatus string
 

@@ -1,6 +1,9 @@
 package order
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // WorkflowType is the registered name of the order workflow new orders run on: the event
 // loop of package workflows (every product type, supervision, appeals).
@@ -35,13 +38,19 @@ type StartInput struct {
 	ExpireTime    *time.Time `json:"expireTime,omitempty"`
 	// AcceptanceCriteria is the product's delivery template as listed when the order was
 	// placed: what the buyer accepts against.
-	AcceptanceCriteria string    `json:"acceptanceCriteria,omitempty"`
-	PlacedAt           time.Time `json:"placedAt"`
+	AcceptanceCriteria string `json:"acceptanceCriteria,omitempty"`
+	// UnitPrice is a pay-per-use product's price per unit of usage when the order was
+	// placed (minor units per unit): what its usage records are priced at.
+	UnitPrice *Money    `json:"unitPrice,omitempty"`
+	PlacedAt  time.Time `json:"placedAt"`
 	// Fingerprint is a hash of the order request, kept so that a repeated POST with a
 	// different body can be told apart from a retry.
 	Fingerprint string `json:"fingerprint"`
 	// Windows is the policy in force when the order was placed, already scaled.
 	Windows Windows `json:"windows"`
+	// Resume is set only when a run continues as new: the workflow's own state, carried
+	// over (opaque here; package workflows owns its shape).
+	Resume json.RawMessage `json:"resume,omitempty"`
 }
 
 // RetryWindow is a retry schedule: one attempt every Interval until Window has passed.
@@ -73,6 +82,10 @@ type Windows struct {
 	// AppealTiers are the SLAs of the appeal tiers below the last; an appeal not resolved
 	// within its tier's SLA escalates to the next; the last tier stays open until resolved.
 	AppealTiers []time.Duration `json:"appealTiers,omitempty"`
+	// HistoryLimit is how many history events a run of the order workflow may reach before
+	// it continues as new (carrying its state), so that a subscription renewed for years
+	// keeps each run's history bounded. 0: Temporal's own suggestion only.
+	HistoryLimit int `json:"historyLimit,omitempty"`
 }
 
 // Deadline is one running clock of an order: what happens when it runs out, and when.
@@ -121,6 +134,7 @@ type View struct {
 	UpdatedAt  time.Time  `json:"updatedAt"`
 	// What the product type's path shows (OrderV2).
 	AcceptanceCriteria string            `json:"acceptanceCriteria,omitempty"`
+	UnitPrice          *Money            `json:"unitPrice,omitempty"`
 	License            *LicenseRef       `json:"license,omitempty"`
 	Deployment         []DeploymentPhase `json:"deployment,omitempty"`
 	Shipment           *Shipment         `json:"shipment,omitempty"`
@@ -128,14 +142,20 @@ type View struct {
 	LastRejection      *Rejection        `json:"lastRejection,omitempty"`
 	Appeal             *Appeal           `json:"appeal,omitempty"`
 	AcceptedBy         *Actor            `json:"acceptedBy,omitempty"`
+	// Billing: the renewals (the latest MaxViewRenewals; RenewalCount counts them all) and
+	// an unsubscription.
+	Renewals       []Renewal       `json:"renewals,omitempty"`
+	RenewalCount   int             `json:"renewalCount,omitempty"`
+	Unsubscription *Unsubscription `json:"unsubscription,omitempty"`
 }
 
+// MaxViewRenewals bounds the renewals an order view lists (the audit trail keeps them all).
+const MaxViewRenewals = 12
+
 // Supported reports whether the order workflow can carry an order of this product type and
-// billing mode today: every product type, billed yearly, monthly or one-time. Pay-per-use
-// billing (usage records, arrears) comes with later work; until then the API refuses such
-// orders rather than run them without metering.
+// billing mode: every product type with every billing mode.
 func Supported(t ProductType, m BillingMode) bool {
-	return t.Valid() && m != BillingPayPerUse
+	return t.Valid() && m.Valid()
 }
 
 // FirstPhase is where delivery of a product type starts (order-states.md, section 1).
@@ -175,6 +195,7 @@ func InitialView(in StartInput) View {
 		UpdatedAt:   in.PlacedAt,
 
 		AcceptanceCriteria: in.AcceptanceCriteria,
+		UnitPrice:          in.UnitPrice,
 	}
 	v.Status = DeriveStatus(v.Phase, false, false)
 	return v

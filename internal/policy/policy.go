@@ -112,6 +112,11 @@ type Policy struct {
 	} `yaml:"appeals"`
 	DefaultLevel string           `yaml:"defaultLevel"`
 	Levels       map[string]Level `yaml:"levels"`
+	History      struct {
+		// MaxEventsPerRun: a run of the order workflow that reaches this many history
+		// events continues as new, carrying its state.
+		MaxEventsPerRun int `yaml:"maxEventsPerRun"`
+	} `yaml:"history"`
 }
 
 // Default returns the built-in policy.
@@ -219,6 +224,9 @@ func (p *Policy) validate() error {
 			bad("levels.%s: unknown level (the levels are V0-V5)", name)
 		}
 	}
+	if n := p.History.MaxEventsPerRun; n < 100 || n > 40000 {
+		bad("history.maxEventsPerRun: want 100-40000 (Temporal's own limit is 51200), got %d", n)
+	}
 	if _, ok := p.Levels[p.DefaultLevel]; !ok {
 		bad("defaultLevel: %q is not one of the levels", p.DefaultLevel)
 	}
@@ -280,5 +288,6 @@ func (p *Policy) Windows(t order.ProductType) order.Windows {
 		RedeliverySLA:    p.Scale(time.Duration(p.Supervision.RedeliverySLA)),
 		LicenseWait:      p.Scale(time.Duration(p.Supervision.LicenseWait)),
 		AppealTiers:      tiers,
+		HistoryLimit:     p.History.MaxEventsPerRun,
 	}
 }

@@ -1,0 +1,70 @@
+package order
+
+import "time"
+
+// Billing's messages to the order workflow. Renewal and unsubscription are Updates (the
+// order's state can refuse them: a renewal after release is 409); arrears holds come from
+// the customer's account workflow as a signal (nobody waits for an answer, and a repeat is
+// a no-op).
+const (
+	UpdateRenew       = "renew"       // billing: a renewal order moved the expiry
+	UpdateUnsubscribe = "unsubscribe" // billing: the subscription ends now
+	SignalArrears     = "arrears"     // the account workflow: freeze, unfreeze or release for arrears
+)
+
+// RenewalRequest is billing's renewal of a subscription (yearly, monthly): the renewal
+// order's IDs, the new expireTime (counted by billing from the previous expiry; it may not
+// be earlier), and what the renewal was paid (the order's amount when nil).
+type RenewalRequest struct {
+	Actor              Actor     `json:"actor"`
+	RenewalOrderID     string    `json:"renewalOrderId"`
+	RenewalOrderLineID string    `json:"renewalOrderLineId"`
+	ExpireTime         time.Time `json:"expireTime"`
+	Amount             *Money    `json:"amount,omitempty"`
+}
+
+// UnsubscribeRequest ends a subscription (or a pay-per-use order) now: the seller releases
+// the instance at once, and the refund billing reports is recorded (reversing lines).
+type UnsubscribeRequest struct {
+	Actor                  Actor  `json:"actor"`
+	Reason                 string `json:"reason"`
+	UnsubscribeOrderID     string `json:"unsubscribeOrderId,omitempty"`
+	UnsubscribeOrderLineID string `json:"unsubscribeOrderLineId,omitempty"`
+	Refund                 *Money `json:"refund,omitempty"`
+}
+
+// ArrearsAction is what the account workflow asks of a pay-per-use order.
+type ArrearsAction string
+
+// The arrears actions (order-states.md, section 4).
+const (
+	ArrearsFreeze   ArrearsAction = "freeze"   // grace over: hold the order (seller FREEZE)
+	ArrearsUnfreeze ArrearsAction = "unfreeze" // arrears paid: drop the hold (seller UNFREEZE)
+	ArrearsRelease  ArrearsAction = "release"  // retention over: release at the seller
+)
+
+// ArrearsSignal is the account workflow's message to one of the customer's orders. CaseID
+// names the arrears case, for the audit trail.
+type ArrearsSignal struct {
+	Action ArrearsAction `json:"action"`
+	CaseID string        `json:"caseId"`
+	Actor  Actor         `json:"actor"`
+}
+
+// Renewal is one renewal of an order as the order view shows it.
+type Renewal struct {
+	RenewalOrderID     string     `json:"renewalOrderId"`
+	RenewalOrderLineID string     `json:"renewalOrderLineId,omitempty"`
+	ExpireTime         time.Time  `json:"expireTime"`
+	At                 time.Time  `json:"at"`
+	Settlement         Settlement `json:"settlement"`
+}
+
+// Unsubscription is how an order's subscription ended early.
+type Unsubscription struct {
+	UnsubscribeOrderID     string     `json:"unsubscribeOrderId,omitempty"`
+	UnsubscribeOrderLineID string     `json:"unsubscribeOrderLineId,omitempty"`
+	Reason                 string     `json:"reason"`
+	At                     time.Time  `json:"at"`
+	Refund                 Settlement `json:"refund"`
+}
