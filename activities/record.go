@@ -25,7 +25,7 @@ type Record struct {
 	Steps    []RecordStep `json:"steps"`
 	View     order.View   `json:"view"`
 	// Postings are the money moves of the transition (ledger.go).
-	Postings []Posting    `json:"postings,omitempty"`
+	Postings []Posting     `json:"postings,omitempty"`
 	Appeal   *AppealRecord `json:"appeal,omitempty"`
 }
 

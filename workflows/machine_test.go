@@ -39,11 +39,11 @@ func startInput(t order.ProductType, mode order.BillingMode, supervised bool) or
 
 // machine drives a State through events, as the loop would, without Temporal.
 type machine struct {
-	t      *testing.T
-	s      State
-	now    time.Time
-	steps  []string
-	actors []order.Actor // who made each step
+	t        *testing.T
+	s        State
+	now      time.Time
+	steps    []string
+	actors   []order.Actor // who made each step
 	calls    []CallKind
 	postings []string
 }

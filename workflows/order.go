@@ -83,13 +83,13 @@ type orderImpl struct {
 	seq    int // audit lines recorded
 	logger log.Logger
 
-	inbox   workflow.Channel       // *request, from the update handlers
+	inbox   workflow.Channel        // *request, from the update handlers
 	arrears workflow.ReceiveChannel // order.ArrearsSignal, from the account workflow
 	running []*running              // calls in flight, in the order they began
 	// draining: the run's history is long enough; no new call starts, and once the
 	// running ones are in, the order continues as new.
 	draining bool
-	timer   *armedTimer      // the timer of the earliest clock
+	timer    *armedTimer // the timer of the earliest clock
 
 	published map[string]any // search attributes as last upserted
 }

@@ -129,7 +129,7 @@ const (
 	EvUnsubscribe EventKind = order.UpdateUnsubscribe
 	EvArrears     EventKind = order.SignalArrears
 	EvClock       EventKind = "clock"  // a clock ran out
-	EvResult  EventKind = "result" // a seller call or a lookup finished
+	EvResult      EventKind = "result" // a seller call or a lookup finished
 )
 
 // Event is one thing that happened to an order: a party's action (an update), a clock
@@ -189,7 +189,7 @@ type Outcome struct {
 	// Postings are the money moves, written with the steps (activities/ledger.go).
 	Postings []activities.Posting
 	Appeal   *AppealChange
-	Calls  []CallKind
+	Calls    []CallKind
 	// LevelLookup asks for the customer level's grace and retention (at expiry).
 	LevelLookup bool
 }
