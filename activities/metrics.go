@@ -16,6 +16,10 @@ type Metrics struct {
 	Appeals *prometheus.CounterVec
 	// LedgerPostings counts balanced ledger postings by posting.
 	LedgerPostings *prometheus.CounterVec
+	// ArrearsEvents counts customers' arrears events by event.
+	ArrearsEvents *prometheus.CounterVec
+	// Holds counts orders frozen, unfrozen and released, by reason.
+	Holds *prometheus.CounterVec
 	// NeedsAttention counts orders flagged for ops, by cause (a bounded set: the clock
 	// or the seller call that flagged it).
 	NeedsAttention *prometheus.CounterVec
@@ -46,6 +50,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "ledger_postings_total",
 		Help: "Balanced ledger postings written, by posting (post, reverse, payout, clawback).",
 	}, []string{"posting"})
-	reg.MustRegister(m.SellerCalls, m.Transitions, m.Appeals, m.NeedsAttention, m.LedgerPostings)
+	m.ArrearsEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "arrears_events_total",
+		Help: "Customers' arrears events: arrears_reported (a new case), arrears_added, grace_started, frozen, released, arrears_paid, payment_partial, payment_without_arrears.",
+	}, []string{"event"})
+	m.Holds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "order_holds_total",
+		Help: "Orders frozen, unfrozen and released, by reason (expiry, arrears, unsubscribed).",
+	}, []string{"event", "reason"})
+	reg.MustRegister(m.SellerCalls, m.Transitions, m.Appeals, m.NeedsAttention, m.LedgerPostings, m.ArrearsEvents, m.Holds)
 	return m
 }

@@ -94,8 +94,11 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 			if st.From != st.To {
 				s.Metrics.Transitions.WithLabelValues(string(st.From), string(st.To)).Inc()
 			}
-			if st.Event == "needs_attention" {
+			switch st.Event {
+			case "needs_attention":
 				s.Metrics.NeedsAttention.WithLabelValues(st.Detail["cause"]).Inc()
+			case "frozen", "unfrozen", "released":
+				s.Metrics.Holds.WithLabelValues(st.Event, holdReason(st.Detail["reason"])).Inc()
 			}
 		}
 		if r.Appeal != nil && len(inserted) > 0 {
@@ -139,4 +142,13 @@ func recordAppeal(ctx context.Context, tx pgx.Tx, orderID string, at time.Time, 
 		return fmt.Errorf("record appeal event of %s: %w", ap.AppealID, err)
 	}
 	return nil
+}
+
+// holdReason bounds the reason label of the holds metric.
+func holdReason(r string) string {
+	switch r {
+	case "expiry", "arrears", "unsubscribed":
+		return r
+	}
+	return "other"
 }

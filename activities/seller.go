@@ -30,6 +30,8 @@ type Seller struct {
 	Logger  *slog.Logger
 	// TestFlag, when set, marks every call as a debug call (testFlag "1").
 	TestFlag bool
+	// Gates pace the calls to each seller (nil: no limit).
+	Gates *SellerGates
 }
 
 // SellerCall identifies the order a seller call is about.
@@ -155,6 +157,11 @@ func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity,
 	if err != nil {
 		return nil, prev, err
 	}
+	leave, err := s.Gates.Enter(ctx, c.SellerID)
+	if err != nil {
+		return nil, prev, err // not the seller's doing: not counted
+	}
+	defer leave()
 	res, callErr := s.Client.Call(ctx, row.Endpoint, row.AccessKey, row.VerifyBodySign, req)
 	attempt := int32(1)
 	if activity.IsActivity(ctx) {

@@ -168,6 +168,7 @@ func New(d Deps) *Server {
 		"reviewOrder": s.reviewOrder, "listAppeals": s.listAppeals, "resolveAppeal": s.resolveAppeal,
 		"sellerGetOrder": s.sellerGetOrder, "sellerDeliverLicense": s.sellerDeliverLicense,
 		"renewOrder": s.renewOrder, "unsubscribeOrder": s.unsubscribeOrder,
+		"getArrears": s.getArrears, "reportArrears": s.reportArrears, "reportPayment": s.reportPayment, "listArrears": s.listArrears,
 	}
 	for _, op := range ct.ops {
 		h, ok := handlers[op.ID]

@@ -55,6 +55,9 @@ func New(o Options) sdkworker.Worker {
 	// The first order workflow stays registered while orders placed on it still run.
 	w.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
 	w.RegisterActivity(&activities.Store{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics})
-	w.RegisterActivity(&activities.Seller{DB: o.DB, Keys: o.Keys, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger})
+	w.RegisterActivity(&activities.Seller{DB: o.DB, Keys: o.Keys, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger,
+		Gates: activities.NewSellerGates(o.Policy.Seller.PerSeller.CallsPerSecond, o.Policy.Seller.PerSeller.Concurrency)})
+	w.RegisterWorkflowWithOptions(workflows.AccountWorkflow, workflow.RegisterOptions{Name: order.AccountWorkflowType})
+	w.RegisterActivity(&activities.Accounts{DB: o.DB, Temporal: o.Client, Metrics: o.Metrics})
 	return w
 }

@@ -31,6 +31,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: order.WorkflowType})
 			r.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
+			r.RegisterWorkflowWithOptions(AccountWorkflow, workflow.RegisterOptions{Name: order.AccountWorkflowType})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
@@ -59,6 +60,7 @@ func BenchmarkReplay(b *testing.B) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: order.WorkflowType})
 			r.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
+			r.RegisterWorkflowWithOptions(AccountWorkflow, workflow.RegisterOptions{Name: order.AccountWorkflowType})
 			for b.Loop() {
 				if err := r.ReplayWorkflowHistory(nil, h); err != nil {
 					b.Fatal(err)

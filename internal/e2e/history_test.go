@@ -24,7 +24,13 @@ func history(t *testing.T, orderID string) *historypb.History {
 // historyOfRun returns the event history of one run of an order's workflow.
 func historyOfRun(t *testing.T, orderID, runID string) *historypb.History {
 	t.Helper()
-	iter := stack.Temporal.GetWorkflowHistory(context.Background(), order.WorkflowID(orderID), runID, false,
+	return workflowHistory(t, order.WorkflowID(orderID), runID)
+}
+
+// workflowHistory returns the event history of one run ("" for the latest) of a workflow.
+func workflowHistory(t *testing.T, workflowID, runID string) *historypb.History {
+	t.Helper()
+	iter := stack.Temporal.GetWorkflowHistory(context.Background(), workflowID, runID, false,
 		enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}
 	for iter.HasNext() {
@@ -65,10 +71,16 @@ func recordHistory(t *testing.T, orderID, name string) {
 // recordRunHistory is recordHistory for one run of a workflow that continued as new.
 func recordRunHistory(t *testing.T, orderID, runID, name string) {
 	t.Helper()
+	recordWorkflowHistory(t, order.WorkflowID(orderID), runID, name)
+}
+
+// recordWorkflowHistory is recordHistory for any workflow (the account workflow, say).
+func recordWorkflowHistory(t *testing.T, workflowID, runID, name string) {
+	t.Helper()
 	if os.Getenv("RECORD_HISTORIES") != "1" {
 		return
 	}
-	h := historyOfRun(t, orderID, runID)
+	h := workflowHistory(t, workflowID, runID)
 	typ := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()
 	raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
 	if err != nil {

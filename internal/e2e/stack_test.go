@@ -49,6 +49,7 @@ seller:
   newInstance: {interval: 300ms, window: 6s}
   poll: {interval: 100ms, window: 6s}
   calls: {interval: 100ms, window: 3s}
+  perSeller: {callsPerSecond: 20, concurrency: 4}
 supervision:
   acceptanceWindow: {saas: 10m, license: 10m, package: 10m, hardware: 10m, service: 10m}
   refundHold: 3s
@@ -63,7 +64,7 @@ history:
 defaultLevel: V2
 levels:
   V5: {subscription: {grace: 300ms, retention: 8s}, payPerUse: {grace: 300ms, retention: 300ms}}
-  V4: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 300ms, retention: 300ms}}
+  V4: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 30s}}
   V3: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 300ms, retention: 300ms}}
   V2: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 300ms}}
   V1: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 300ms}}
@@ -370,6 +371,9 @@ func catalogueOf(t testing.TB, sellerID, productID string, typ order.ProductType
 	}
 	if supervised != nil {
 		product["supervised"] = *supervised
+	}
+	if mode == order.BillingPayPerUse {
+		product["unitPrice"] = map[string]any{"value": 25, "currency": "CNY"} // 0.25 CNY a unit
 	}
 	if r := do(t, ops("PUT", "/v1/products/"+productID, product)); r.status/100 != 2 {
 		t.Fatalf("PUT product: %d %s", r.status, r.body)

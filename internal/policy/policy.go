@@ -95,6 +95,11 @@ type Policy struct {
 		NewInstance Retry `yaml:"newInstance"`
 		Poll        Retry `yaml:"poll"`
 		Calls       Retry `yaml:"calls"`
+		// PerSeller paces each worker's calls to one seller.
+		PerSeller struct {
+			CallsPerSecond float64 `yaml:"callsPerSecond"`
+			Concurrency    int     `yaml:"concurrency"`
+		} `yaml:"perSeller"`
 	} `yaml:"seller"`
 	Supervision struct {
 		AcceptanceWindow map[order.ProductType]Duration `yaml:"acceptanceWindow"`
@@ -176,6 +181,9 @@ func (p *Policy) validate() error {
 		} else if r.Interval > r.Window {
 			bad("%s: interval %v is longer than the window %v", name, time.Duration(r.Interval), time.Duration(r.Window))
 		}
+	}
+	if ps := p.Seller.PerSeller; ps.CallsPerSecond <= 0 || ps.CallsPerSecond > 10000 || ps.Concurrency < 1 || ps.Concurrency > 1000 {
+		bad("seller.perSeller: callsPerSecond must be in (0, 10000] and concurrency 1-1000, got %v and %d", ps.CallsPerSecond, ps.Concurrency)
 	}
 	for _, t := range []order.ProductType{order.TypeSaaS, order.TypeLicense, order.TypePackage, order.TypeHardware, order.TypeService} {
 		if p.Supervision.AcceptanceWindow[t] <= 0 {

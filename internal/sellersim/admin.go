@@ -182,6 +182,26 @@ func (s *Simulator) handleInstances(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
+// handleCalls lists the requests a seller received, oldest first (the last 10,000):
+// GET /admin/sellers/{id}/calls[?instanceId=].
+func (s *Simulator) handleCalls(w http.ResponseWriter, r *http.Request) {
+	inst := r.URL.Query().Get("instanceId")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sel := s.sellers[r.PathValue("sellerId")]
+	if sel == nil {
+		adminError(w, http.StatusNotFound, "unknown seller")
+		return
+	}
+	list := make([]callRecord, 0, len(sel.calls))
+	for _, c := range sel.calls {
+		if inst == "" || c.InstanceID == inst {
+			list = append(list, c)
+		}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
 // handleStats shows how many calls each activity got, per outcome: a result code, or
 // "http:<status>" for an injected HTTP failure, or "lost:<code>" for a dropped answer.
 func (s *Simulator) handleStats(w http.ResponseWriter, r *http.Request) {

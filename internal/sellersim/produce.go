@@ -88,7 +88,11 @@ func (s *Simulator) handleProduce(w http.ResponseWriter, r *http.Request) {
 // process decides the outcome of an authentic-or-not request. The caller holds s.mu.
 func (s *Simulator) process(sel *seller, r *http.Request, body []byte, readErr error) outcome {
 	var env struct {
-		Activity sellerapi.Activity `json:"activity"`
+		Activity   sellerapi.Activity `json:"activity"`
+		InstanceID string             `json:"instanceId"`
+		OrderID    string             `json:"orderId"`
+		Status     string             `json:"status"`
+		Scene      string             `json:"scene"`
 	}
 	_ = json.Unmarshal(body, &env) // best effort, for stats and logs only
 	out := outcome{activity: env.Activity, status: http.StatusOK}
@@ -99,6 +103,8 @@ func (s *Simulator) process(sel *seller, r *http.Request, body []byte, readErr e
 			statKey = out.resp.ResultCode
 		}
 		sel.count(out.activity, statKey)
+		sel.logCall(callRecord{At: now, Activity: env.Activity, InstanceID: env.InstanceID, OrderID: env.OrderID,
+			Status: env.Status + env.Scene, ResultCode: statKey})
 	}()
 
 	if readErr != nil {

@@ -87,6 +87,31 @@ type seller struct {
 	nonces        nonceStore
 	stats         map[sellerapi.Activity]map[string]int // activity -> outcome -> count
 	seq           int
+	// calls logs every request this seller received, newest last (at most maxCallLog), for
+	// tests and people to see what the marketplace asked, in which order, how fast.
+	calls []callRecord
+}
+
+// maxCallLog bounds a seller's call log.
+const maxCallLog = 10000
+
+// callRecord is one request a seller received: when, which activity, about which instance
+// or order, the status asked (FREEZE, UNFREEZE) or scene, and the result answered.
+type callRecord struct {
+	At         time.Time          `json:"at"`
+	Activity   sellerapi.Activity `json:"activity"`
+	InstanceID string             `json:"instanceId,omitempty"`
+	OrderID    string             `json:"orderId,omitempty"`
+	Status     string             `json:"status,omitempty"`
+	ResultCode string             `json:"resultCode"`
+}
+
+// logCall appends to the call log, dropping the oldest beyond maxCallLog.
+func (s *seller) logCall(c callRecord) {
+	if len(s.calls) >= maxCallLog {
+		s.calls = append(s.calls[:0], s.calls[len(s.calls)-maxCallLog+1:]...)
+	}
+	s.calls = append(s.calls, c)
 }
 
 func newSeller(accessKey string, asyncDelay time.Duration) *seller {

@@ -18,6 +18,7 @@
 //	                                           "licenseDelayMs": 0}
 //	GET  /admin/sellers/{sellerId}/instances?orderId=
 //	GET  /admin/sellers/{sellerId}/stats
+//	GET  /admin/sellers/{sellerId}/calls?instanceId=     (every request received, oldest first)
 //	POST /admin/reset
 //	GET  /healthz
 package sellersim
@@ -97,6 +98,7 @@ func New(opts Options) *Simulator {
 	s.mux.HandleFunc("PUT /admin/sellers/{sellerId}/behaviour", s.handlePutBehaviour)
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/instances", s.handleInstances)
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/stats", s.handleStats)
+	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/calls", s.handleCalls)
 	s.mux.HandleFunc("POST /admin/reset", s.handleReset)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

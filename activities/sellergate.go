@@ -1,0 +1,100 @@
+package activities
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/time/rate"
+)
+
+// SellerGates pace this worker's calls to each seller: at most a number of calls per second
+// and a number at once, per seller (the policy's seller.perSeller). A customer with a
+// thousand pay-per-use orders frozen at once therefore reaches its sellers as a steady
+// trickle, and a seller that answers slowly ties up only its own slots, never another
+// seller's. The limits are per worker process (golang.org/x/time/rate, the Go team's
+// limiter, and a semaphore): run N workers and a seller may see N times the rate.
+//
+// The rate is paced 10% under the limit with no burst, so that the seller, seeing the
+// calls a little later and a little closer together than they left, still never sees more
+// than its limit within any second.
+type SellerGates struct {
+	perSecond   float64
+	concurrency int
+	// maxWait bounds how long one attempt waits for its turn; beyond it the attempt ends as
+	// SellerBusy (our side: never counted against the seller) and retries shortly.
+	maxWait time.Duration
+
+	mu    sync.Mutex
+	gates map[string]*sellerGate
+}
+
+type sellerGate struct {
+	limiter *rate.Limiter
+	slots   chan struct{}
+}
+
+// ErrTypeSellerBusy: the attempt did not get its turn at the seller within maxWait.
+const ErrTypeSellerBusy = "SellerBusy"
+
+// NewSellerGates returns gates allowing perSecond calls a second and concurrency at once to
+// each seller; perSecond <= 0 or concurrency <= 0 means no limit of that kind.
+func NewSellerGates(perSecond float64, concurrency int) *SellerGates {
+	return &SellerGates{perSecond: perSecond, concurrency: concurrency, maxWait: 20 * time.Second, gates: map[string]*sellerGate{}}
+}
+
+func (g *SellerGates) gate(sellerID string) *sellerGate {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sg := g.gates[sellerID]
+	if sg == nil {
+		sg = &sellerGate{}
+		if g.perSecond > 0 {
+			sg.limiter = rate.NewLimiter(rate.Limit(g.perSecond*0.9), 1)
+		}
+		if g.concurrency > 0 {
+			sg.slots = make(chan struct{}, g.concurrency)
+		}
+		g.gates[sellerID] = sg
+	}
+	return sg
+}
+
+// Enter waits for the seller's turn: a free slot, then a token. It returns the function
+// that frees the slot, or a retryable SellerBusy error (with a short next-retry delay) when
+// the turn does not come within maxWait or the context's deadline.
+func (g *SellerGates) Enter(ctx context.Context, sellerID string) (func(), error) {
+	if g == nil {
+		return func() {}, nil
+	}
+	sg := g.gate(sellerID)
+	wait := g.maxWait
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d)/2)
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	leave := func() {}
+	if sg.slots != nil {
+		select {
+		case sg.slots <- struct{}{}:
+			leave = func() { <-sg.slots }
+		case <-wctx.Done():
+			return nil, busy(sellerID)
+		}
+	}
+	if sg.limiter != nil {
+		if err := sg.limiter.Wait(wctx); err != nil {
+			leave()
+			return nil, busy(sellerID)
+		}
+	}
+	return leave, nil
+}
+
+func busy(sellerID string) error {
+	return temporal.NewApplicationErrorWithOptions("seller "+sellerID+" is at its call limit: this attempt waits for another turn",
+		ErrTypeSellerBusy, temporal.ApplicationErrorOptions{NextRetryDelay: time.Second + rand.N(2*time.Second)})
+}
