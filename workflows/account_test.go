@@ -56,7 +56,9 @@ func (x *acct) apply(ev AccountEvent) {
 func (x *acct) report(v int64) {
 	x.apply(AccountEvent{Kind: AccReported, Report: order.ArrearsReport{Amount: cny(v), Since: x.now}})
 }
-func (x *acct) pay(v int64) { x.apply(AccountEvent{Kind: AccPaid, Payment: order.Payment{Amount: cny(v)}}) }
+func (x *acct) pay(v int64) {
+	x.apply(AccountEvent{Kind: AccPaid, Payment: order.Payment{Amount: cny(v)}})
+}
 
 // level answers the pending lookup.
 func (x *acct) level(grace, retention time.Duration) {
