@@ -79,6 +79,13 @@ func (a *Accounts) RecordAccount(ctx context.Context, r AccountRecord) error {
 			if tag.RowsAffected() == 1 {
 				inserted = append(inserted, st)
 			}
+			if st.Event == "arrears_paid" {
+				// Usage charges held back by the arrears are due now (the seller is paid
+				// once the customer has paid).
+				if _, err := postClearedUsage(ctx, tx, "", v.CustomerID); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

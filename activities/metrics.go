@@ -20,6 +20,11 @@ type Metrics struct {
 	ArrearsEvents *prometheus.CounterVec
 	// Holds counts orders frozen, unfrozen and released, by reason.
 	Holds *prometheus.CounterVec
+	// Statements and StatementNet count seller statements and what they paid out.
+	Statements   *prometheus.CounterVec
+	StatementNet *prometheus.CounterVec
+	// Delistings counts products the health schedule delisted, by rule.
+	Delistings *prometheus.CounterVec
 	// NeedsAttention counts orders flagged for ops, by cause (a bounded set: the clock
 	// or the seller call that flagged it).
 	NeedsAttention *prometheus.CounterVec
@@ -58,6 +63,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "order_holds_total",
 		Help: "Orders frozen, unfrozen and released, by reason (expiry, arrears, unsubscribed).",
 	}, []string{"event", "reason"})
-	reg.MustRegister(m.SellerCalls, m.Transitions, m.Appeals, m.NeedsAttention, m.LedgerPostings, m.ArrearsEvents, m.Holds)
+	m.Statements = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "seller_statements_total",
+		Help: "Monthly seller statements made, by currency.",
+	}, []string{"currency"})
+	m.StatementNet = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "seller_statement_net_minor_units_total",
+		Help: "The net paid out to sellers by statements (minor units; reversals count negative), by currency.",
+	}, []string{"currency"})
+	m.Delistings = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "product_delistings_total",
+		Help: "Products delisted by the health schedule, by rule (failing_days, failed_orders).",
+	}, []string{"rule"})
+	reg.MustRegister(m.SellerCalls, m.Transitions, m.Appeals, m.NeedsAttention, m.LedgerPostings, m.ArrearsEvents, m.Holds,
+		m.Statements, m.StatementNet, m.Delistings)
 	return m
 }

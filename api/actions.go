@@ -81,7 +81,8 @@ func (s *server) signOffShipment(c echo.Context) error {
 	// Who may act comes before what the body says, so a stranger learns nothing from the
 	// order's answer to a well-formed body.
 	id := c.Param("orderId")
-	if _, err := s.loadVisibleOrder(c, id); err != nil {
+	d, err := s.loadVisibleOrder(c, id)
+	if err != nil {
 		return err
 	}
 	at, err := time.Parse(time.RFC3339, req.SignedAt)
@@ -91,7 +92,7 @@ func (s *server) signOffShipment(c echo.Context) error {
 	if at.After(s.now().Add(time.Hour)) {
 		return invalidField("signedAt", "signedAt is in the future")
 	}
-	return s.actVisible(c, id, order.UpdateSignoff, order.SignoffRequest{Actor: callerOf(c).actor(), SignedAt: at.UTC()})
+	return s.actVisible(c, d, id, order.UpdateSignoff, order.SignoffRequest{Actor: callerOf(c).actor(), SignedAt: at.UTC()})
 }
 
 func (s *server) appealOrder(c echo.Context) error {
@@ -117,18 +118,20 @@ func (s *server) appealOrder(c echo.Context) error {
 // act runs one action on a visible order and answers the order after it.
 func (s *server) act(c echo.Context, name string, arg any) error {
 	id := c.Param("orderId")
-	if _, err := s.loadVisibleOrder(c, id); err != nil {
+	d, err := s.loadVisibleOrder(c, id)
+	if err != nil {
 		return err
 	}
-	return s.actVisible(c, id, name, arg)
+	return s.actVisible(c, d, id, name, arg)
 }
 
-// actVisible runs one action on an order the caller is known to see.
-func (s *server) actVisible(c echo.Context, id, name string, arg any) error {
+// actVisible runs one action on an order the caller is known to see (d, as read before).
+func (s *server) actVisible(c echo.Context, d orderDoc, id, name string, arg any) error {
 	var v order.View
 	if err := s.update(c, id, name, arg, &v); err != nil {
 		return err
 	}
+	overlaySettled(&v, d.Settled)
 	return c.JSON(http.StatusOK, v)
 }
 

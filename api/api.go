@@ -168,6 +168,7 @@ func New(d Deps) *Server {
 		"reviewOrder": s.reviewOrder, "listAppeals": s.listAppeals, "resolveAppeal": s.resolveAppeal,
 		"sellerGetOrder": s.sellerGetOrder, "sellerDeliverLicense": s.sellerDeliverLicense,
 		"renewOrder": s.renewOrder, "unsubscribeOrder": s.unsubscribeOrder,
+		"sellerUsage": s.sellerUsage, "sellerSettlements": s.sellerSettlements, "runStatements": s.runStatements,
 		"getArrears": s.getArrears, "reportArrears": s.reportArrears, "reportPayment": s.reportPayment, "listArrears": s.listArrears,
 	}
 	for _, op := range ct.ops {
@@ -177,6 +178,12 @@ func New(d Deps) *Server {
 		}
 		delete(handlers, op.ID)
 		var mw []echo.MiddlewareFunc
+		if op.MaxBody > 0 {
+			limit := op.MaxBody
+			mw = append(mw, func(next echo.HandlerFunc) echo.HandlerFunc {
+				return func(c echo.Context) error { c.Set(ctxMaxBody, limit); return next(c) }
+			})
+		}
 		switch {
 		case op.SellerAPI():
 			mw = append(mw, s.sellerAuth, s.limitSeller)

@@ -31,7 +31,8 @@ func (s *server) renewOrder(c echo.Context) error {
 		return err
 	}
 	id := c.Param("orderId")
-	if _, err := s.loadVisibleOrder(c, id); err != nil {
+	d, err := s.loadVisibleOrder(c, id)
+	if err != nil {
 		return err
 	}
 	exp, err := time.Parse(time.RFC3339, req.ExpireTime)
@@ -41,7 +42,7 @@ func (s *server) renewOrder(c echo.Context) error {
 	if exp.After(s.now().Add(maxRenewalAhead)) {
 		return invalidField("expireTime", "expireTime is more than 20 years ahead")
 	}
-	return s.actVisible(c, id, order.UpdateRenew, order.RenewalRequest{
+	return s.actVisible(c, d, id, order.UpdateRenew, order.RenewalRequest{
 		Actor: callerOf(c).actor(), RenewalOrderID: req.RenewalOrderID, RenewalOrderLineID: req.RenewalOrderLineID,
 		ExpireTime: exp.UTC(), Amount: req.Amount,
 	})

@@ -133,6 +133,15 @@ type productHealth struct {
 	Calls       int64   `json:"calls"`
 	Failures    int64   `json:"failures"`
 	FailureRate float64 `json:"failureRate"`
+	// What the daily check last found: failing days among the last ones it counts, orders
+	// failed by the seller interface in the month; and why and when it delisted the
+	// product, or when ops listed it again (counting starts afresh then).
+	FailingDays    int        `json:"failingDays"`
+	FailedOrders   int        `json:"failedOrders"`
+	CheckedAt      *time.Time `json:"checkedAt,omitempty"`
+	DelistedReason string     `json:"delistedReason,omitempty"`
+	DelistedAt     *time.Time `json:"delistedAt,omitempty"`
+	RelistedAt     *time.Time `json:"relistedAt,omitempty"`
 }
 
 const healthWindow = 24 * time.Hour
@@ -174,6 +183,8 @@ func (s *server) putProduct(c echo.Context) error {
 		    billing_mode = excluded.billing_mode, commission_bps = excluded.commission_bps,
 		    acceptance_criteria = excluded.acceptance_criteria, supervised = excluded.supervised,
 		    listed = coalesce($9, products.listed), updated_at = excluded.updated_at,
+		    relisted_at = CASE WHEN $9 AND NOT products.listed THEN excluded.updated_at ELSE products.relisted_at END,
+		    delisted_reason = CASE WHEN $9 THEN '' ELSE products.delisted_reason END,
 		    unit_price = excluded.unit_price, unit_price_currency = excluded.unit_price_currency
 		RETURNING (xmax = 0), supervised, listed, created_at, updated_at`,
 		id, req.SellerID, req.Name, string(req.Type), string(req.BillingMode), req.CommissionRate,
@@ -219,7 +230,8 @@ func (s *server) getProduct(c echo.Context) error {
 	err := s.db.QueryRow(ctx, `
 		SELECT p.seller_id, p.name, p.type, p.billing_mode, p.commission_bps, p.acceptance_criteria,
 		       p.supervised, p.listed, p.created_at, p.updated_at, h.calls, h.failures,
-		       p.unit_price, p.unit_price_currency
+		       p.unit_price, p.unit_price_currency, p.health_failing_days, p.health_failed_orders,
+		       p.health_checked_at, p.delisted_reason, p.delisted_at, p.relisted_at
 		FROM products p
 		CROSS JOIN LATERAL (
 		    SELECT count(*) AS calls,
@@ -233,7 +245,8 @@ func (s *server) getProduct(c echo.Context) error {
 		WHERE p.product_id = $1`, id, since,
 	).Scan(&out.SellerID, &out.Name, &typ, &mode, &out.CommissionRate, &out.AcceptanceCriteria,
 		&supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt, &out.Health.Calls, &out.Health.Failures,
-		&unitPrice, &unitCurrency)
+		&unitPrice, &unitCurrency, &out.Health.FailingDays, &out.Health.FailedOrders,
+		&out.Health.CheckedAt, &out.Health.DelistedReason, &out.Health.DelistedAt, &out.Health.RelistedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		p := newProblem(http.StatusNotFound, CodeProductNotFound, fmt.Sprintf("no product %q", id))
 		p.Field = "productId"

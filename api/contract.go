@@ -56,6 +56,9 @@ type operation struct {
 	Actors []order.ActorKind
 	// Idempotent operations declare the Idempotency-Key header.
 	Idempotent bool
+	// MaxBody is the operation's own body limit (x-max-body-bytes), above the API's
+	// default for an operation that takes large batches; 0 for the default.
+	MaxBody int64
 
 	route   *routers.Route
 	query   map[string]bool // declared query parameters
@@ -123,6 +126,13 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 	roles, err := stringsExtension(op, "x-roles")
 	if err != nil {
 		return nil, err
+	}
+	if raw, ok := op.Extensions["x-max-body-bytes"]; ok {
+		n, ok := raw.(float64)
+		if !ok || n < 1024 || n > 4<<20 || n != float64(int64(n)) {
+			return nil, fmt.Errorf("%s: x-max-body-bytes must be a whole number of bytes, 1 KiB-4 MiB", o.ID)
+		}
+		o.MaxBody = int64(n)
 	}
 	for _, r := range roles {
 		switch config.Role(r) {

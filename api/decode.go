@@ -29,21 +29,28 @@ func (s *server) bind(c echo.Context, dst any) error {
 	return nil
 }
 
+// ctxMaxBody is where an operation with its own body limit leaves it for readBody.
+const ctxMaxBody = "api.maxBody"
+
 // readBody reads the whole body, refusing more than maxBody bytes whether or not the client
 // declared a Content-Length. A body that does not arrive within the server's read timeout
 // is 408: a slow client holds a connection, never a worker.
 func (s *server) readBody(c echo.Context) ([]byte, *Problem) {
 	r := c.Request()
-	if r.ContentLength > s.maxBody {
-		return nil, tooLarge(s.maxBody)
+	limit := s.maxBody
+	if n, ok := c.Get(ctxMaxBody).(int64); ok && n > 0 {
+		limit = n
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, s.maxBody))
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		var ne net.Error
 		switch {
 		case errors.As(err, &mbe):
-			return nil, tooLarge(s.maxBody)
+			return nil, tooLarge(limit)
 		case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 			p := newProblem(http.StatusRequestTimeout, CodeRequestTimeout, "the request body did not arrive in time")
 			p.cause = err

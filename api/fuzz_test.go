@@ -16,6 +16,7 @@ import (
 
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/licenses"
+	"github.com/cloudmarket/orders/internal/usage"
 )
 
 // The fuzz targets feed arbitrary input to every decoder of the API: the contract check
@@ -339,4 +340,44 @@ func walkStrings(v any, fn func(string)) {
 			walkStrings(e, fn)
 		}
 	}
+}
+
+// FuzzUsageBody: a seller's usage records. What the contract and the strict bind let
+// through is a list of at most 1000 records; each record that usage.Check takes holds a
+// positive exact quantity, a period that ends no earlier than it begins, not in the future
+// and not older than 21 days.
+func FuzzUsageBody(f *testing.F) {
+	rec := `{"meteringSn":"sn-1","instanceId":"inst-1","beginTime":"2030-05-17T10:00:00Z","endTime":"2030-05-17T11:00:00Z","usageValue":"12.5"}`
+	for _, b := range []string{"[" + rec + "]", "[" + rec + "," + rec + "]", "[]", "{}", `[{"meteringSn":1}]`,
+		`[{"meteringSn":"a","instanceId":"b","beginTime":"x","endTime":"y","usageValue":"1e9"}]`, "[" + strings.Repeat(rec+",", 3) + rec + "]"} {
+		f.Add([]byte(b))
+	}
+	now := time.Date(2030, 5, 17, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		h := fuzzServer(t)
+		checked, p := checkRequest(h, "sellerUsage", postBody("/v1/seller-api/usage", body), nil)
+		if p != nil {
+			wantClientProblem(t, p, body)
+			return
+		}
+		c := h.e.NewContext(postBody("/v1/seller-api/usage", body), httptest.NewRecorder())
+		c.Set(ctxBody, checked)
+		var records []usage.Record
+		if err := h.srv.s.bind(c, &records); err != nil {
+			wantClientProblem(t, toProblem(err), body)
+			return
+		}
+		if len(records) == 0 || len(records) > usage.MaxRecords {
+			t.Fatalf("accepted %d records", len(records))
+		}
+		for _, r := range records {
+			u, reason := usage.Check(r, now)
+			if reason != "" {
+				continue
+			}
+			if u.Quantity <= 0 || u.End.Before(u.Begin) || u.End.After(now.Add(usage.Skew)) || u.Begin.Before(now.Add(-usage.MaxAge)) {
+				t.Fatalf("usage.Check took %+v from %+v", u, r)
+			}
+		}
+	})
 }

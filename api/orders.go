@@ -307,6 +307,26 @@ type orderDoc struct {
 	CustomerID string
 	SellerID   string
 	View       json.RawMessage
+	// Settled are the order's settlement lines ("kind/period key") a monthly statement has
+	// paid out: the workflow knows them as pending, the books as settled.
+	Settled []string
+}
+
+// overlaySettled shows as settled the lines of v a statement has paid out.
+func overlaySettled(v *order.View, settled []string) {
+	for _, k := range settled {
+		kind, key, _ := strings.Cut(k, "/")
+		switch kind {
+		case "order":
+			v.Settlement.Status = order.SettlementSettled
+		case "renewal":
+			for i := range v.Renewals {
+				if v.Renewals[i].RenewalOrderID == key {
+					v.Renewals[i].Settlement.Status = order.SettlementSettled
+				}
+			}
+		}
+	}
 }
 
 // loadOrder reads an order from the read model. The API writes its row when it places the
@@ -318,8 +338,10 @@ func (s *server) loadOrder(ctx context.Context, id string) (orderDoc, error) {
 	dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	var raw []byte
-	err := s.db.QueryRow(dbCtx, `SELECT customer_id, seller_id, view FROM orders WHERE order_id = $1`, id).
-		Scan(&d.CustomerID, &d.SellerID, &raw)
+	err := s.db.QueryRow(dbCtx, `SELECT customer_id, seller_id, view,
+		    ARRAY(SELECT s.kind || '/' || s.period_key FROM settlements s WHERE s.order_id = o.order_id AND s.status = 'settled')
+		FROM orders o WHERE order_id = $1`, id).
+		Scan(&d.CustomerID, &d.SellerID, &raw, &d.Settled)
 	switch {
 	case err == nil:
 		d.View = json.RawMessage(raw)
@@ -354,7 +376,8 @@ func (s *server) getOrder(c echo.Context) error {
 		return err
 	}
 	cl := callerOf(c)
-	if cl.Kind != order.ActorBuyer || !bytes.Contains(d.View, []byte(`"license":`)) {
+	buyerLicense := cl.Kind == order.ActorBuyer && bytes.Contains(d.View, []byte(`"license":`))
+	if !buyerLicense && len(d.Settled) == 0 {
 		// Encoded as a RawMessage the document is compacted (PostgreSQL prints jsonb with
 		// spaces), so a GET answers the same bytes shape as an action's answer.
 		return c.JSON(http.StatusOK, d.View)
@@ -362,6 +385,10 @@ func (s *server) getOrder(c echo.Context) error {
 	var v order.View
 	if err := json.Unmarshal(d.View, &v); err != nil {
 		return fmt.Errorf("decode order %s: %w", id, err)
+	}
+	overlaySettled(&v, d.Settled)
+	if !buyerLicense {
+		return c.JSON(http.StatusOK, v)
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
 	defer cancel()

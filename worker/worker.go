@@ -59,5 +59,9 @@ func New(o Options) sdkworker.Worker {
 		Gates: activities.NewSellerGates(o.Policy.Seller.PerSeller.CallsPerSecond, o.Policy.Seller.PerSeller.Concurrency)})
 	w.RegisterWorkflowWithOptions(workflows.AccountWorkflow, workflow.RegisterOptions{Name: order.AccountWorkflowType})
 	w.RegisterActivity(&activities.Accounts{DB: o.DB, Temporal: o.Client, Metrics: o.Metrics})
+	w.RegisterWorkflowWithOptions(workflows.SellerStatements, workflow.RegisterOptions{Name: order.StatementsWorkflowType})
+	w.RegisterWorkflowWithOptions(workflows.ProductHealth, workflow.RegisterOptions{Name: order.HealthWorkflowType})
+	w.RegisterActivity(&activities.Statements{DB: o.DB, Metrics: o.Metrics})
+	w.RegisterActivity(&activities.Health{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics})
 	return w
 }

@@ -32,6 +32,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: order.WorkflowType})
 			r.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
 			r.RegisterWorkflowWithOptions(AccountWorkflow, workflow.RegisterOptions{Name: order.AccountWorkflowType})
+			r.RegisterWorkflowWithOptions(SellerStatements, workflow.RegisterOptions{Name: order.StatementsWorkflowType})
+			r.RegisterWorkflowWithOptions(ProductHealth, workflow.RegisterOptions{Name: order.HealthWorkflowType})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
@@ -61,6 +63,8 @@ func BenchmarkReplay(b *testing.B) {
 			r.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: order.WorkflowType})
 			r.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
 			r.RegisterWorkflowWithOptions(AccountWorkflow, workflow.RegisterOptions{Name: order.AccountWorkflowType})
+			r.RegisterWorkflowWithOptions(SellerStatements, workflow.RegisterOptions{Name: order.StatementsWorkflowType})
+			r.RegisterWorkflowWithOptions(ProductHealth, workflow.RegisterOptions{Name: order.HealthWorkflowType})
 			for b.Loop() {
 				if err := r.ReplayWorkflowHistory(nil, h); err != nil {
 					b.Fatal(err)

@@ -238,6 +238,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			return fmt.Errorf("start worker: %w", err)
 		}
 		logger.Info("worker polling", "task_queue", cfg.TaskQueue, "namespace", cfg.TemporalNamespace)
+		if cfg.ManageSchedules {
+			if err := worker.EnsureSchedules(ctx, tc, cfg.TaskQueue, pol, logger); err != nil {
+				return err
+			}
+		}
 	}
 
 	errc := make(chan error, 2)

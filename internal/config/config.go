@@ -48,6 +48,7 @@ var Vars = []Var{
 	{"WORKER_DB_MAX_CONNS", "20", "Size of the worker's PostgreSQL connection pool; keep it above the activities run at once (16)."},
 	{"ORDERS_ROLES", "api,worker", "What the orders binary runs: api, worker or both."},
 	{"METRICS_ADDR", "127.0.0.1:9464", "Listen address of /metrics (Prometheus), a listener of its own, loopback by default; empty = none."},
+	{"MANAGE_SCHEDULES", "true", "A worker creates the Temporal Schedules of the scheduled work (monthly statements, daily product health) at start, or brings them to the policy's times and its task queue. Set false on workers of another task queue in the same namespace."},
 	{"MIGRATE_ON_START", "true", "Apply database migrations (and seal plain-text seller keys) when orders starts. Set false where the serving role has no schema rights and `orders migrate` runs as its own step."},
 	{"SHUTDOWN_DRAIN_DELAY", "2s", "On SIGTERM, how long /readyz fails while requests are still served, so load balancers stop sending new ones before the listener closes."},
 	{"SHUTDOWN_TIMEOUT", "25s", "On SIGTERM, the whole budget to fail readiness, drain requests in flight and stop the worker; what is still running then is cut off."},
@@ -142,6 +143,7 @@ type Config struct {
 	APIDBMaxConns    int32
 	WorkerDBMaxConns int32
 	MigrateOnStart   bool
+	ManageSchedules  bool
 
 	ShutdownDrainDelay time.Duration
 	ShutdownTimeout    time.Duration
@@ -281,6 +283,11 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		bad("MIGRATE_ON_START", "want true or false, got %q", get("MIGRATE_ON_START"))
 	}
 	c.MigrateOnStart = migrate
+	schedules, err := strconv.ParseBool(get("MANAGE_SCHEDULES"))
+	if err != nil {
+		bad("MANAGE_SCHEDULES", "want true or false, got %q", get("MANAGE_SCHEDULES"))
+	}
+	c.ManageSchedules = schedules
 	if keys := get("KEY_ENCRYPTION_KEYS"); keys != "" {
 		kr, err := secrets.ParseKeyring(keys, get("KEY_ENCRYPTION_KEY_ID"))
 		if err != nil {

@@ -71,6 +71,7 @@ func startOrders(t *testing.T, args []string, extra map[string]string) *ordersPr
 	}
 	vars["DATABASE_URL"] = stack.DatabaseURL
 	vars["LOG_FORMAT"] = "json"
+	vars["MANAGE_SCHEDULES"] = "false" // the stack's worker owns them, on its task queue
 	vars["LOG_LEVEL"] = "debug"
 	for k, v := range extra {
 		vars[k] = v

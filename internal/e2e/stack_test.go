@@ -61,6 +61,8 @@ appeals:
   tiers: [10m, 10m]
 history:
   maxEventsPerRun: 300
+settlement: {statementDay: 3, statementHour: 2}
+health: {hour: 1, failingDays: 5, failingDayShare: 0.5, monthlyFailedOrders: 5}
 defaultLevel: V2
 levels:
   V5: {subscription: {grace: 300ms, retention: 8s}, payPerUse: {grace: 300ms, retention: 300ms}}
@@ -197,6 +199,9 @@ func runMain(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer w.Stop()
+	if err := worker.EnsureSchedules(ctx, stack.Temporal, taskQueue, pol, logger); err != nil {
+		return 0, err
+	}
 
 	apiPool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {

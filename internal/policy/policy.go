@@ -117,7 +117,24 @@ type Policy struct {
 	} `yaml:"appeals"`
 	DefaultLevel string           `yaml:"defaultLevel"`
 	Levels       map[string]Level `yaml:"levels"`
-	History      struct {
+	Settlement   struct {
+		// StatementDay and StatementHour (UTC) are when the monthly seller statements of
+		// the month before run.
+		StatementDay  int `yaml:"statementDay"`
+		StatementHour int `yaml:"statementHour"`
+	} `yaml:"settlement"`
+	Health struct {
+		// Hour (UTC) is when the daily product health check runs.
+		Hour int `yaml:"hour"`
+		// FailingDays: a product whose seller calls failed on this many consecutive days
+		// is delisted; a day fails when at least FailingDayShare of its calls failed.
+		FailingDays     int     `yaml:"failingDays"`
+		FailingDayShare float64 `yaml:"failingDayShare"`
+		// MonthlyFailedOrders: more orders than this failed by the seller interface in a
+		// calendar month delists the product.
+		MonthlyFailedOrders int `yaml:"monthlyFailedOrders"`
+	} `yaml:"health"`
+	History struct {
 		// MaxEventsPerRun: a run of the order workflow that reaches this many history
 		// events continues as new, carrying its state.
 		MaxEventsPerRun int `yaml:"maxEventsPerRun"`
@@ -231,6 +248,24 @@ func (p *Policy) validate() error {
 		if !slices.Contains(Levels, name) {
 			bad("levels.%s: unknown level (the levels are V0-V5)", name)
 		}
+	}
+	if d := p.Settlement.StatementDay; d < 1 || d > 28 {
+		bad("settlement.statementDay: want 1-28 (every month has it), got %d", d)
+	}
+	if h := p.Settlement.StatementHour; h < 0 || h > 23 {
+		bad("settlement.statementHour: want 0-23, got %d", h)
+	}
+	if h := p.Health.Hour; h < 0 || h > 23 {
+		bad("health.hour: want 0-23, got %d", h)
+	}
+	if p.Health.FailingDays < 1 || p.Health.FailingDays > 365 {
+		bad("health.failingDays: want 1-365, got %d", p.Health.FailingDays)
+	}
+	if f := p.Health.FailingDayShare; f <= 0 || f > 1 || math.IsNaN(f) {
+		bad("health.failingDayShare: want (0, 1], got %v", f)
+	}
+	if p.Health.MonthlyFailedOrders < 0 {
+		bad("health.monthlyFailedOrders: must not be negative")
 	}
 	if n := p.History.MaxEventsPerRun; n < 100 || n > 40000 {
 		bad("history.maxEventsPerRun: want 100-40000 (Temporal's own limit is 51200), got %d", n)
