@@ -38,11 +38,11 @@ const (
 	RuleFailedOrders = "failed_orders"
 )
 
-// failedCall is the SQL condition of a failed seller call: an answer other than success
+// FailedCallSQL is the SQL condition of a failed seller call: an answer other than success
 // (000000) or pending (000004), or no usable answer at all; 000003 to releaseInstance
 // means released already (done). Only calls that reached the seller are recorded, so our
 // own faults (PostgreSQL, the catalogue, the worker) never count.
-const failedCall = `((c.result_code <> '000000' AND c.result_code <> '000004') OR c.error <> '')
+const FailedCallSQL = `((c.result_code <> '000000' AND c.result_code <> '000004') OR c.error <> '')
 	AND NOT (c.activity = 'releaseInstance' AND c.result_code = '000003')`
 
 // CheckProducts evaluates every listed product as of the start of day (UTC, "YYYY-MM-DD"):
@@ -66,7 +66,7 @@ func (h *Health) CheckProducts(ctx context.Context, day string) (HealthReport, e
 	rows, err := h.DB.Query(ctx, `
 		WITH days AS (
 		    SELECT c.product_id, date_trunc('day', c.called_at AT TIME ZONE 'UTC') AS d,
-		           count(*) AS calls, count(*) FILTER (WHERE `+failedCall+`) AS failures
+		           count(*) AS calls, count(*) FILTER (WHERE `+FailedCallSQL+`) AS failures
 		    FROM seller_calls c JOIN products p ON p.product_id = c.product_id
 		    WHERE p.listed AND c.called_at >= $1 AND c.called_at < $2
 		      AND c.called_at > coalesce(p.relisted_at, '-infinity')

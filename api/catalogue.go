@@ -3,13 +3,17 @@ package api
 import (
 	"context"
 	"errors"
+	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/sellerkeys"
 )
@@ -146,6 +150,10 @@ type productHealth struct {
 
 const healthWindow = 24 * time.Hour
 
+// failedCallSQL is the condition of a failed seller call (c: a seller_calls row): the same
+// the health check judges by (activities.FailedCallSQL).
+const failedCallSQL = activities.FailedCallSQL
+
 // putProduct creates or replaces a product. listed, when left out, keeps its current value
 // (new products are listed): it is state the health schedule manages, not description;
 // supervised, when left out, means the product type's default.
@@ -235,10 +243,7 @@ func (s *server) getProduct(c echo.Context) error {
 		FROM products p
 		CROSS JOIN LATERAL (
 		    SELECT count(*) AS calls,
-		           count(*) FILTER (WHERE ((c.result_code <> '000000' AND c.result_code <> '000004')
-		                                OR c.error <> '')
-		                               -- 000003 to releaseInstance means already released: done
-		                               AND NOT (c.activity = 'releaseInstance' AND c.result_code = '000003')) AS failures
+		           count(*) FILTER (WHERE `+failedCallSQL+`) AS failures
 		    FROM seller_calls c
 		    WHERE c.product_id = p.product_id AND c.called_at > $2
 		) h
@@ -314,4 +319,81 @@ func (s *server) putCustomer(c echo.Context) error {
 	}
 	out.CreatedAt, out.UpdatedAt = out.CreatedAt.UTC(), out.UpdatedAt.UTC()
 	return c.JSON(status, out)
+}
+
+// listProducts lists products for ops (GET /v1/products?listed=&sellerId=): above all the
+// delisted ones, with the health check's figures and reason, in product ID order.
+func (s *server) listProducts(c echo.Context) error {
+	q := c.QueryParams()
+	limit := defaultLimit
+	if v := q.Get("limit"); v != "" {
+		limit, _ = strconv.Atoi(v)
+	}
+	args := []any{}
+	where := []string{"true"}
+	if v := q.Get("listed"); v != "" {
+		args = append(args, v == "true")
+		where = append(where, fmt.Sprintf("p.listed = $%d", len(args)))
+	}
+	if v := q.Get("sellerId"); v != "" {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf("p.seller_id = $%d", len(args)))
+	}
+	if v := q.Get("cursor"); v != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil || !idPattern.Match(raw) {
+			return invalidField("cursor", "cursor is not one this API issued")
+		}
+		args = append(args, string(raw))
+		where = append(where, fmt.Sprintf("p.product_id > $%d", len(args)))
+	}
+	args = append(args, limit+1)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	args = append(args, s.now().Add(-healthWindow))
+	rows, err := s.db.Query(ctx, fmt.Sprintf(`
+		SELECT p.product_id, p.seller_id, p.name, p.type, p.billing_mode, p.commission_bps, p.acceptance_criteria, p.supervised,
+		       p.listed, p.created_at, p.updated_at, p.unit_price, p.unit_price_currency, p.health_failing_days,
+		       p.health_failed_orders, p.health_checked_at, p.delisted_reason, p.delisted_at, p.relisted_at, h.calls, h.failures
+		FROM products p CROSS JOIN LATERAL (
+		    SELECT count(*) AS calls, count(*) FILTER (WHERE %s) AS failures
+		    FROM seller_calls c WHERE c.product_id = p.product_id AND c.called_at > $%d
+		) h
+		WHERE %s ORDER BY p.product_id LIMIT $%d`, failedCallSQL, len(args), strings.Join(where, " AND "), len(args)-1), args...)
+	if err != nil {
+		return dbFailure("list products", err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (productResponse, error) {
+		p := productResponse{Health: &productHealth{}}
+		var typ, mode string
+		var supervised *bool
+		var unitPrice *int64
+		var unitCurrency *string
+		err := r.Scan(&p.ProductID, &p.SellerID, &p.Name, &typ, &mode, &p.CommissionRate, &p.AcceptanceCriteria, &supervised,
+			&p.Listed, &p.CreatedAt, &p.UpdatedAt, &unitPrice, &unitCurrency, &p.Health.FailingDays, &p.Health.FailedOrders,
+			&p.Health.CheckedAt, &p.Health.DelistedReason, &p.Health.DelistedAt, &p.Health.RelistedAt, &p.Health.Calls, &p.Health.Failures)
+		p.Type, p.BillingMode = order.ProductType(typ), order.BillingMode(mode)
+		p.Supervised, p.SupervisedDefault = effectiveSupervised(p.Type, supervised)
+		if unitPrice != nil && unitCurrency != nil {
+			p.UnitPrice = &order.Money{Value: *unitPrice, Currency: *unitCurrency}
+		}
+		p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+		p.Health.Window = "24h"
+		if p.Health.Calls > 0 {
+			p.Health.FailureRate = float64(p.Health.Failures) / float64(p.Health.Calls)
+		}
+		return p, err
+	})
+	if err != nil {
+		return dbFailure("list products", err)
+	}
+	page := struct {
+		Items      []productResponse `json:"items"`
+		NextCursor string            `json:"nextCursor,omitempty"`
+	}{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(items[limit-1].ProductID))
+	}
+	return c.JSON(http.StatusOK, page)
 }

@@ -225,6 +225,18 @@ func TestProductHealthSchedule(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	var page struct {
+		Items []struct {
+			ProductID string `json:"productId"`
+			Health    struct {
+				CheckedAt *time.Time `json:"checkedAt"`
+			} `json:"health"`
+		} `json:"items"`
+	}
+	do(t, ops("GET", "/v1/products?listed=true&sellerId=s-health", nil)).json(t, &page)
+	if len(page.Items) != 1 || page.Items[0].ProductID != "p-health" || page.Items[0].Health.CheckedAt == nil {
+		t.Fatalf("ops' product list: %+v", page.Items)
+	}
 	res, err := stack.Temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
 		Namespace: stack.Namespace, Query: "WorkflowType = '" + order.HealthWorkflowType + "'"})
 	if err != nil || len(res.Executions) == 0 {
