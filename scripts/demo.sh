@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Walks two orders through a running `make run` stack (demo time scale: one day of order
-# life = 2 seconds). Needs only curl.
+# Walks orders through a running `make run` stack (demo time scale: one day of order life =
+# 2 seconds). Needs only curl.
 #   1. A supervised service order: delivered, rejected with a reason, redelivered, appealed
 #      with evidence, escalated by its SLA, accepted by ops, reviewed by the buyer.
-#   2. A SaaS order from purchase to release: acceptance, settlement, expiry, grace, freeze,
+#   2. A pay-per-use order frozen for the customer's arrears and unfrozen on payment, then
+#      the seller's statement of the month.
+#   3. A SaaS order from purchase to release: acceptance, settlement, expiry, grace, freeze,
 #      retention, release.
-# DEMO=service or DEMO=saas runs one of them.
+# DEMO=service, DEMO=billing or DEMO=saas runs one of them.
 set -euo pipefail
 API=${API:-http://127.0.0.1:8080}
 WEB=${WEB_TOKEN:-dev-web-token}
 OPS=${OPS_TOKEN:-dev-ops-token}
+BILLING=${BILLING_TOKEN:-dev-billing-token}
+SIM=${SIM:-http://127.0.0.1:8090}
 RUN=${RUN:-$(date +%s)}
 DEMO=${DEMO:-all}
 
@@ -18,6 +22,7 @@ json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
 as_ops() { curl -fsS "$@" -H "Authorization: Bearer $OPS" -H "X-Actor-Id: demo-ops"; }
 as_buyer() { curl -fsS "$@" -H "Authorization: Bearer $WEB" -H 'X-Actor-Role: buyer' -H 'X-Actor-Id: cust-demo'; }
 as_seller() { curl -fsS "$@" -H "Authorization: Bearer $WEB" -H 'X-Actor-Role: seller' -H 'X-Actor-Id: seller-demo'; }
+as_billing() { curl -fsS "$@" -H "Authorization: Bearer $BILLING" -H "X-Actor-Id: demo-billing"; }
 status() { as_ops "$API/v1/orders/$1" | json_field status; }
 wait_for() {
 	local order=$1 want=$2 s=""
@@ -106,9 +111,49 @@ saas_demo() {
 	echo
 }
 
+billing_demo() {
+	local order="DEMO-PPU-$RUN" month
+	month=$(date -u +%Y-%m)
+	echo "== Arrears on a pay-per-use order, then the seller's statement"
+	echo "1. The web tier places $order (Demo metered API, pay-per-use at 0.25 CNY a unit)"
+	as_buyer -X POST "$API/v1/orders" -H 'Content-Type: application/json' \
+		-d "{\"orderId\":\"$order\",\"orderLineId\":\"$order-1\",\"customerId\":\"cust-demo\",\"productId\":\"prod-demo-metered\",\"quantity\":1,\"amount\":{\"value\":0,\"currency\":\"CNY\"}}" >/dev/null
+	wait_for "$order" in_service
+	echo "2. Billing reports arrears of 120.00 CNY: the grace of cust-demo's level for pay-per-use starts"
+	as_billing -X POST "$API/v1/customers/cust-demo/arrears" -H 'Content-Type: application/json' \
+		-H "Idempotency-Key: demo-arrears-$RUN" \
+		-d "{\"amount\":{\"value\":12000,\"currency\":\"CNY\"},\"since\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}" >/dev/null
+	sleep 1
+	as_billing "$API/v1/customers/cust-demo/arrears" | sed 's/^/     /'
+	echo
+	echo "   The account workflow: http://127.0.0.1:8233/namespaces/default/workflows/account-cust-demo"
+	echo "3. Nobody pays within the grace: every pay-per-use order of cust-demo is frozen at the seller"
+	wait_for "$order" frozen
+	echo "4. Billing reports the payment: the orders are unfrozen at the seller"
+	as_billing -X POST "$API/v1/customers/cust-demo/payments" -H 'Content-Type: application/json' \
+		-H "Idempotency-Key: demo-payment-$RUN" -d '{"amount":{"value":12000,"currency":"CNY"}}' >/dev/null
+	wait_for "$order" in_service
+	echo "   What the seller was told about the instance (simulator's call log):"
+	local inst
+	inst=$(as_ops "$API/v1/orders/$order" | json_field instanceId)
+	curl -fsS "$SIM/admin/sellers/seller-demo/calls?instanceId=$inst" | grep -o '"activity":"[a-zA-Z]*"[^}]*"status":"[A-Z]*"' |
+		sed 's/"activity":"\([a-zA-Z]*\)".*"status":"\([A-Z]*\)"/     - \1 \2/'
+	echo "5. Ops run this month's seller statements now (the schedule runs the month before on the 3rd)"
+	as_ops -X POST "$API/v1/settlements/runs" -H 'Content-Type: application/json' -d "{\"month\":\"$month\"}" >/dev/null
+	for _ in $(seq 1 60); do
+		as_ops "$API/v1/sellers/seller-demo/settlements?month=$month" >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+	as_ops "$API/v1/sellers/seller-demo/settlements?month=$month" |
+		grep -o '"currency":"[A-Z]*","gross":[0-9-]*,"commission":[0-9-]*,"net":[0-9-]*,"usageGross":[0-9-]*,"lineCount":[0-9]*' |
+		sed 's/^/     statement of seller-demo: /'
+	echo
+}
+
 case "$DEMO" in
 service) service_demo ;;
 saas) saas_demo ;;
-*) service_demo; saas_demo ;;
+billing) billing_demo ;;
+*) service_demo; billing_demo; saas_demo ;;
 esac
-echo "Done. In the Temporal UI, search: CustomerId = 'cust-demo'; or AppealOpen = true for open appeals"
+echo "Done. In the Temporal UI, search: CustomerId = 'cust-demo'; AppealOpen = true; ArrearsState = 'frozen'; and see Schedules"

@@ -455,6 +455,8 @@ func loadDemoCatalogue(ctx context.Context, cfg *config.Config, apiBase string, 
 			"acceptanceCriteria": "The appliance arrives undamaged and powers on."}},
 		{"prod-demo-service", map[string]any{"name": "Demo onboarding service (one-time)", "type": "service", "billingMode": "one_time",
 			"acceptanceCriteria": "Two half-day workshops for up to ten people, with slides."}},
+		{"prod-demo-metered", map[string]any{"name": "Demo metered API (pay-per-use)", "type": "saas", "billingMode": "pay_per_use",
+			"acceptanceCriteria": "The API key works.", "unitPrice": map[string]any{"value": 25, "currency": "CNY"}}},
 	}
 	var missing []string
 	for _, p := range products {
