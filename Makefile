@@ -11,7 +11,7 @@ BENCH_ORDERS ?= 200
 # duration: see scripts/fuzz-smoke.sh).
 FUZZTIME ?= 20000x
 
-.PHONY: build run test fuzz-smoke deps bench demo record-histories
+.PHONY: build run test fuzz-smoke deps bench demo record-histories replay-release
 
 # Every command under cmd/ into bin/, where devstack finds its children (orders, sellersim).
 build:
@@ -40,6 +40,11 @@ fuzz-smoke:
 bench:
 	$(GO) test -run '^$$' -bench BenchmarkReplay -benchtime 20x ./workflows/
 	BENCH_ORDERS=$(BENCH_ORDERS) $(GO) test -run '^$$' -bench BenchmarkOrderThroughput -benchtime 1x -timeout 20m ./internal/e2e/
+
+# Replays the histories a release kept (REF, default the newest v* tag) or a folder of
+# histories exported from a cluster (REF=path) against this tree's workflow code.
+replay-release:
+	GO=$(GO) ./scripts/replay-release.sh $(REF)
 
 # Takes one order from purchase to release against a running `make run`.
 demo:

@@ -16,6 +16,10 @@ type Metrics struct {
 	Appeals *prometheus.CounterVec
 	// LedgerPostings counts balanced ledger postings by posting.
 	LedgerPostings *prometheus.CounterVec
+	// LedgerPostingErrors counts failed attempts to write postings (the transaction of an
+	// order's transition that carried postings, or of a seller statement), by source. A
+	// failed attempt is retried, so a few are weather; a steady rate is a stuck ledger.
+	LedgerPostingErrors *prometheus.CounterVec
 	// ArrearsEvents counts customers' arrears events by event.
 	ArrearsEvents *prometheus.CounterVec
 	// Holds counts orders frozen, unfrozen and released, by reason.
@@ -55,6 +59,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "ledger_postings_total",
 		Help: "Balanced ledger postings written, by posting (post, reverse, payout, clawback).",
 	}, []string{"posting"})
+	m.LedgerPostingErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ledger_posting_errors_total",
+		Help: "Failed attempts to write ledger postings, by source (order, statement); each is retried.",
+	}, []string{"source"})
 	m.ArrearsEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "arrears_events_total",
 		Help: "Customers' arrears events: arrears_reported (a new case), arrears_added, grace_started, frozen, released, arrears_paid, payment_partial, payment_without_arrears.",
@@ -75,7 +83,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "product_delistings_total",
 		Help: "Products delisted by the health schedule, by rule (failing_days, failed_orders).",
 	}, []string{"rule"})
-	reg.MustRegister(m.SellerCalls, m.Transitions, m.Appeals, m.NeedsAttention, m.LedgerPostings, m.ArrearsEvents, m.Holds,
+	reg.MustRegister(m.SellerCalls, m.Transitions, m.Appeals, m.NeedsAttention, m.LedgerPostings, m.LedgerPostingErrors, m.ArrearsEvents, m.Holds,
 		m.Statements, m.StatementNet, m.Delistings)
+	for _, source := range []string{"order", "statement"} { // present at zero from the start
+		m.LedgerPostingErrors.WithLabelValues(source)
+	}
+	for _, rule := range []string{RuleFailingDays, RuleFailedOrders} { // present at zero from the start
+		m.Delistings.WithLabelValues(rule)
+	}
 	return m
 }

@@ -87,6 +87,9 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 		return nil
 	})
 	if err != nil {
+		if s.Metrics != nil && len(r.Postings) > 0 {
+			s.Metrics.LedgerPostingErrors.WithLabelValues("order").Inc()
+		}
 		return err
 	}
 	if s.Metrics != nil {

@@ -21,8 +21,7 @@ import (
 // calls a little later and a little closer together than they left, still never sees more
 // than its limit within any second.
 type SellerGates struct {
-	perSecond   float64
-	concurrency int
+	limit func(sellerID string) (perSecond float64, concurrency int)
 	// maxWait bounds how long one attempt waits for its turn; beyond it the attempt ends as
 	// SellerBusy (our side: never counted against the seller) and retries shortly.
 	maxWait time.Duration
@@ -42,7 +41,13 @@ const ErrTypeSellerBusy = "SellerBusy"
 // NewSellerGates returns gates allowing perSecond calls a second and concurrency at once to
 // each seller; perSecond <= 0 or concurrency <= 0 means no limit of that kind.
 func NewSellerGates(perSecond float64, concurrency int) *SellerGates {
-	return &SellerGates{perSecond: perSecond, concurrency: concurrency, maxWait: 20 * time.Second, gates: map[string]*sellerGate{}}
+	return NewSellerGatesFunc(func(string) (float64, int) { return perSecond, concurrency })
+}
+
+// NewSellerGatesFunc returns gates whose limits come from limit, asked once per seller (the
+// policy's per-seller overrides).
+func NewSellerGatesFunc(limit func(sellerID string) (perSecond float64, concurrency int)) *SellerGates {
+	return &SellerGates{limit: limit, maxWait: 20 * time.Second, gates: map[string]*sellerGate{}}
 }
 
 func (g *SellerGates) gate(sellerID string) *sellerGate {
@@ -51,11 +56,12 @@ func (g *SellerGates) gate(sellerID string) *sellerGate {
 	sg := g.gates[sellerID]
 	if sg == nil {
 		sg = &sellerGate{}
-		if g.perSecond > 0 {
-			sg.limiter = rate.NewLimiter(rate.Limit(g.perSecond*0.9), 1)
+		perSecond, concurrency := g.limit(sellerID)
+		if perSecond > 0 {
+			sg.limiter = rate.NewLimiter(rate.Limit(perSecond*0.9), 1)
 		}
-		if g.concurrency > 0 {
-			sg.slots = make(chan struct{}, g.concurrency)
+		if concurrency > 0 {
+			sg.slots = make(chan struct{}, concurrency)
 		}
 		g.gates[sellerID] = sg
 	}

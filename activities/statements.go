@@ -105,6 +105,9 @@ func (s *Statements) StateSeller(ctx context.Context, sellerID, month string) (S
 		return err
 	})
 	if err != nil {
+		if s.Metrics != nil {
+			s.Metrics.LedgerPostingErrors.WithLabelValues("statement").Inc()
+		}
 		return out, fmt.Errorf("statement of seller %s for %s: %w", sellerID, month, err)
 	}
 	if s.Metrics != nil && out.Ran {

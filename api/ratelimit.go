@@ -27,14 +27,18 @@ func newLimiters(cfg *config.Config, reg prometheus.Registerer) limiters {
 		}
 		return ratelimit.New(r.PerSecond, r.Burst, 0)
 	}
+	refused := registerCounterVec(reg, prometheus.CounterOpts{
+		Name: "api_rate_limited_total",
+		Help: "Requests refused with 429, by the limit that refused them (token, actor, seller).",
+	}, []string{"limit"})
+	for _, l := range []string{"token", "actor", "seller"} { // present at zero, for rate() and alerts
+		refused.WithLabelValues(l)
+	}
 	return limiters{
-		token:  keyed(cfg.RateLimitToken),
-		actor:  keyed(cfg.RateLimitActor),
-		seller: keyed(cfg.RateLimitSellerAPI),
-		refused: registerCounterVec(reg, prometheus.CounterOpts{
-			Name: "api_rate_limited_total",
-			Help: "Requests refused with 429, by the limit that refused them (token, actor, seller).",
-		}, []string{"limit"}),
+		token:   keyed(cfg.RateLimitToken),
+		actor:   keyed(cfg.RateLimitActor),
+		seller:  keyed(cfg.RateLimitSellerAPI),
+		refused: refused,
 	}
 }
 

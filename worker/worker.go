@@ -56,7 +56,10 @@ func New(o Options) sdkworker.Worker {
 	w.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
 	w.RegisterActivity(&activities.Store{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics})
 	w.RegisterActivity(&activities.Seller{DB: o.DB, Keys: o.Keys, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger,
-		Gates: activities.NewSellerGates(o.Policy.Seller.PerSeller.CallsPerSecond, o.Policy.Seller.PerSeller.Concurrency)})
+		Gates: activities.NewSellerGatesFunc(func(sellerID string) (float64, int) {
+			l := o.Policy.SellerLimit(sellerID)
+			return l.CallsPerSecond, l.Concurrency
+		})})
 	w.RegisterWorkflowWithOptions(workflows.AccountWorkflow, workflow.RegisterOptions{Name: order.AccountWorkflowType})
 	w.RegisterActivity(&activities.Accounts{DB: o.DB, Temporal: o.Client, Metrics: o.Metrics})
 	w.RegisterWorkflowWithOptions(workflows.SellerStatements, workflow.RegisterOptions{Name: order.StatementsWorkflowType})

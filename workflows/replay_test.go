@@ -18,13 +18,21 @@ import (
 // stack by the integration tests with RECORD_HISTORIES=1) against the current workflow code.
 // A change to the order workflow's command sequence without a version marker fails here,
 // before it can break orders that are running in production.
+//
+// REPLAY_HISTORIES_DIR replays the histories of another folder instead: those a previous
+// release kept (scripts/replay-release.sh extracts them from its tag) or histories exported
+// from a real cluster before a rollout (deploy/README.md, "Releasing workflow code").
 func TestReplayRecordedHistories(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.json")
+	dir := "testdata"
+	if d := os.Getenv("REPLAY_HISTORIES_DIR"); d != "" {
+		dir = d
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Fatal("no recorded histories in testdata/")
+		t.Fatalf("no recorded histories in %s", dir)
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

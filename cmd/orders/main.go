@@ -234,6 +234,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			Metrics: activities.NewMetrics(reg), Logger: logger, MaxActivities: worker.MaxActivities,
 			StopTimeout: workerStop,
 		})
+		reg.MustRegister(&activities.Gauges{DB: db, Logger: logger})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}

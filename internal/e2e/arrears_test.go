@@ -26,7 +26,7 @@ type simCall struct {
 	ResultCode string    `json:"resultCode"`
 }
 
-func simCalls(t *testing.T, sellerID string) []simCall {
+func simCalls(t testing.TB, sellerID string) []simCall {
 	t.Helper()
 	var out []simCall
 	if err := json.Unmarshal(sim(t, "GET", "/admin/sellers/"+sellerID+"/calls", nil), &out); err != nil {

@@ -50,6 +50,7 @@ seller:
   poll: {interval: 100ms, window: 6s}
   calls: {interval: 100ms, window: 3s}
   perSeller: {callsPerSecond: 20, concurrency: 4}
+  sellers: {s-bench-freeze: {callsPerSecond: 50, concurrency: 8}}
 supervision:
   acceptanceWindow: {saas: 10m, license: 10m, package: 10m, hardware: 10m, service: 10m}
   refundHold: 3s
@@ -66,7 +67,7 @@ health: {hour: 1, failingDays: 5, failingDayShare: 0.5, monthlyFailedOrders: 5}
 defaultLevel: V2
 levels:
   V5: {subscription: {grace: 300ms, retention: 8s}, payPerUse: {grace: 300ms, retention: 300ms}}
-  V4: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 30s}}
+  V4: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 10m}}
   V3: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 300ms, retention: 300ms}}
   V2: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 300ms}}
   V1: {subscription: {grace: 300ms, retention: 300ms}, payPerUse: {grace: 0s, retention: 300ms}}
@@ -195,6 +196,7 @@ func runMain(m *testing.M) (int, error) {
 		Client: stack.Temporal, TaskQueue: taskQueue, DB: db, Policy: pol, Seller: sc, Keys: cfg.Keys,
 		Metrics: activities.NewMetrics(stack.Registry), Logger: logger, MaxActivities: worker.MaxActivities,
 	})
+	stack.Registry.MustRegister(&activities.Gauges{DB: db, Logger: logger, MaxAge: time.Nanosecond})
 	if err := w.Start(); err != nil {
 		return 0, err
 	}
@@ -220,7 +222,13 @@ func runMain(m *testing.M) (int, error) {
 	if err := loadServedContract(ctx); err != nil {
 		return 0, err
 	}
-	return m.Run(), nil
+	code := m.Run()
+	if code == 0 {
+		if err := checkMetricNames(); err != nil {
+			return 1, err
+		}
+	}
+	return code, nil
 }
 
 // call is one HTTP request to the API.

@@ -96,10 +96,10 @@ type Policy struct {
 		Poll        Retry `yaml:"poll"`
 		Calls       Retry `yaml:"calls"`
 		// PerSeller paces each worker's calls to one seller.
-		PerSeller struct {
-			CallsPerSecond float64 `yaml:"callsPerSecond"`
-			Concurrency    int     `yaml:"concurrency"`
-		} `yaml:"perSeller"`
+		PerSeller SellerLimit `yaml:"perSeller"`
+		// Sellers overrides PerSeller for the sellers named (by seller ID): a seller that
+		// has told us its endpoint takes more, or less.
+		Sellers map[string]SellerLimit `yaml:"sellers"`
 	} `yaml:"seller"`
 	Supervision struct {
 		AcceptanceWindow map[order.ProductType]Duration `yaml:"acceptanceWindow"`
@@ -199,8 +199,13 @@ func (p *Policy) validate() error {
 			bad("%s: interval %v is longer than the window %v", name, time.Duration(r.Interval), time.Duration(r.Window))
 		}
 	}
-	if ps := p.Seller.PerSeller; ps.CallsPerSecond <= 0 || ps.CallsPerSecond > 10000 || ps.Concurrency < 1 || ps.Concurrency > 1000 {
+	if ps := p.Seller.PerSeller; !ps.valid() {
 		bad("seller.perSeller: callsPerSecond must be in (0, 10000] and concurrency 1-1000, got %v and %d", ps.CallsPerSecond, ps.Concurrency)
+	}
+	for id, ps := range p.Seller.Sellers {
+		if !ps.valid() {
+			bad("seller.sellers.%s: callsPerSecond must be in (0, 10000] and concurrency 1-1000, got %v and %d", id, ps.CallsPerSecond, ps.Concurrency)
+		}
 	}
 	for _, t := range []order.ProductType{order.TypeSaaS, order.TypeLicense, order.TypePackage, order.TypeHardware, order.TypeService} {
 		if p.Supervision.AcceptanceWindow[t] <= 0 {
@@ -333,4 +338,22 @@ func (p *Policy) Windows(t order.ProductType) order.Windows {
 		AppealTiers:      tiers,
 		HistoryLimit:     p.History.MaxEventsPerRun,
 	}
+}
+
+// SellerLimit is how often and how many at once a worker process calls one seller.
+type SellerLimit struct {
+	CallsPerSecond float64 `yaml:"callsPerSecond"`
+	Concurrency    int     `yaml:"concurrency"`
+}
+
+func (l SellerLimit) valid() bool {
+	return l.CallsPerSecond > 0 && l.CallsPerSecond <= 10000 && l.Concurrency >= 1 && l.Concurrency <= 1000
+}
+
+// SellerLimit is the limit of one seller: its override, or the default perSeller.
+func (p *Policy) SellerLimit(sellerID string) SellerLimit {
+	if l, ok := p.Seller.Sellers[sellerID]; ok {
+		return l
+	}
+	return p.Seller.PerSeller
 }

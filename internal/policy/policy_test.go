@@ -56,6 +56,7 @@ func TestParseRejects(t *testing.T) {
 		{"negative grace", strings.Replace(base, "V0: {subscription: {grace: 1d", "V0: {subscription: {grace: -1h", 1), "levels.V0.subscription"},
 		{"no retention", strings.Replace(base, "payPerUse: {grace: 0d, retention: 1d}", "payPerUse: {grace: 0d, retention: 0d}", 1), "levels.V0.payPerUse"},
 		{"unknown product type", strings.Replace(base, "    service: 7d\n", "    service: 7d\n    robot: 1d\n", 1), "robot"},
+		{"seller override without concurrency", strings.Replace(base, "sellers: {}", "sellers: {s-big: {callsPerSecond: 50}}", 1), "seller.sellers.s-big"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,5 +103,23 @@ func TestLevels(t *testing.T) {
 	}
 	if p.DefaultLevel != "V0" || !p.HasLevel("V5") || p.HasLevel("standard") {
 		t.Errorf("default level %q; V5 known %v; standard known %v", p.DefaultLevel, p.HasLevel("V5"), p.HasLevel("standard"))
+	}
+}
+
+func TestSellerLimit(t *testing.T) {
+	p, err := Parse([]byte(strings.Replace(string(defaultYAML), "sellers: {}", "sellers: {s-big: {callsPerSecond: 50, concurrency: 8}}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		seller string
+		want   SellerLimit
+	}{
+		{"s-big", SellerLimit{50, 8}},
+		{"s-other", p.Seller.PerSeller},
+	} {
+		if got := p.SellerLimit(tt.seller); got != tt.want {
+			t.Errorf("SellerLimit(%s) = %+v, want %+v", tt.seller, got, tt.want)
+		}
 	}
 }
