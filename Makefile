@@ -29,17 +29,17 @@ test:
 	@./scripts/ensure-debian-packages.sh test
 	$(GO) vet ./...
 	$(GO) test -race -timeout 25m ./...
+	cd deploy/check && $(GO) vet ./... && $(GO) test ./...
 	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz-smoke.sh
 
 # Each fuzz target for FUZZTIME (FUZZTIME=1000000x make fuzz-smoke to explore longer).
 fuzz-smoke:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz-smoke.sh
 
-# History events and replay time of every recorded path, then full-path order throughput
-# against a bare workflow of the same shape, in one process.
+# History events of every recorded path, full-path throughput, API latency and a mass freeze,
+# each against a baseline of the same run; writes docs/benchmarks.md (scripts/bench.sh).
 bench:
-	$(GO) test -run '^$$' -bench BenchmarkReplay -benchtime 20x ./workflows/
-	BENCH_ORDERS=$(BENCH_ORDERS) $(GO) test -run '^$$' -bench BenchmarkOrderThroughput -benchtime 1x -timeout 20m ./internal/e2e/
+	BENCH_ORDERS=$(BENCH_ORDERS) GO=$(GO) ./scripts/bench.sh
 
 # Replays the histories a release kept (REF, default the newest v* tag) or a folder of
 # histories exported from a cluster (REF=path) against this tree's workflow code.

@@ -199,6 +199,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// The budget of the shutdown: the worker gets the last part of it.
 	workerStop := min(10*time.Second, cfg.ShutdownTimeout/3)
 	var w sdkworker.Worker
+	probes := &worker.Probes{Temporal: tc}
 	if cfg.RunWorker {
 		db, err := newPool(ctx, cfg.DatabaseURL, cfg.WorkerDBMaxConns)
 		if err != nil {
@@ -235,6 +236,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			StopTimeout: workerStop,
 		})
 		reg.MustRegister(&activities.Gauges{DB: db, Logger: logger})
+		probes.DB = db
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -264,9 +266,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		logger.Info("API listening", "addr", cfg.APIAddr)
 	}
 	if cfg.MetricsAddr != "" {
+		// /metrics, and the probes of a worker (the API answers its own on the API port).
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		if cfg.RunWorker {
+			probes.Register(mux)
+		}
 		metricsSrv = &http.Server{
 			Addr:              cfg.MetricsAddr,
-			Handler:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+			Handler:           mux,
 			ReadHeaderTimeout: 5 * time.Second,
 			WriteTimeout:      30 * time.Second,
 		}
@@ -282,6 +290,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	began := time.Now()
 	deadline := began.Add(cfg.ShutdownTimeout)
 	logger.Info("shutting down: readiness fails from now on", "drain_delay", cfg.ShutdownDrainDelay, "budget", cfg.ShutdownTimeout)
+	probes.Drain()
 	if apiHandler != nil {
 		apiHandler.Drain()
 		time.Sleep(cfg.ShutdownDrainDelay)

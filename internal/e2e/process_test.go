@@ -166,6 +166,12 @@ func TestOrdersProcess(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(body, "api_request_duration_seconds") || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("metrics listener: %d %.200s", status, body)
 	}
+	// The worker's probes, on the metrics listener (a worker-only pod has no API port).
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if status, body := get("http://" + metricsAddr + p); status != http.StatusOK {
+			t.Errorf("worker %s on the metrics listener: %d %s", p, status, body)
+		}
+	}
 
 	// A request in flight: a repeat of an idempotency key whose first request is running
 	// (its row is claimed), which waits for that answer.
@@ -207,6 +213,9 @@ func TestOrdersProcess(t *testing.T) {
 	}
 	if status, _ := get(base + "/healthz"); status != http.StatusOK {
 		t.Errorf("during the drain delay requests are still served; /healthz answered %d", status)
+	}
+	if status, _ := get("http://" + metricsAddr + "/readyz"); status != http.StatusServiceUnavailable {
+		t.Errorf("the worker's /readyz after SIGTERM: %d, want 503", status)
 	}
 	// The first request's answer arrives; the waiting one replays it, shutdown or not.
 	if _, err := stack.DB.Exec(context.Background(), `UPDATE idempotency_keys SET state = 'done', status = 200,

@@ -1,0 +1,98 @@
+package check
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// cliTypes maps the SDK's indexed value types to the names `temporal operator
+// search-attribute create --type` takes.
+var cliTypes = map[string]string{
+	"INDEXED_VALUE_TYPE_KEYWORD":      "Keyword",
+	"INDEXED_VALUE_TYPE_TEXT":         "Text",
+	"INDEXED_VALUE_TYPE_INT":          "Int",
+	"INDEXED_VALUE_TYPE_DOUBLE":       "Double",
+	"INDEXED_VALUE_TYPE_BOOL":         "Bool",
+	"INDEXED_VALUE_TYPE_DATETIME":     "Datetime",
+	"INDEXED_VALUE_TYPE_KEYWORD_LIST": "KeywordList",
+}
+
+// TestSearchAttributes: the compose setup registers exactly the search attributes of
+// internal/order/searchattrs.go, each with its type; a workflow upserting an unregistered
+// attribute fails its workflow task. The Go file is read as source (this module cannot
+// import the main module's internal packages, and must not link it).
+func TestSearchAttributes(t *testing.T) {
+	want := searchAttributesInCode(t)
+	script := readFile(t, deployPath("temporal", "setup-namespace.sh"))
+	m := regexp.MustCompile(`(?s)\nATTRIBUTES="\n(.*?)"\n`).FindStringSubmatch(script)
+	if m == nil {
+		t.Fatal(`setup-namespace.sh: no ATTRIBUTES="..." list`)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(m[1]), "\n") {
+		name, typ, _ := strings.Cut(strings.TrimSpace(line), " ")
+		got[name] = typ
+	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if got[name] != want[name] {
+			t.Errorf("search attribute %s: setup-namespace.sh registers type %q, code wants %q", name, got[name], want[name])
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("setup-namespace.sh registers %s, which the code does not use", name)
+		}
+	}
+	schema := readFile(t, deployPath("temporal", "setup-schema.sh"))
+	for _, dir := range []string{"$schema/$dir/versioned", "/etc/temporal/schema/postgresql/v12", "temporal:temporal", "temporal_visibility:visibility"} {
+		if !strings.Contains(schema, dir) {
+			t.Errorf("setup-schema.sh does not mention %s: the schema dirs of the admin-tools image", dir)
+		}
+	}
+}
+
+// searchAttributesInCode reads the map literal returned by order.SearchAttributes().
+func searchAttributesInCode(t *testing.T) map[string]string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), repoPath("internal", "order", "searchattrs.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		fn, ok := n.(*ast.FuncDecl)
+		if !ok || fn.Name.Name != "SearchAttributes" {
+			return true
+		}
+		ast.Inspect(fn.Body, func(n ast.Node) bool {
+			kv, ok := n.(*ast.KeyValueExpr)
+			if !ok {
+				return true
+			}
+			key, kok := kv.Key.(*ast.BasicLit)
+			val, vok := kv.Value.(*ast.SelectorExpr)
+			if !kok || !vok {
+				t.Errorf("SearchAttributes: unexpected entry at %v", kv.Pos())
+				return false
+			}
+			name, _ := strconv.Unquote(key.Value)
+			out[name] = cliTypes[val.Sel.Name]
+			if out[name] == "" {
+				t.Errorf("SearchAttributes: %s has type %s, unknown here", name, val.Sel.Name)
+			}
+			return false
+		})
+		return false
+	})
+	if len(out) == 0 {
+		t.Fatal("internal/order/searchattrs.go: no entries found in SearchAttributes()")
+	}
+	return out
+}
