@@ -38,7 +38,7 @@ fuzz-smoke:
 
 # History events of every recorded path, full-path throughput, API latency and a mass freeze,
 # each against a baseline of the same run; writes docs/benchmarks.md (scripts/bench.sh).
-bench:
+bench: build
 	BENCH_ORDERS=$(BENCH_ORDERS) GO=$(GO) ./scripts/bench.sh
 
 # Replays the histories a release kept (REF, default the newest v* tag) or a folder of
