@@ -35,6 +35,17 @@ func Check(s *State, ev Event) error {
 	switch ev.Kind {
 	case EvStart, EvClock, EvResult:
 		return nil
+	case EvRetry:
+		// Also on a final order: a cancelled order whose release (or recovery) call failed
+		// is final for the buyer, yet its workflow waits for ops to get the seller to clean
+		// up; refusing the retry there would leave it flagged for ever.
+		if err := actorIs(ev.Actor, order.ActorOps); err != nil {
+			return err
+		}
+		if s.Phase != order.PhaseProvisionFailed && len(s.Calls.Failed()) == 0 {
+			return invalid("nothing to retry: the order is %s and no seller call failed", s.Status())
+		}
+		return nil
 	}
 	if s.Phase.Final() {
 		return invalid("the order is %s", s.Status())
@@ -44,14 +55,6 @@ func Check(s *State, ev Event) error {
 		return checkAppeal(s, ev)
 	case EvResolve:
 		return checkResolution(s, ev)
-	case EvRetry:
-		if err := actorIs(ev.Actor, order.ActorOps); err != nil {
-			return err
-		}
-		if s.Phase != order.PhaseProvisionFailed && len(s.Calls.Failed()) == 0 {
-			return invalid("nothing to retry: the order is %s and no seller call failed", s.Status())
-		}
-		return nil
 	}
 	// A licence is the seller's production, not supervision: taken during an appeal too
 	// (the seller's system would not send it again). Billing's events neither.

@@ -342,6 +342,34 @@ func TestFailedSellerCallWaitsForOps(t *testing.T) {
 	m.refused(Event{Kind: EvRetry, Actor: opsA}, order.ErrInvalidTransition)
 }
 
+// TestCancelledOrderCleanupRetry: a refunded order is final, but when the call that asks the
+// seller to release what it made fails, ops can still retry it; then the workflow ends.
+func TestCancelledOrderCleanupRetry(t *testing.T) {
+	m := newMachine(t, order.TypeSaaS, true)
+	m.provisioned()
+	m.apply(Event{Kind: EvAppeal, Actor: buyer, Appeal: order.AppealRequest{Reason: "never worked"}})
+	m.apply(Event{Kind: EvResolve, Actor: opsA, Resolution: order.AppealResolution{AppealID: m.s.Appeal.AppealID, Outcome: order.OutcomeRefund}})
+	m.status(order.Status(order.PhaseCancelled))
+	if !m.s.Calls.Running(CallRelease) {
+		t.Fatalf("calls %v: the refunded order's instance is not released", m.s.Calls)
+	}
+	m.result(CallResult{Call: CallRelease, ErrorType: "SellerInternalError"})
+	if m.s.Done() || m.s.Attention == "" {
+		t.Fatalf("a failed clean-up must wait for ops, flagged: done %v attention %q", m.s.Done(), m.s.Attention)
+	}
+	m.refused(Event{Kind: EvRetry, Actor: buyer}, order.ErrInvalidTransition)
+	m.refused(Event{Kind: EvAccept, Actor: buyer}, order.ErrInvalidTransition) // final for everything else
+	m.apply(Event{Kind: EvRetry, Actor: opsA})
+	if !m.s.Calls.Running(CallRelease) {
+		t.Fatalf("calls %v: the retry did not start the release again", m.s.Calls)
+	}
+	m.result(ok(CallRelease, ""))
+	if !m.s.Done() || m.s.Attention != "" {
+		t.Fatalf("after the release: done %v attention %q", m.s.Done(), m.s.Attention)
+	}
+	m.refused(Event{Kind: EvRetry, Actor: opsA}, order.ErrInvalidTransition)
+}
+
 func TestProvisionFailureRetryAndRefund(t *testing.T) {
 	m := newMachine(t, order.TypeSaaS, true)
 	m.result(CallResult{Call: CallNewInstance, Refused: true, ErrorType: "SellerRefused"})
