@@ -48,7 +48,11 @@ for p in $(pgrep -P "$stack"); do
 	[ "$(basename "$(readlink "/proc/$p/exe")")" = orders ] && orders_pid=$p
 done
 [ -n "$orders_pid" ] || { echo "no orders process under the dev stack" >&2; exit 1; }
-psql=(/usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p $pgport -U postgres -d orders -Atc)
+# The cluster moves to a free port when the requested one is taken; it says so in the log.
+moved="$(sed -n 's/.*requested PostgreSQL port is taken.* port=\([0-9]*\).*/\1/p' "$dir/devstack.log" | tail -1)"
+pgport="${moved:-$pgport}"
+psql=(/usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "$pgport" -U postgres -d orders -Atc)
+"${psql[@]}" 'SELECT 1' >/dev/null
 rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$orders_pid/status"; }
 heap() { curl -s "http://$metrics/metrics" | awk '/^go_memstats_heap_inuse_bytes / {printf "%d", $2}'; }
 dbsize() { du -cb "$dir"/temporal.db* | tail -1 | cut -f1; }
