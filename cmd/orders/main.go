@@ -201,6 +201,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	var w sdkworker.Worker
 	probes := &worker.Probes{Temporal: tc}
 	if cfg.RunWorker {
+		// Process-wide, before the worker starts (the SDK reads it once).
+		sdkworker.SetStickyWorkflowCacheSize(cfg.WorkerCacheSize)
 		db, err := newPool(ctx, cfg.DatabaseURL, cfg.WorkerDBMaxConns)
 		if err != nil {
 			return err

@@ -46,6 +46,7 @@ var Vars = []Var{
 	{"IDEMPOTENCY_TTL", "24h", "How long the first answer to an Idempotency-Key is kept and replayed to repeats."},
 	{"API_DB_MAX_CONNS", "10", "Size of the API's PostgreSQL connection pool (its own, apart from the worker's)."},
 	{"WORKER_DB_MAX_CONNS", "20", "Size of the worker's PostgreSQL connection pool; keep it above the activities run at once (16)."},
+	{"WORKER_CACHE_SIZE", "10000", "How many workflows a worker process keeps in memory between their tasks (the Temporal SDK's sticky cache). Each open order costs about 90 KiB there (docs/benchmarks.md, P4); an evicted one is replayed from its history on its next task. Lower it to bound a worker's memory."},
 	{"ORDERS_ROLES", "api,worker", "What the orders binary runs: api, worker or both."},
 	{"METRICS_ADDR", "127.0.0.1:9464", "Listen address of /metrics (Prometheus), a listener of its own, loopback by default; empty = none."},
 	{"MANAGE_SCHEDULES", "true", "A worker creates the Temporal Schedules of the scheduled work (monthly statements, daily product health) at start, or brings them to the policy's times and its task queue. Set false on workers of another task queue in the same namespace."},
@@ -142,8 +143,10 @@ type Config struct {
 
 	APIDBMaxConns    int32
 	WorkerDBMaxConns int32
-	MigrateOnStart   bool
-	ManageSchedules  bool
+	// WorkerCacheSize is the SDK's sticky workflow cache size (process-wide).
+	WorkerCacheSize int
+	MigrateOnStart  bool
+	ManageSchedules bool
 
 	ShutdownDrainDelay time.Duration
 	ShutdownTimeout    time.Duration
@@ -278,6 +281,7 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	c.APIDBMaxConns = int32(count("API_DB_MAX_CONNS", 1, 1000))
 	c.WorkerDBMaxConns = int32(count("WORKER_DB_MAX_CONNS", 1, 1000))
+	c.WorkerCacheSize = count("WORKER_CACHE_SIZE", 1, 1000000)
 	migrate, err := strconv.ParseBool(get("MIGRATE_ON_START"))
 	if err != nil {
 		bad("MIGRATE_ON_START", "want true or false, got %q", get("MIGRATE_ON_START"))
