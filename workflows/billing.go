@@ -302,6 +302,13 @@ func (s *State) reconcileSeller(o *Outcome) {
 // sellerCallDone applies the answer of a freeze, unfreeze or refresh.
 func (s *State) sellerCallDone(o *Outcome, r CallResult) {
 	if !r.OK {
+		if s.Phase.Final() || s.Calls.Has(CallRelease) {
+			// The instance is being or has been released: a FREEZE, UNFREEZE or refresh
+			// that failed meanwhile (typically 000003, the release got there first while
+			// this call waited for its turn at the seller) no longer matters, and must not
+			// keep a released order's workflow open, flagged for ops.
+			return
+		}
 		s.callFailed(o, r)
 		return
 	}

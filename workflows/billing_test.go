@@ -126,6 +126,30 @@ func TestRenewalRacingTheLevelLookup(t *testing.T) {
 	}
 }
 
+// TestFreezeOvertakenByRelease: the retention ends while the FREEZE still waits for its
+// turn at the seller; the release gets there first and the FREEZE then fails with 000003.
+// The order is released, the failure is moot: no flag for ops, and the workflow ends.
+func TestFreezeOvertakenByRelease(t *testing.T) {
+	m := inService(t, order.BillingMonthly)
+	m.advance(30 * day)
+	m.result(CallResult{Call: CallLevel, OK: true, Grace: day, Retention: day})
+	m.advance(day)
+	m.result(CallResult{Call: CallLevel, OK: true, Grace: day, Retention: day})
+	if !m.s.Calls.Running(CallFreeze) {
+		t.Fatalf("calls %v: no FREEZE at the end of grace", m.s.Calls)
+	}
+	m.advance(day) // retention over, the FREEZE still running
+	if !m.s.Calls.Running(CallRelease) {
+		t.Fatalf("calls %v: no release at the end of retention", m.s.Calls)
+	}
+	m.result(ok(CallRelease, ""))
+	m.result(CallResult{Call: CallFreeze, ErrorType: "SellerInstanceNotFound"})
+	m.status(order.Status(order.PhaseReleased))
+	if m.s.Attention != "" || !m.s.Done() {
+		t.Fatalf("attention %q, done %v, calls %v: a moot FREEZE failure must not hold the order", m.s.Attention, m.s.Done(), m.s.Calls)
+	}
+}
+
 func TestRenewalAfterReleaseIsRefused(t *testing.T) {
 	m := frozenByExpiry(t)
 	m.advance(day)

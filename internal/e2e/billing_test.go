@@ -225,3 +225,44 @@ func eventsOf(runs []runInfo) []int64 {
 func listRequest(workflowID string) *workflowservice.ListWorkflowExecutionsRequest {
 	return &workflowservice.ListWorkflowExecutionsRequest{Namespace: stack.Namespace, Query: "WorkflowId = '" + workflowID + "'"}
 }
+
+// TestExpiryBurstUnderSellerLimit: 60 monthly orders of one seller expire together. Their
+// FREEZEs queue at the seller's limit (20 calls/s) longer than the level's retention
+// (300 ms), so most releases reach the seller before their FREEZE, which then answers
+// 000003. Every order still ends released, none flagged for ops, and the seller never sees
+// more than its limit in a second.
+func TestExpiryBurstUnderSellerLimit(t *testing.T) {
+	catalogue(t, "s-burst", "p-burst", false)
+	const n = 60
+	for i := range n {
+		id := fmt.Sprintf("BURST-%02d", i)
+		wantOK(t, do(t, buyer("c-burst", "POST", "/v1/orders", newOrder(id, "c-burst", "p-burst", 1000, time.Second))), "POST "+id)
+	}
+	var released, flagged int
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if err := stack.DB.QueryRow(context.Background(), `
+			SELECT count(*) FILTER (WHERE status = 'released'), count(*) FILTER (WHERE (view->>'needsAttention')::boolean)
+			FROM orders WHERE customer_id = 'c-burst'`).Scan(&released, &flagged); err != nil {
+			t.Fatal(err)
+		}
+		if released == n || time.Now().After(deadline) {
+			break
+		}
+	}
+	if released != n || flagged != 0 {
+		t.Fatalf("%d of %d orders released, %d flagged for ops", released, n, flagged)
+	}
+	for i := range n {
+		id := fmt.Sprintf("BURST-%02d", i)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := stack.Temporal.GetWorkflow(ctx, order.WorkflowID(id), "").Get(ctx, nil)
+		cancel()
+		if err != nil {
+			t.Fatalf("workflow of %s did not end: %v", id, err)
+		}
+	}
+	calls := simCalls(t, "s-burst")
+	if most := maxPerSecond(calls); most > 20 {
+		t.Errorf("the seller saw %d calls within one second; its limit is 20", most)
+	}
+}

@@ -50,8 +50,8 @@ seller:
   poll: {interval: 100ms, window: 6s}
   calls: {interval: 100ms, window: 3s}
   perSeller: {callsPerSecond: 20, concurrency: 4}
-  # s-bench: the throughput benchmark measures the engine, not a seller's pacing (200
-  # orders expiring together would wait at a 20/s gate longer than the 3 s call window).
+  # s-bench: the throughput benchmark measures the engine and the code, not a seller's
+  # pacing (BenchmarkMassFreeze does that).
   sellers: {s-bench-freeze: {callsPerSecond: 50, concurrency: 8}, s-bench: {callsPerSecond: 5000, concurrency: 200}}
 supervision:
   acceptanceWindow: {saas: 10m, license: 10m, package: 10m, hardware: 10m, service: 10m}
