@@ -19,7 +19,7 @@ import (
 // current figure. Every worker replica reports the same figures, so queries take max().
 //
 // A scrape reads a snapshot at most MaxAge old, so that however many Prometheus servers
-// scrape however often, the database sees three small aggregate queries per MaxAge.
+// scrape however often, the database sees two aggregate queries per MaxAge.
 type Gauges struct {
 	DB     *pgxpool.Pool
 	Logger *slog.Logger
@@ -85,39 +85,37 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 func (g *Gauges) refresh() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	byStatus, err := countBy(ctx, g.DB, `SELECT status, count(*) FROM orders GROUP BY status`)
-	if err != nil {
+	// One pass over the orders for both figures, one over the appeals.
+	byStatus, flagged := map[string]float64{}, 0.0
+	if err := scanCounts(ctx, g.DB, func(k string, n, f int64) { byStatus[k], flagged = float64(n), flagged+float64(f) }, `
+		SELECT status, count(*), count(*) FILTER (WHERE (view->>'needsAttention')::boolean)
+		FROM orders GROUP BY status`); err != nil {
 		return err
 	}
-	appeals, err := countBy(ctx, g.DB, `
-		SELECT CASE WHEN state = 'open' AND tier > 1 THEN 'escalated' ELSE state END, count(*)
-		FROM appeals GROUP BY 1`)
-	if err != nil {
+	appeals := map[string]float64{}
+	if err := scanCounts(ctx, g.DB, func(k string, n, _ int64) { appeals[k] = float64(n) }, `
+		SELECT CASE WHEN state = 'open' AND tier > 1 THEN 'escalated' ELSE state END, count(*), 0
+		FROM appeals GROUP BY 1`); err != nil {
 		return err
 	}
-	var flagged int64
-	if err := g.DB.QueryRow(ctx,
-		`SELECT count(*) FROM orders WHERE (view->>'needsAttention')::boolean`).Scan(&flagged); err != nil {
-		return err
-	}
-	g.byStatus, g.appeals, g.flagged, g.taken = byStatus, appeals, float64(flagged), time.Now()
+	g.byStatus, g.appeals, g.flagged, g.taken = byStatus, appeals, flagged, time.Now()
 	return nil
 }
 
-func countBy(ctx context.Context, db *pgxpool.Pool, sql string) (map[string]float64, error) {
+// scanCounts runs a query of (key, count, count) rows and hands each row to add.
+func scanCounts(ctx context.Context, db *pgxpool.Pool, add func(key string, n, m int64), sql string) error {
 	rows, err := db.Query(ctx, sql)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	out := map[string]float64{}
 	for rows.Next() {
 		var k string
-		var n int64
-		if err := rows.Scan(&k, &n); err != nil {
-			return nil, err
+		var n, m int64
+		if err := rows.Scan(&k, &n, &m); err != nil {
+			return err
 		}
-		out[k] = float64(n)
+		add(k, n, m)
 	}
-	return out, rows.Err()
+	return rows.Err()
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,12 +79,7 @@ func bareWorkflow(ctx workflow.Context, timer time.Duration) error {
 // in the same run, as many bare workflows of the same shape. It reports both rates, their
 // ratio and the history events per order. Run with `make bench` (-benchtime=1x).
 func BenchmarkOrderThroughput(b *testing.B) {
-	n := 100
-	if s := os.Getenv("BENCH_ORDERS"); s != "" {
-		if v, err := strconv.Atoi(s); err == nil && v > 0 {
-			n = v
-		}
-	}
+	n := envInt("BENCH_ORDERS", 100)
 	const inFlight = 200 // as in the platform notes' measurements: enough to keep the box CPU-bound
 	life := time.Second  // order lifetime after acceptance, before grace and retention
 	w := sdkworker.New(stack.Temporal, bareTaskQueue, sdkworker.Options{})

@@ -1,0 +1,62 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cloudmarket/orders/internal/order"
+)
+
+// gaugeValues gathers the gauges into "name{label}" -> value.
+func gaugeValues(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				key += "{" + l.GetValue() + "}"
+			}
+			out[key] = m.GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+func TestGaugesCountTheReadModel(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&Gauges{DB: db, MaxAge: time.Nanosecond})
+	before := gaugeValues(t, reg)
+
+	s := newStore(t)
+	flagged := view(uniqueID("G"), order.PhaseInService)
+	flagged.NeedsAttention = true
+	for _, v := range []order.View{flagged, view(uniqueID("G"), order.PhaseProvisioning)} {
+		if err := s.RecordTransition(ctx, Transition{WorkflowID: "order-" + v.OrderID, Fingerprint: "fp", Seq: 1,
+			At: time.Now().UTC(), Event: "placed", View: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := gaugeValues(t, reg)
+	for key, want := range map[string]float64{
+		"orders_by_status{in_service}":   1,
+		"orders_by_status{provisioning}": 1,
+		"orders_by_status{released}":     0,
+		"orders_needing_attention":       1,
+	} {
+		if got := after[key] - before[key]; got != want {
+			t.Errorf("%s went up by %v, want %v", key, got, want)
+		}
+	}
+	if _, ok := after["appeals_by_state{escalated}"]; !ok {
+		t.Error("appeals_by_state{escalated} is not reported at zero")
+	}
+}
