@@ -116,17 +116,9 @@ func Reseal(ctx context.Context, db interface {
 	if err != nil {
 		return 0, fmt.Errorf("list licences to seal: %w", err)
 	}
-	n := 0
-	for _, id := range ids {
-		done, err := resealOne(ctx, db, kr, id)
-		if err != nil {
-			return n, err
-		}
-		if done {
-			n++
-		}
-	}
-	return n, nil
+	return secrets.ResealEach(ctx, ids, func(ctx context.Context, id string) (bool, error) {
+		return resealOne(ctx, db, kr, id)
+	})
 }
 
 func resealOne(ctx context.Context, db interface {
