@@ -13,6 +13,11 @@
 // survives restarts. Children run in their own process group (the terminal's Ctrl-C
 // reaches only devstack, which stops them in order) and get SIGTERM if devstack itself is
 // killed; a PostgreSQL left behind by a killed devstack is taken over on the next start.
+//
+// `devstack temporal` runs only the embedded Temporal server and its UI (TEMPORAL_DB_FILE,
+// TEMPORAL_ADDRESS, TEMPORAL_UI_ADDR, TEMPORAL_NAMESPACE) until SIGINT or SIGTERM: the soak
+// (internal/soak) runs it as a process of its own, so that it can stop and restart the
+// Temporal server alone while everything else keeps running.
 package main
 
 import (
@@ -71,6 +76,17 @@ func main() {
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
+	switch {
+	case len(os.Args) == 2 && os.Args[1] == "temporal":
+		if err := runTemporal(ctx, cfg, log); err != nil {
+			log.Error("Temporal server failed", "err", err)
+			os.Exit(1)
+		}
+		return
+	case len(os.Args) > 1:
+		fmt.Fprintln(os.Stderr, "usage: devstack [temporal]")
+		os.Exit(2)
+	}
 	if err := run(ctx, cfg, log); err != nil {
 		if ctx.Err() != nil {
 			// Ctrl-C during start-up: what was started is stopped; not a failure.
@@ -218,6 +234,27 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		log.Error("child exited unexpectedly, stopping the dev stack", "name", e.name, "err", e.err)
 		return fmt.Errorf("%s exited unexpectedly: %v", e.name, e.err)
 	}
+}
+
+// runTemporal serves the embedded Temporal server and its UI alone until ctx ends.
+func runTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(startCtx, devserver.Options{
+		DBFile:       cfg.TemporalDBFile,
+		FrontendAddr: cfg.TemporalAddress,
+		Namespace:    cfg.TemporalNamespace,
+		UIAddr:       cfg.TemporalUIAddr,
+		Logger:       log,
+	})
+	if err != nil {
+		return fmt.Errorf("start Temporal: %w", err)
+	}
+	defer srv.Stop()
+	log.Info("Temporal server ready; SIGTERM stops it", "temporal", srv.FrontendAddr(), "namespace", srv.Namespace(), "temporalUI", srv.UIURL())
+	<-ctx.Done()
+	log.Info("signal received, stopping the Temporal server")
+	return nil
 }
 
 // devKey returns the development key-encryption key kept in path, making one on first use.
