@@ -68,7 +68,8 @@ func (s *Simulator) handlePutSeller(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, sellerView{SellerID: id, ProducePath: ProducePath(id), SignResponses: sel.signResponses, Behaviour: sel.beh})
 }
 
-// behaviourPatch is the body of PUT .../behaviour; nil fields stay as they are.
+// behaviourPatch is the body of PUT .../behaviour; nil fields stay as they are. An object
+// (failNext, chaos) replaces the previous one wholesale.
 type behaviourPatch struct {
 	Mode           *string   `json:"mode"`
 	AsyncDelayMs   *int64    `json:"asyncDelayMs"`
@@ -77,6 +78,7 @@ type behaviourPatch struct {
 	LoseNext       *int      `json:"loseNext"`
 	License        *string   `json:"license"`
 	LicenseDelayMs *int64    `json:"licenseDelayMs"`
+	Chaos          *chaos    `json:"chaos"`
 }
 
 // validate reports every problem at once, so a test author fixes them in one go.
@@ -110,6 +112,9 @@ func (p behaviourPatch) validate() error {
 	}
 	if p.LicenseDelayMs != nil && (*p.LicenseDelayMs < 0 || *p.LicenseDelayMs > 3_600_000) {
 		errs = append(errs, errors.New("licenseDelayMs must be 0-3600000"))
+	}
+	if p.Chaos != nil {
+		errs = append(errs, p.Chaos.validate()...)
 	}
 	return errors.Join(errs...)
 }
@@ -154,8 +159,14 @@ func (s *Simulator) handlePutBehaviour(w http.ResponseWriter, r *http.Request) {
 	if p.LicenseDelayMs != nil {
 		b.LicenseDelayMs = *p.LicenseDelayMs
 	}
+	if p.Chaos != nil {
+		sel.setChaos(*p.Chaos)
+	}
 	s.log.Info("seller behaviour changed", "seller", id, "mode", b.Mode, "async_delay_ms", b.AsyncDelayMs,
-		"latency_ms", b.LatencyMs, "fail_next", b.FailNext.Count, "lose_next", b.LoseNext)
+		"latency_ms", b.LatencyMs, "fail_next", b.FailNext.Count, "lose_next", b.LoseNext,
+		"chaos_fail_pct", b.Chaos.FailPercent, "chaos_lose_pct", b.Chaos.LosePercent,
+		"chaos_latency_max_ms", b.Chaos.LatencyMaxMs, "chaos_refuse_pct", b.Chaos.RefusePercent,
+		"chaos_gone_pct", b.Chaos.GonePercent, "chaos_seed", b.Chaos.Seed)
 	writeJSON(w, http.StatusOK, b)
 }
 
@@ -202,8 +213,29 @@ func (s *Simulator) handleCalls(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-// handleStats shows how many calls each activity got, per outcome: a result code, or
-// "http:<status>" for an injected HTTP failure, or "lost:<code>" for a dropped answer.
+// sellerStats is what the stats endpoints show of one seller.
+type sellerStats struct {
+	// Calls counts each activity's calls per outcome: the result code answered;
+	// "http:<status>" for a failNext with an HTTP status; "chaos:<code>" or
+	// "chaos:http:<status>" for a chaos failure; "refused:000002" for a chaos refusal;
+	// "gone:000003" for a chaos release answered as gone; "lost:<code>" for a dropped
+	// answer (loseNext or chaos), with the code it would have had.
+	Calls map[sellerapi.Activity]map[string]int `json:"calls"`
+	// BadSignatures counts the requests refused by authentication itself (bad signature,
+	// timestamp outside the window, replayed or malformed nonce, missing parameters), not
+	// injected 000001 answers: a soak asserts it stays 0.
+	BadSignatures int `json:"badSignatures"`
+	// Instances is how many instances the seller made, released ones included.
+	Instances int `json:"instances"`
+}
+
+// statsOf is sel's sellerStats. The caller holds s.mu, and must encode the answer before
+// releasing it, since Calls is the live map.
+func statsOf(sel *seller) sellerStats {
+	return sellerStats{Calls: sel.stats, BadSignatures: sel.badSignatures, Instances: len(sel.instances)}
+}
+
+// handleStats shows one seller's counters: GET /admin/sellers/{id}/stats.
 func (s *Simulator) handleStats(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("sellerId")
 	s.mu.Lock()
@@ -214,9 +246,23 @@ func (s *Simulator) handleStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
-		SellerID string                                `json:"sellerId"`
-		Calls    map[sellerapi.Activity]map[string]int `json:"calls"`
-	}{id, sel.stats})
+		SellerID string `json:"sellerId"`
+		sellerStats
+	}{id, statsOf(sel)})
+}
+
+// handleAllStats shows every seller's counters in one answer, so a soak checker reads one
+// consistent snapshot: GET /admin/stats answers {"sellers": {"<id>": sellerStats}}.
+func (s *Simulator) handleAllStats(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make(map[string]sellerStats, len(s.sellers))
+	for id, sel := range s.sellers {
+		all[id] = statsOf(sel)
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Sellers map[string]sellerStats `json:"sellers"`
+	}{all})
 }
 
 // handleReset goes back to the state New built: the initial sellers with default

@@ -201,3 +201,34 @@ func nonce(t *testing.T) string {
 }
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// statsAnswer is GET /admin/sellers/{id}/stats, and one seller of GET /admin/stats.
+type statsAnswer struct {
+	SellerID      string                    `json:"sellerId"`
+	Calls         map[string]map[string]int `json:"calls"`
+	BadSignatures int                       `json:"badSignatures"`
+	Instances     int                       `json:"instances"`
+}
+
+func (e *env) sellerStats(t *testing.T, id string) statsAnswer {
+	t.Helper()
+	var s statsAnswer
+	if code := e.admin(t, http.MethodGet, "/admin/sellers/"+id+"/stats", "", &s); code != http.StatusOK {
+		t.Fatalf("stats of %s: HTTP %d", id, code)
+	}
+	return s
+}
+
+// callLog is the result codes of seller-a's call log, oldest first.
+func (e *env) callLog(t *testing.T) []string {
+	t.Helper()
+	var list []callRecord
+	if code := e.admin(t, http.MethodGet, "/admin/sellers/"+sellerID+"/calls", "", &list); code != http.StatusOK {
+		t.Fatalf("calls: HTTP %d", code)
+	}
+	codes := make([]string, len(list))
+	for i, c := range list {
+		codes[i] = c.ResultCode
+	}
+	return codes
+}

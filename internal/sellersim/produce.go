@@ -23,8 +23,9 @@ type outcome struct {
 	reason   string
 }
 
-// handleProduce serves POST /sellers/{sellerId}/produce: latency, authentication,
-// injected failures, the activity itself, then the signed answer or a dropped connection.
+// handleProduce serves POST /sellers/{sellerId}/produce: latency (fixed plus chaos),
+// authentication, injected failures, the activity itself, then the signed answer or a
+// dropped connection.
 func (s *Simulator) handleProduce(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("sellerId")
 	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
@@ -33,7 +34,7 @@ func (s *Simulator) handleProduce(w http.ResponseWriter, r *http.Request) {
 	sel := s.sellers[id]
 	var latency time.Duration
 	if sel != nil {
-		latency = time.Duration(sel.beh.LatencyMs) * time.Millisecond
+		latency = time.Duration(sel.beh.LatencyMs)*time.Millisecond + sel.chaosLatency()
 	}
 	s.mu.Unlock()
 	if sel == nil {
@@ -85,7 +86,11 @@ func (s *Simulator) handleProduce(w http.ResponseWriter, r *http.Request) {
 	w.Write(raw)
 }
 
-// process decides the outcome of an authentic-or-not request. The caller holds s.mu.
+// process decides the outcome of an authentic-or-not request, in this order: a genuine
+// authentication failure (never masked by injected ones), failNext (explicit counts win
+// over chance), chaos fail, chaos refuse (newInstance only), the activity itself, chaos
+// gone (releaseInstance only), then loseNext or else chaos lose. The caller holds s.mu,
+// which also serialises the random draws.
 func (s *Simulator) process(sel *seller, r *http.Request, body []byte, readErr error) outcome {
 	var env struct {
 		Activity   sellerapi.Activity `json:"activity"`
@@ -112,6 +117,9 @@ func (s *Simulator) process(sel *seller, r *http.Request, body []byte, readErr e
 		return out
 	}
 	if code, reason := authenticate(sel, r.URL.Query(), body, now); code != "" {
+		if code == sellerapi.CodeAuthFailed {
+			sel.badSignatures++
+		}
 		out.resp, out.reason = answer(code, "authentication failed"), reason
 		return out
 	}
@@ -128,10 +136,31 @@ func (s *Simulator) process(sel *seller, r *http.Request, body []byte, readErr e
 		}
 		return out
 	}
+	c := sel.beh.Chaos
+	if sel.chance(c.FailPercent) {
+		f := chaosFailures[sel.rng.IntN(len(chaosFailures))]
+		out.status = f.status
+		out.resp, out.reason = answer(f.code, "injected failure"), "chaos.failPercent"
+		statKey = f.statKey()
+		return out
+	}
+	if env.Activity == sellerapi.ActivityNewInstance && env.OrderID != "" && Refuses(env.OrderID, c.RefusePercent) {
+		out.resp, out.reason = answer(sellerapi.CodeInvalidParameter, "order refused"), "chaos.refusePercent"
+		statKey = "refused:" + sellerapi.CodeInvalidParameter
+		return out
+	}
 	out.resp = s.dispatch(sel, env.Activity, body, now)
+	// A successful release means the instance existed; it is released now either way.
+	if env.Activity == sellerapi.ActivityReleaseInstance && out.resp.ResultCode == sellerapi.CodeSuccess && sel.chance(c.GonePercent) {
+		out.resp, out.reason = answer(sellerapi.CodeInstanceNotFound, "instance does not exist"), "chaos.gonePercent"
+		statKey = "gone:" + sellerapi.CodeInstanceNotFound
+	}
 	if sel.beh.LoseNext > 0 {
 		sel.beh.LoseNext--
 		out.lose, out.reason = true, "loseNext"
+		statKey = "lost:" + out.resp.ResultCode
+	} else if sel.chance(c.LosePercent) {
+		out.lose, out.reason = true, "chaos.losePercent"
 		statKey = "lost:" + out.resp.ResultCode
 	}
 	return out

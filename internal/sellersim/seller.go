@@ -1,6 +1,7 @@
 package sellersim
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/cloudmarket/orders/activities/sellerapi"
@@ -38,6 +39,9 @@ type behaviour struct {
 	// none); LicenseDelayMs is how long after newInstance the callback comes.
 	License        string `json:"license"`
 	LicenseDelayMs int64  `json:"licenseDelayMs"`
+	// Chaos injects failures, lost answers, refusals and latency for a share of calls at
+	// random, for fault soaks (chaos.go).
+	Chaos chaos `json:"chaos"`
 }
 
 // failNext makes the next Count authenticated calls fail without doing any work, with
@@ -86,7 +90,13 @@ type seller struct {
 	byOrder       map[orderKey]*instance
 	nonces        nonceStore
 	stats         map[sellerapi.Activity]map[string]int // activity -> outcome -> count
-	seq           int
+	// badSignatures counts requests authenticate refused (signature, timestamp, nonce), so
+	// a soak can assert that every request the marketplace sent was validly signed;
+	// injected 000001 answers are not counted.
+	badSignatures int
+	// rng is the source of chaos's random draws, reseeded whenever chaos is set.
+	rng *rand.Rand
+	seq int
 	// calls logs every request this seller received, newest last (at most maxCallLog), for
 	// tests and people to see what the marketplace asked, in which order, how fast.
 	calls []callRecord
@@ -123,6 +133,7 @@ func newSeller(accessKey string, asyncDelay time.Duration) *seller {
 		byOrder:       map[orderKey]*instance{},
 		nonces:        nonceStore{seen: map[string]time.Time{}},
 		stats:         map[sellerapi.Activity]map[string]int{},
+		rng:           newChaosRand(clockSeed()),
 	}
 }
 

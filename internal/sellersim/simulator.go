@@ -3,7 +3,8 @@
 // workflows can be developed, demonstrated and tested against real HTTP without a real
 // seller. It verifies request signatures, signs its answers, honours the idempotency the
 // protocol demands of sellers, and can be told through a small admin API to answer
-// asynchronously, slowly, wrongly, or to lose its answers.
+// asynchronously, slowly, wrongly, or to lose its answers: for the next N calls, or for a
+// share of calls chosen at random ("chaos", for fault soaks).
 //
 // The protocol endpoint of seller S is POST /sellers/S/produce (ProducePath): a product
 // sold by S is registered in the catalogue with that URL as its production endpoint.
@@ -15,12 +16,33 @@
 //	                                           "latencyMs": 0, "failNext": {"count": 1,
 //	                                           "resultCode": "000005", "httpStatus": 502},
 //	                                           "loseNext": 1, "license": "answer"|"query"|"callback",
-//	                                           "licenseDelayMs": 0}
+//	                                           "licenseDelayMs": 0,
+//	                                           "chaos": {"failPercent": 0, "losePercent": 0,
+//	                                           "latencyMaxMs": 0, "refusePercent": 0,
+//	                                           "gonePercent": 0, "seed": 0}}
 //	GET  /admin/sellers/{sellerId}/instances?orderId=
-//	GET  /admin/sellers/{sellerId}/stats
+//	GET  /admin/sellers/{sellerId}/stats      {"sellerId", "calls": {activity: {outcome: n}},
+//	                                           "badSignatures": n, "instances": n}
+//	GET  /admin/stats                         {"sellers": {sellerId: {"calls", "badSignatures",
+//	                                           "instances"}}}
 //	GET  /admin/sellers/{sellerId}/calls?instanceId=     (every request received, oldest first)
 //	POST /admin/reset
 //	GET  /healthz
+//
+// Behaviour fields left out stay as they are; an object (failNext, chaos) replaces the
+// previous one. Chaos, all zero by default (off), acts on a share of calls at random:
+// failPercent of authenticated calls fail without doing the work with a retryable failure
+// chosen uniformly (000005, 000001, 000099, or HTTP 502 or 503 with 000005); losePercent
+// do the work and drop the answer; every call first waits 0..latencyMaxMs more;
+// newInstance of the refusePercent of orders for which Refuses holds answers 000002 and
+// makes nothing; gonePercent of releases of an existing instance release it and answer
+// 000003. seed (0 = from the clock, then shown in the answer) makes a run repeatable.
+// Authentication comes first, and failNext and loseNext win over chaos.
+//
+// Stats outcomes are the result code answered, "http:<status>" (failNext with a status),
+// "chaos:<code>" and "chaos:http:<status>", "refused:000002", "gone:000003" and
+// "lost:<code>" (an answer dropped after the work). badSignatures counts requests that
+// failed authentication for real (injected 000001 answers are not counted).
 package sellersim
 
 import (
@@ -99,6 +121,7 @@ func New(opts Options) *Simulator {
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/instances", s.handleInstances)
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/stats", s.handleStats)
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/calls", s.handleCalls)
+	s.mux.HandleFunc("GET /admin/stats", s.handleAllStats)
 	s.mux.HandleFunc("POST /admin/reset", s.handleReset)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
