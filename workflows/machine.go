@@ -331,6 +331,21 @@ func (s *State) callFinished(ev Event, o *Outcome) {
 	s.Calls.Finish(r.Call)
 	switch r.Call {
 	case CallNewInstance, CallQuery:
+		if s.Phase.Final() && ev.KeepLateInstance && s.Phase != order.PhaseCancelled {
+			// Completed while the call ran (a licence came by callback before queryInstance
+			// answered): the instance is the buyer's, never released. Released: released
+			// already, unless the answer names one the release did not know.
+			switch {
+			case s.Phase == order.PhaseReleased && r.InstanceID != "" && r.InstanceID != s.InstanceID:
+				s.InstanceID = r.InstanceID
+				s.startCall(o, CallRelease)
+			case s.InstanceID == "" && r.InstanceID != "":
+				s.record(o, "instance_created", s.sellerActor(), map[string]string{"instanceId": r.InstanceID}, func() {
+					s.InstanceID, s.InstanceReady = r.InstanceID, true
+				})
+			}
+			return
+		}
 		if s.Phase.Final() {
 			// The order was cancelled while the call ran: release what it made.
 			if r.InstanceID != "" {

@@ -21,6 +21,11 @@ var (
 	seller *activities.Seller
 )
 
+// ChangeLateResultKept is the version marker (workflow.GetVersion) of the change that keeps
+// a completed order's instance when a provisioning result comes after completion: before
+// it, the late result released the buyer's instance and turned the order released.
+const ChangeLateResultKept = "late-result-kept"
+
 // Order is the order workflow (order.WorkflowType): one per marketplace order, with ID
 // order.WorkflowID(orderId). It returns the final view of the order.
 //
@@ -355,7 +360,13 @@ func (o *orderImpl) finished(ctx workflow.Context, rc *running, f workflow.Futur
 			break
 		}
 	}
-	return o.process(ctx, Event{Kind: EvResult, Result: resultOf(ctx, rc.kind, f)}, nil)
+	ev := Event{Kind: EvResult, Result: resultOf(ctx, rc.kind, f)}
+	if late := o.st.Phase.Final() && o.st.Phase != order.PhaseCancelled; late && (rc.kind == CallNewInstance || rc.kind == CallQuery) {
+		// Before this change a late result released the instance even of a completed
+		// order; histories recorded then replay that way.
+		ev.KeepLateInstance = workflow.GetVersion(ctx, ChangeLateResultKept, workflow.DefaultVersion, 1) >= 1
+	}
+	return o.process(ctx, ev, nil)
 }
 
 // refusedTypes are the error types of a seller's definite refusal: it made nothing.

@@ -83,6 +83,30 @@ func TestLicensePaths(t *testing.T) {
 		l2.SHA256 = strings.Repeat("b", 64)
 		m.refused(Event{Kind: EvLicense, Actor: sellerA, License: l2}, order.ErrLicenseMismatch)
 	})
+	// Found by the soak: the licence came by callback while queryInstance was still being
+	// retried, the buyer accepted, and the query's late answer released the buyer's instance.
+	t.Run("by callback, accepted before queryInstance answers", func(t *testing.T) {
+		for _, keep := range []bool{true, false} {
+			m := newMachineBilled(t, order.TypeLicense, order.BillingOneTime, true)
+			m.result(CallResult{Call: CallNewInstance, OK: true}) // the instance ID comes with the query
+			m.apply(Event{Kind: EvLicense, Actor: sellerA, License: *licenseRef("L-1")})
+			m.apply(Event{Kind: EvAccept, Actor: buyer})
+			m.status(order.Status(order.PhaseCompleted))
+			m.calls = nil
+			m.apply(Event{Kind: EvResult, Result: ok(CallQuery, "inst-1"), KeepLateInstance: keep})
+			if !keep { // histories recorded before the change replay as they ran
+				if !slices.Equal(m.calls, []CallKind{CallRelease}) {
+					t.Fatalf("without the version marker: calls %v, want the old release", m.calls)
+				}
+				continue
+			}
+			m.status(order.Status(order.PhaseCompleted))
+			m.lastSteps("instance_created")
+			if len(m.calls) != 0 || m.s.InstanceID != "inst-1" || !m.s.Done() {
+				t.Fatalf("calls %v, instance %q, done %v: the buyer's instance must stay", m.calls, m.s.InstanceID, m.s.Done())
+			}
+		}
+	})
 	t.Run("never comes", func(t *testing.T) {
 		m := newMachine(t, order.TypeLicense, true)
 		m.provisioned()

@@ -153,6 +153,10 @@ type Event struct {
 	Renewal     order.RenewalRequest
 	Unsubscribe order.UnsubscribeRequest
 	Arrears     order.ArrearsSignal
+	// KeepLateInstance is set by the workflow (behind the ChangeLateResultKept version
+	// marker) on a provisioning result that comes after the order ended other than by
+	// cancellation: what it names is the buyer's (completed) or was released already.
+	KeepLateInstance bool
 }
 
 // Step is one line of the audit trail an event leaves: what happened, who did it, the

@@ -103,6 +103,38 @@ func TestLicenseDeliveredByCallback(t *testing.T) {
 	recordHistory(t, "LIC-1", "license_callback_completed")
 }
 
+// TestLicenseCallbackBeforeQueryAnswers: found by the soak. A licence seller answers
+// asynchronously and delivers the licence by callback before its instance is ready; the
+// buyer accepts while queryInstance still polls. The poll's late answer must leave the
+// completed order and the buyer's instance alone (it used to release both).
+func TestLicenseCallbackBeforeQueryAnswers(t *testing.T) {
+	catalogueOf(t, "s-lic4", "p-lic4", order.TypeLicense, order.BillingOneTime, nil)
+	sim(t, "PUT", "/admin/sellers/s-lic4/behaviour", map[string]any{"mode": "async", "asyncDelayMs": 4000, "license": "callback", "licenseDelayMs": 100})
+	wantOK(t, do(t, buyer("c-lic4", "POST", "/v1/orders", oneTimeOrder("LIC-4", "c-lic4", "p-lic4", 5000))), "POST order")
+	waitStatus(t, "LIC-4", order.Status(order.PhaseAwaitingAcceptance), 10*time.Second)
+	wantOK(t, do(t, buyer("c-lic4", "POST", "/v1/orders/LIC-4/acceptance", nil)), "accept")
+	waitStatus(t, "LIC-4", order.Status(order.PhaseCompleted), 5*time.Second)
+	// The instance becomes ready 4 s after newInstance; the workflow ends once the poll has
+	// its answer.
+	run := stack.Temporal.GetWorkflow(context.Background(), order.WorkflowID("LIC-4"), "")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var final order.View
+	if err := run.Get(ctx, &final); err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != order.Status(order.PhaseCompleted) {
+		t.Fatalf("the workflow ended %s", final.Status)
+	}
+	if got := view(t, do(t, ops("GET", "/v1/orders/LIC-4", nil))); got.Status != order.Status(order.PhaseCompleted) || got.InstanceID == "" {
+		t.Fatalf("after the late answer: %s, instance %q", got.Status, got.InstanceID)
+	}
+	if insts := simInstances(t, "s-lic4", "LIC-4"); len(insts) != 1 || insts[0].Status != "active" {
+		t.Fatalf("the buyer's instance at the seller: %+v", insts)
+	}
+	recordHistory(t, "LIC-4", "license_callback_accepted_before_query")
+}
+
 func TestLicenseInTheAnswer(t *testing.T) {
 	catalogueOf(t, "s-lic2", "p-lic2", order.TypeLicense, order.BillingYearly, nil)
 	sim(t, "PUT", "/admin/sellers/s-lic2/behaviour", map[string]any{"license": "answer"})
