@@ -11,7 +11,10 @@ BENCH_ORDERS ?= 200
 # duration: see scripts/fuzz-smoke.sh).
 FUZZTIME ?= 20000x
 
-.PHONY: build run test fuzz-smoke deps bench demo record-histories replay-release
+# Orders the fault soak drives (`make soak`), spread over every product type and billing mode.
+SOAK_ORDERS ?= 1000
+
+.PHONY: build run test fuzz-smoke deps bench soak demo record-histories replay-release
 
 # Every command under cmd/ into bin/, where devstack finds its children (orders, sellersim).
 build:
@@ -25,10 +28,13 @@ run: build
 
 # Every test, then every fuzz target briefly. Only internal/e2e and internal/devserver
 # link the Temporal server (the slow, ~200 MB builds); everything else builds in seconds.
+# The short soak (internal/soak) runs the race-detector builds of the three binaries made
+# first here, so that their compilation is shared with the tests' instead of racing it.
 test:
 	@./scripts/ensure-debian-packages.sh test
 	$(GO) vet ./...
-	$(GO) test -race -timeout 25m ./...
+	$(GO) build -race -o bin/race/ ./cmd/devstack ./cmd/orders ./cmd/sellersim
+	SOAK_BIN_DIR=$(CURDIR)/bin/race $(GO) test -race -timeout 25m ./...
 	cd deploy/check && $(GO) vet ./... && $(GO) test ./...
 	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz-smoke.sh
 
@@ -40,6 +46,14 @@ fuzz-smoke:
 # each against a baseline of the same run; writes docs/benchmarks.md (scripts/bench.sh).
 bench: build
 	BENCH_ORDERS=$(BENCH_ORDERS) GO=$(GO) ./scripts/bench.sh
+
+# The fault soak: SOAK_ORDERS orders of every type and billing mode through the API while
+# workers are SIGKILLed and PostgreSQL and Temporal restarted; prints the table of checks
+# (also into docs/soak.md) and exits non-zero on any violation. Data and logs stay in
+# .data/soak-<time>/.
+soak: build
+	@./scripts/ensure-debian-packages.sh run
+	./bin/soak -orders $(SOAK_ORDERS) -report docs/soak.md
 
 # Replays the histories a release kept (REF, default the newest v* tag) or a folder of
 # histories exported from a cluster (REF=path) against this tree's workflow code.

@@ -7,13 +7,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +35,7 @@ func main() {
 	inFlight := flag.Int("inflight", 100, "orders (or pay-per-use customers) driven at once")
 	dir := flag.String("dir", filepath.Join(".data", "soak-"+time.Now().UTC().Format("20060102-150405")), "where the run's data and logs go")
 	binDir := flag.String("bin", filepath.Dir(exe), "folder of the devstack, orders and sellersim binaries")
+	report := flag.String("report", "", "also write the table to this Markdown file, with the machine it ran on")
 	flag.Parse()
 	if *orders < 20 || *workers < 1 || *inFlight < 1 {
 		fmt.Fprintln(os.Stderr, "soak: -orders must be at least 20, -workers and -inflight at least 1")
@@ -39,15 +44,40 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var table bytes.Buffer
 	res, err := soak.Run(ctx, soak.Options{
 		Orders: *orders, Seed: *seed, BinDir: *binDir, Dir: *dir, Workers: *workers, InFlight: *inFlight,
-		Logger: log, Out: os.Stdout,
+		Logger: log, Out: io.MultiWriter(os.Stdout, &table),
 	})
 	if err != nil {
 		log.Error("soak could not run", "err", err, "logs", filepath.Join(*dir, "logs"))
 		os.Exit(2)
 	}
+	if *report != "" {
+		if err := writeReport(*report, table.String()); err != nil {
+			log.Error("write the report", "err", err)
+			os.Exit(2)
+		}
+	}
 	if !res.OK {
 		os.Exit(1)
 	}
+}
+
+// writeReport writes the table as docs/soak.md keeps it: when, on what machine, the table.
+func writeReport(path, table string) error {
+	cpu := "unknown CPU"
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(raw), "\n") {
+			if name, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+				break
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Fault soak\n\nThe latest `make soak` (cmd/soak, internal/soak; README.md says what it does and checks), %s,\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "on %d cores of %s, %s/%s, %s.\n\n```\n%s```\n", runtime.NumCPU(), cpu, runtime.GOOS, runtime.GOARCH, runtime.Version(), table)
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -125,7 +125,7 @@ func sleepPoll(ctx context.Context) error {
 	}
 }
 
-func money(v int64) map[string]any { return map[string]any{"value": v, "currency": currency} }
+func money(v int64, cur string) map[string]any { return map[string]any{"value": v, "currency": cur} }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
@@ -133,11 +133,11 @@ func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 func (d *driver) place(ctx context.Context, p *plan) error {
 	body := map[string]any{
 		"orderId": p.id, "orderLineId": p.id + "-1", "customerId": p.customer, "productId": p.productID,
-		"quantity": 1, "amount": money(p.value),
+		"quantity": 1, "amount": money(p.value, p.currency),
 	}
 	switch {
 	case p.after == afterExpire || p.after == afterExpireRenew:
-		body["expireTime"] = ts(time.Now().Add(expiringLife * time.Second))
+		body["expireTime"] = ts(time.Now().Add(expiringLife))
 	case p.mode == order.BillingMonthly:
 		body["expireTime"] = ts(time.Now().Add(30 * 24 * time.Hour))
 	case p.mode == order.BillingYearly:
@@ -152,6 +152,7 @@ func (d *driver) place(ctx context.Context, p *plan) error {
 		return fmt.Errorf("place: %d %.200s", a.status, a.body)
 	}
 	d.placed.Add(1)
+	p.placed = true
 	return nil
 }
 
@@ -274,7 +275,7 @@ func (d *driver) ship(ctx context.Context, p *plan, v view, k string) {
 func (d *driver) renew(ctx context.Context, p *plan, n int, expire time.Time) error {
 	rid := fmt.Sprintf("%s-R%d", p.id, n)
 	a, err := d.act(ctx, p, billing, http.MethodPost, "/v1/orders/"+p.id+"/renewal", "renew-"+rid, map[string]any{
-		"renewalOrderId": rid, "renewalOrderLineId": rid + "-1", "expireTime": ts(expire), "amount": money(p.value),
+		"renewalOrderId": rid, "renewalOrderLineId": rid + "-1", "expireTime": ts(expire), "amount": money(p.value, p.currency),
 	})
 	if err != nil {
 		return err
@@ -290,7 +291,7 @@ func (d *driver) unsubscribe(ctx context.Context, p *plan) error {
 	uid := p.id + "-U"
 	body := map[string]any{"reason": "the customer unsubscribed", "unsubscribeOrderId": uid, "unsubscribeOrderLineId": uid + "-1"}
 	if p.value > 0 {
-		body["refund"] = money(p.value / 4)
+		body["refund"] = money(p.value/4, p.currency)
 	}
 	_, err := d.act(ctx, p, billing, http.MethodPost, "/v1/orders/"+p.id+"/unsubscription", "unsubscribe-"+p.id, body)
 	return err
@@ -436,7 +437,7 @@ func (d *driver) arrears(ctx context.Context, g *group, live []bool) error {
 	first := g.orders[0]
 	path := "/v1/customers/" + g.customer
 	if _, err := d.act(ctx, first, billing, http.MethodPost, path+"/arrears", "arrears-"+g.customer,
-		map[string]any{"amount": money(5000), "since": ts(time.Now().Add(-time.Hour))}); err != nil {
+		map[string]any{"amount": money(5000, arrearsCurrency), "since": ts(time.Now().Add(-time.Hour))}); err != nil {
 		return err
 	}
 	if g.after == afterArrearsUnpaid {
@@ -450,7 +451,7 @@ func (d *driver) arrears(ctx context.Context, g *group, live []bool) error {
 		}
 	}
 	if _, err := d.act(ctx, first, billing, http.MethodPost, path+"/payments", "pay-"+g.customer,
-		map[string]any{"amount": money(5000)}); err != nil {
+		map[string]any{"amount": money(5000, arrearsCurrency)}); err != nil {
 		return err
 	}
 	for i, p := range g.orders {

@@ -3,6 +3,7 @@ package soak
 import (
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/sellersim"
@@ -31,19 +32,24 @@ const (
 	afterArrearsPaid      afterScript = "arrears_paid_unsubscribe"
 	afterArrearsUnpaid    afterScript = "arrears_unpaid"
 	afterUsageUnsubscribe afterScript = "usage_unsubscribe"
-	expiringLife                      = 60 // seconds of life of an order whose script lets it expire
-	payPerUseGroupSize                = 4
-	refusePercent                     = 5 // of the instance sellers' orders
-	commissionBps                     = 1500
-	currency                          = "CNY"
+)
+
+// The scripts' constants.
+const (
+	expiringLife       = 60 * time.Second // the life of an order whose script lets it expire
+	payPerUseGroupSize = 4                // pay-per-use orders per customer
+	refusePercent      = 5                // of the instance sellers' orders, refused
+	commissionBps      = 1500
+	arrearsCurrency    = "CNY" // billing reports arrears and payments in it
 )
 
 // sellerSpec is one simulated seller: its product type, whether its products are
-// supervised, and how the simulator behaves for it.
+// supervised, the currency it sells in, and how the simulator behaves for it.
 type sellerSpec struct {
 	id         string
 	typ        order.ProductType
 	supervised bool
+	currency   string
 	behaviour  map[string]any
 }
 
@@ -56,14 +62,14 @@ func chaos(seed int64) map[string]any {
 func sellerSpecs(seed int64) []sellerSpec {
 	with := func(m map[string]any, n int64) map[string]any { m["chaos"] = chaos(seed + n); return m }
 	return []sellerSpec{
-		{"s-saas", order.TypeSaaS, false, with(map[string]any{"mode": "sync"}, 1)},
-		{"s-saas-async", order.TypeSaaS, true, with(map[string]any{"mode": "async", "asyncDelayMs": 1500}, 2)},
-		{"s-lic-answer", order.TypeLicense, true, with(map[string]any{"mode": "sync", "license": "answer"}, 3)},
-		{"s-lic-query", order.TypeLicense, true, with(map[string]any{"mode": "async", "asyncDelayMs": 800, "license": "query"}, 4)},
-		{"s-lic-callback", order.TypeLicense, true, with(map[string]any{"mode": "sync", "license": "callback", "licenseDelayMs": 700}, 5)},
-		{"s-pkg", order.TypePackage, true, map[string]any{}},
-		{"s-hw", order.TypeHardware, true, map[string]any{}},
-		{"s-svc", order.TypeService, true, map[string]any{}},
+		{"s-saas", order.TypeSaaS, false, "CNY", with(map[string]any{"mode": "sync"}, 1)},
+		{"s-saas-async", order.TypeSaaS, true, "CNY", with(map[string]any{"mode": "async", "asyncDelayMs": 1500}, 2)},
+		{"s-lic-answer", order.TypeLicense, true, "CNY", with(map[string]any{"mode": "sync", "license": "answer"}, 3)},
+		{"s-lic-query", order.TypeLicense, true, "USD", with(map[string]any{"mode": "async", "asyncDelayMs": 800, "license": "query"}, 4)},
+		{"s-lic-callback", order.TypeLicense, true, "CNY", with(map[string]any{"mode": "sync", "license": "callback", "licenseDelayMs": 700}, 5)},
+		{"s-pkg", order.TypePackage, true, "CNY", map[string]any{}},
+		{"s-hw", order.TypeHardware, true, "USD", map[string]any{}},
+		{"s-svc", order.TypeService, true, "USD", map[string]any{}},
 	}
 }
 
@@ -84,6 +90,7 @@ type plan struct {
 	typ                               order.ProductType
 	mode                              order.BillingMode
 	supervised                        bool
+	currency                          string
 	value                             int64
 	delivery                          deliveryScript
 	after                             afterScript
@@ -91,6 +98,7 @@ type plan struct {
 	expect                            order.Status
 
 	// Filled in by the driver.
+	placed     bool   // the API took the order
 	renewals   int    // renewals the API took
 	final      view   // the last view read
 	driveError string // why the driver could not play the script to its end
@@ -123,7 +131,8 @@ func makePlans(n int, run string, rng *rand.Rand) (singles []*plan, groups []*gr
 				p := &plan{
 					id:  fmt.Sprintf("SK%s-%04d", run, i),
 					typ: t, mode: m, sellerID: s.id, productID: productID(s.id, m), supervised: s.supervised,
-					value: 1000 + rng.Int64N(99_000),
+					currency: s.currency,
+					value:    1000 + rng.Int64N(99_000),
 				}
 				i++
 				p.refused = callsSeller(t) && sellersim.Refuses(p.id, refusePercent)

@@ -89,7 +89,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		opts.InFlight = 100
 	}
 	if opts.KillEvery[1] <= 0 {
-		opts.KillEvery = [2]time.Duration{15 * time.Second, 45 * time.Second}
+		opts.KillEvery = [2]time.Duration{5 * time.Second, 25 * time.Second}
 	}
 	if opts.Out == nil {
 		opts.Out = os.Stdout
@@ -236,7 +236,7 @@ func setUp(ctx context.Context, api *apiClient, sim *simClient, drv *driver, cus
 				"commissionRate": commissionBps, "acceptanceCriteria": "it does what the listing says", "supervised": s.supervised,
 			}
 			if m == order.BillingPayPerUse {
-				product["unitPrice"] = money(25)
+				product["unitPrice"] = money(25, s.currency)
 			}
 			if err := put(ctx, api, "/v1/products/"+productID(s.id, m), product); err != nil {
 				return err
@@ -413,7 +413,7 @@ func printReport(w io.Writer, opts Options, plans []*plan, drv *driver, api *api
 	line("FAULTS\t\t")
 	line("  worker SIGKILLs\t%d\t", f.workerKills.Load())
 	line("  PostgreSQL restart\tat %v, down %v\t", f.pgAt.Round(time.Second), f.pgRestart.Round(time.Millisecond))
-	line("  Temporal restart\tat %v, down %v\t", f.temporalAt.Round(time.Second), f.temporalRestart.Round(time.Millisecond))
+	line("  Temporal SIGKILL and restart\tat %v, down %v\t", f.temporalAt.Round(time.Second), f.temporalRestart.Round(time.Millisecond))
 	line("  seller answers\t%s\t", joinCounts(outcomeTotals(stats)))
 	api.mu.Lock()
 	retried := map[string]int{}
