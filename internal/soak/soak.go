@@ -370,17 +370,15 @@ func progress(ctx context.Context, drv *driver, total int, f *faults, log *slog.
 	}
 }
 
-// printReport writes the figures and the checks as a table.
+// printReport writes the figures and the checks: two aligned tables (orders, checks) and
+// the faults as plain lines.
 func printReport(w io.Writer, opts Options, plans []*plan, drv *driver, api *apiClient, f *faults, stats simStats,
 	checks []*check, drive time.Duration, res *Result) {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	line := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
-	line("SOAK\t%d orders, seed %d, %d workers\tdrive %v, total %v", len(plans), opts.Seed, opts.Workers,
+	fmt.Fprintf(w, "SOAK: %d orders, seed %d, %d workers; drive %v, total %v\n\n", len(plans), opts.Seed, opts.Workers,
 		drive.Round(time.Second), res.Elapsed.Round(time.Second))
-	line("\t\t")
 	byCombo := map[string]map[order.Status]int{}
 	for _, p := range plans {
-		k := string(p.typ) + " " + string(p.mode)
+		k := string(p.typ) + "\t" + string(p.mode)
 		if byCombo[k] == nil {
 			byCombo[k] = map[order.Status]int{}
 		}
@@ -391,15 +389,17 @@ func printReport(w io.Writer, opts Options, plans []*plan, drv *driver, api *api
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	line("ORDERS (type, billing mode)\tfinal statuses\t")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tBILLING\tFINAL STATUS")
 	for _, k := range keys {
 		var parts []string
 		for s, n := range byCombo[k] {
 			parts = append(parts, fmt.Sprintf("%s %d", s, n))
 		}
 		sort.Strings(parts)
-		line("  %s\t%s\t", k, strings.Join(parts, ", "))
+		fmt.Fprintf(tw, "%s\t%s\n", k, strings.Join(parts, ", "))
 	}
+	tw.Flush()
 	scripts := map[string]int{}
 	for _, p := range plans {
 		scripts[string(p.delivery)]++
@@ -408,25 +408,23 @@ func printReport(w io.Writer, opts Options, plans []*plan, drv *driver, api *api
 			scripts["refused by the seller"]++
 		}
 	}
-	line("SCRIPTS\t%s\t", joinCounts(scripts))
-	line("\t\t")
-	line("FAULTS\t\t")
-	line("  worker SIGKILLs\t%d\t", f.workerKills.Load())
-	line("  PostgreSQL restart\tat %v, down %v\t", f.pgAt.Round(time.Second), f.pgRestart.Round(time.Millisecond))
-	line("  Temporal SIGKILL and restart\tat %v, down %v\t", f.temporalAt.Round(time.Second), f.temporalRestart.Round(time.Millisecond))
-	line("  seller answers\t%s\t", joinCounts(outcomeTotals(stats)))
 	api.mu.Lock()
 	retried := map[string]int{}
 	for k, n := range api.byStatus {
 		retried[k] = n
 	}
 	api.mu.Unlock()
-	line("  API attempts retried\t%s\t", joinCounts(retried))
-	line("  orders not readable yet after their 201\t%d (read again until found)\t", drv.notFound.Load())
-	line("\t\t")
-	line("CHECK\tVIOLATIONS\tOVER")
+	fmt.Fprintf(w, "\nScripts: %s.\n", joinCounts(scripts))
+	fmt.Fprintf(w, "Faults: %d worker SIGKILLs; PostgreSQL restarted at %v (down %v); Temporal SIGKILLed and restarted at %v (down %v).\n",
+		f.workerKills.Load(), f.pgAt.Round(time.Second), f.pgRestart.Round(time.Millisecond),
+		f.temporalAt.Round(time.Second), f.temporalRestart.Round(time.Millisecond))
+	fmt.Fprintf(w, "Seller answers: %s.\n", joinCounts(outcomeTotals(stats)))
+	fmt.Fprintf(w, "API attempts retried: %s; orders not readable for a while after their 201: %d.\n\n",
+		joinCounts(retried), drv.notFound.Load())
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tVIOLATIONS\tOVER")
 	for _, c := range checks {
-		line("  %s\t%d\t%s", c.name, c.violations, c.detail)
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", c.name, c.violations, c.detail)
 	}
 	tw.Flush()
 	for _, c := range checks {
