@@ -132,7 +132,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	var f faults
 	faultCtx, stopFaults := context.WithCancel(ctx)
 	var faultsDone sync.WaitGroup
-	faultsDone.Go(func() { injectFaults(faultCtx, st, &f, drv, len(plans), opts, rng, driveBegan, log) })
+	// The faults draw from a source of their own: rng is the drive's.
+	faultRng := rand.New(rand.NewPCG(uint64(opts.Seed), 0xfa17))
+	faultsDone.Go(func() { injectFaults(faultCtx, st, &f, drv, len(plans), opts, faultRng, driveBegan, log) })
 	progressDone := make(chan struct{})
 	go progress(faultCtx, drv, len(plans), &f, log, progressDone)
 
