@@ -149,17 +149,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		log.Info("using the PostgreSQL server of DATABASE_URL", "url", withoutPassword(dbURL))
 	}
 
-	startCtx, cancelStart := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancelStart()
-	temporalSrv, err := devserver.Start(startCtx, devserver.Options{
-		DBFile:       cfg.TemporalDBFile,
-		FrontendAddr: cfg.TemporalAddress,
-		Namespace:    cfg.TemporalNamespace,
-		UIAddr:       cfg.TemporalUIAddr,
-		Logger:       log,
-	})
+	temporalSrv, err := startTemporal(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("start Temporal: %w", err)
+		return err
 	}
 	cleanups = append(cleanups, temporalSrv.Stop)
 
@@ -236,8 +228,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	}
 }
 
-// runTemporal serves the embedded Temporal server and its UI alone until ctx ends.
-func runTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// startTemporal starts the embedded Temporal server and its UI as cfg says.
+func startTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) (*devserver.Server, error) {
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	srv, err := devserver.Start(startCtx, devserver.Options{
@@ -248,7 +240,16 @@ func runTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 		Logger:       log,
 	})
 	if err != nil {
-		return fmt.Errorf("start Temporal: %w", err)
+		return nil, fmt.Errorf("start Temporal: %w", err)
+	}
+	return srv, nil
+}
+
+// runTemporal serves the embedded Temporal server and its UI alone until ctx ends.
+func runTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	srv, err := startTemporal(ctx, cfg, log)
+	if err != nil {
+		return err
 	}
 	defer srv.Stop()
 	log.Info("Temporal server ready; SIGTERM stops it", "temporal", srv.FrontendAddr(), "namespace", srv.Namespace(), "temporalUI", srv.UIURL())

@@ -52,10 +52,6 @@ func (v view) final() bool { return order.Phase(v.Status).Final() }
 type driver struct {
 	api  *apiClient
 	keys map[string]string // sellerId -> access key
-	log  interface {
-		Info(string, ...any)
-		Warn(string, ...any)
-	}
 
 	placed, done atomic.Int64
 	notFound     atomic.Int64 // orders a GET did not find for a while after their 201

@@ -71,33 +71,32 @@ func (p *process) start() error {
 	return nil
 }
 
-// running reports whether the process is up.
-func (p *process) running() bool {
+// live is the running command and its exit channel, or nil when the process is down.
+func (p *process) live() (*exec.Cmd, chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
-		return false
+		return nil, nil
 	}
 	select {
 	case <-p.done:
-		return false
+		return nil, nil
 	default:
-		return true
+		return p.cmd, p.done
 	}
+}
+
+// running reports whether the process is up.
+func (p *process) running() bool {
+	cmd, _ := p.live()
+	return cmd != nil
 }
 
 // kill sends SIGKILL and waits for the exit: a crash, as the soak's faults want it.
 func (p *process) kill() error {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
+	cmd, done := p.live()
 	if cmd == nil {
 		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	default:
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("kill %s: %w", p.name, err)
@@ -108,16 +107,9 @@ func (p *process) kill() error {
 
 // stop asks the process to stop (SIGTERM) and kills it after stopTimeout.
 func (p *process) stop() error {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
+	cmd, done := p.live()
 	if cmd == nil {
 		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	default:
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {

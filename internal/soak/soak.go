@@ -116,7 +116,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	api := newAPIClient(st.apiBase)
 	sim := &simClient{base: st.simBase, http: &http.Client{Timeout: 30 * time.Second}}
 	singles, groups, customers := makePlans(opts.Orders, run, rng)
-	drv := &driver{api: api, keys: map[string]string{}, log: log}
+	drv := &driver{api: api, keys: map[string]string{}}
 	if err := setUp(ctx, api, sim, drv, customers, opts.Seed); err != nil {
 		return nil, fmt.Errorf("set up the catalogue: %w", err)
 	}
