@@ -73,7 +73,11 @@ func verify(ctx context.Context, st *stack, sim *simClient, plans []*plan, drv *
 		if len(open) == 0 {
 			break
 		}
-		time.Sleep(time.Second)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	sem := make(chan struct{}, 16)
 	var wg sync.WaitGroup

@@ -34,15 +34,11 @@ type process struct {
 
 // start runs the process (again). It is an error to start a running process.
 func (p *process) start() error {
+	if cmd, _ := p.live(); cmd != nil {
+		return fmt.Errorf("start %s: already running (pid %d)", p.name, cmd.Process.Pid)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil {
-		select {
-		case <-p.done:
-		default:
-			return fmt.Errorf("start %s: already running (pid %d)", p.name, p.cmd.Process.Pid)
-		}
-	}
 	out, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)

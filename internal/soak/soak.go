@@ -105,7 +105,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	run := fmt.Sprintf("%04d", opts.Seed%10000)
 	log.Info("soak starting", "orders", opts.Orders, "seed", opts.Seed, "dir", opts.Dir)
 
-	st, err := startStack(ctx, opts, opts.Dir, log)
+	st, err := startStack(ctx, opts, log)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,8 @@ func freeAddr() (string, error) {
 }
 
 // startStack starts every part in order and waits until each is ready.
-func startStack(ctx context.Context, opts Options, dir string, log *slog.Logger) (_ *stack, err error) {
+func startStack(ctx context.Context, opts Options, log *slog.Logger) (_ *stack, err error) {
+	dir := opts.Dir
 	s := &stack{dir: dir, log: log}
 	defer func() {
 		if err != nil {
