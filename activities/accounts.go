@@ -29,17 +29,8 @@ type AccountRecord struct {
 	FirstSeq int                 `json:"firstSeq"`
 	At       time.Time           `json:"at"`
 	CaseID   string              `json:"caseId"`
-	Steps    []AccountRecordStep `json:"steps"`
+	Steps    []order.AccountStep `json:"steps"`
 	View     order.AccountView   `json:"view"`
-}
-
-// AccountRecordStep is one audit line of an account.
-type AccountRecordStep struct {
-	Event  string      `json:"event"`
-	From   string      `json:"from"`
-	To     string      `json:"to"`
-	Amount order.Money `json:"amount"`
-	Actor  order.Actor `json:"actor"`
 }
 
 // RecordAccount writes an account transition. Keyed like an order's: audit lines by
@@ -50,7 +41,7 @@ func (a *Accounts) RecordAccount(ctx context.Context, r AccountRecord) error {
 		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("account record of customer %s has no step", v.CustomerID))
 	}
 	lastSeq := r.FirstSeq + len(r.Steps) - 1
-	var inserted []AccountRecordStep
+	var inserted []order.AccountStep
 	err := pgx.BeginFunc(ctx, a.DB, func(tx pgx.Tx) error {
 		inserted = nil
 		if _, err := tx.Exec(ctx, `
@@ -79,7 +70,7 @@ func (a *Accounts) RecordAccount(ctx context.Context, r AccountRecord) error {
 			if tag.RowsAffected() == 1 {
 				inserted = append(inserted, st)
 			}
-			if st.Event == "arrears_paid" {
+			if st.Event == order.AccountStepPaid {
 				// Usage charges held back by the arrears are due now (the seller is paid
 				// once the customer has paid).
 				if _, err := postClearedUsage(ctx, tx, "", v.CustomerID); err != nil {
@@ -94,7 +85,7 @@ func (a *Accounts) RecordAccount(ctx context.Context, r AccountRecord) error {
 	}
 	if a.Metrics != nil {
 		for _, st := range inserted {
-			a.Metrics.ArrearsEvents.WithLabelValues(st.Event).Inc()
+			a.Metrics.ArrearsEvents.WithLabelValues(string(st.Event)).Inc()
 		}
 	}
 	return nil

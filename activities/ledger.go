@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cloudmarket/orders/internal/order"
 )
 
 // The order's money in the books (order-states.md, section 5). Each settlement line (the
@@ -14,43 +16,6 @@ import (
 // (settlement, posting, account, direction): a replayed or retried write posts nothing
 // twice. Every posting is balanced (a deferred trigger checks debits = credits at commit);
 // a refund after posting adds reversing lines, never an edit.
-
-// Posting kinds: which settlement line of the order a posting is about.
-const (
-	KindOrder       = "order"
-	KindRenewal     = "renewal"
-	KindUsage       = "usage"
-	KindUnsubscribe = "unsubscribe"
-)
-
-// Posting actions.
-const (
-	// PostingPost makes the line due: its balanced lines (buyer funds debited the gross;
-	// platform commission and seller payable credited), status pending. A blocked line is
-	// posted now.
-	PostingPost = "post"
-	// PostingBlock records the line as due but blocked (an open appeal): no ledger lines
-	// until it is posted.
-	PostingBlock = "block"
-	// PostingRefund refunds the whole line: before posting a refunded row without lines,
-	// after it reversing lines.
-	PostingRefund = "refund"
-	// PostingRefundPart records a refund of part of what was paid (unsubscription): its own
-	// row of kind unsubscribe, with reversing lines split at the order's commission rate.
-	PostingRefundPart = "refund_part"
-)
-
-// Posting is one money move of a transition.
-type Posting struct {
-	Kind          string `json:"kind"`
-	Key           string `json:"key,omitempty"`
-	Action        string `json:"action"`
-	Currency      string `json:"currency"`
-	Gross         int64  `json:"gross"`
-	Commission    int64  `json:"commission"`
-	Net           int64  `json:"net"`
-	CommissionBps int    `json:"commissionBps"`
-}
 
 type ledgerLine struct {
 	account, direction string
@@ -68,22 +33,22 @@ func reverseLines(gross, commission, net int64) []ledgerLine {
 
 // applyPosting writes one posting and returns the ledger postings it added ("post",
 // "reverse"; none when it had been written before).
-func applyPosting(ctx context.Context, tx pgx.Tx, orderID, sellerID string, p Posting) ([]string, error) {
+func applyPosting(ctx context.Context, tx pgx.Tx, orderID, sellerID string, p order.Posting) ([]string, error) {
 	what := fmt.Sprintf("%s %s of order %s", p.Action, p.Kind, orderID)
 	if p.Key != "" {
 		what += " (" + p.Key + ")"
 	}
 	switch p.Action {
-	case PostingPost, PostingBlock:
+	case order.PostingPost, order.PostingBlock:
 		status := "pending"
-		if p.Action == PostingBlock {
+		if p.Action == order.PostingBlock {
 			status = "blocked"
 		}
 		id, inserted, err := insertSettlement(ctx, tx, orderID, sellerID, p, status, "")
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		if p.Action == PostingBlock {
+		if p.Action == order.PostingBlock {
 			return nil, nil
 		}
 		if !inserted {
@@ -98,9 +63,9 @@ func applyPosting(ctx context.Context, tx pgx.Tx, orderID, sellerID string, p Po
 			}
 		}
 		return written(insertLines(ctx, tx, id, "post", p.Currency, postLines(p.Gross, p.Commission, p.Net)), "post")
-	case PostingRefund:
+	case order.PostingRefund:
 		return refundLine(ctx, tx, orderID, sellerID, p)
-	case PostingRefundPart:
+	case order.PostingRefundPart:
 		id, inserted, err := insertSettlement(ctx, tx, orderID, sellerID, p, "refunded", "unsubscribe")
 		if err != nil || !inserted {
 			return nil, err
@@ -118,7 +83,7 @@ func written(err error, posting string) ([]string, error) {
 }
 
 // insertSettlement adds the settlement row of a posting, or finds the one written before.
-func insertSettlement(ctx context.Context, tx pgx.Tx, orderID, sellerID string, p Posting, status, reason string) (int64, bool, error) {
+func insertSettlement(ctx context.Context, tx pgx.Tx, orderID, sellerID string, p order.Posting, status, reason string) (int64, bool, error) {
 	var id int64
 	err := tx.QueryRow(ctx, `
 		INSERT INTO settlements (order_id, kind, period_key, seller_id, currency, gross, commission_bps, commission, net, status, reason)
@@ -142,7 +107,7 @@ func insertSettlement(ctx context.Context, tx pgx.Tx, orderID, sellerID string, 
 // reversing lines (never an edit of the posted ones) and the status refunded. A line
 // already paid out to the seller leaves the seller payable owing: the next statement
 // claws it back.
-func refundLine(ctx context.Context, tx pgx.Tx, orderID, sellerID string, p Posting) ([]string, error) {
+func refundLine(ctx context.Context, tx pgx.Tx, orderID, sellerID string, p order.Posting) ([]string, error) {
 	var id int64
 	var status string
 	var gross, commission, net int64

@@ -97,12 +97,12 @@ func runLedgerScript(ctx context.Context, sellerID string, s ledgerScript) error
 		if err != nil {
 			return err
 		}
-		p := Posting{Kind: op.Line, Key: key, Currency: "CNY", Gross: op.Gross, Commission: commission, Net: net, CommissionBps: 1500}
+		p := order.Posting{Kind: order.LineKind(op.Line), Key: key, Currency: "CNY", Gross: op.Gross, Commission: commission, Net: net, CommissionBps: 1500}
 		switch op.Kind {
 		case "post", "block", "refund":
-			p.Action = map[string]string{"post": PostingPost, "block": PostingBlock, "refund": PostingRefund}[op.Kind]
+			p.Action = order.PostingAction(op.Kind)
 		case "refund_part":
-			p.Kind, p.Key, p.Action = KindUnsubscribe, orderID+"-U1", PostingRefundPart
+			p.Kind, p.Key, p.Action = order.LineUnsubscribe, orderID+"-U1", order.PostingRefundPart
 		case "state":
 			_, err := st.StateSeller(ctx, sellerID, months[op.Month])
 			return err

@@ -47,7 +47,7 @@ func projectOrder(ctx context.Context, tx pgx.Tx, v order.View, fingerprint, wor
 // appendEvent adds line seq to the order's audit trail; (order, seq) makes a retry add
 // nothing. It reports whether the line is new (for metrics counted once).
 func appendEvent(ctx context.Context, tx pgx.Tx, orderID string, seq int, at time.Time, actor order.Actor,
-	event string, from, to order.Status, detail map[string]string) (bool, error) {
+	event order.StepName, from, to order.Status, detail map[string]string) (bool, error) {
 	raw, err := json.Marshal(detail)
 	if err != nil || detail == nil {
 		raw = []byte("{}")

@@ -22,27 +22,11 @@ type Record struct {
 	// FirstSeq is the sequence number of Steps[0]; the others follow.
 	FirstSeq int          `json:"firstSeq"`
 	At       time.Time    `json:"at"`
-	Steps    []RecordStep `json:"steps"`
+	Steps    []order.Step `json:"steps"`
 	View     order.View   `json:"view"`
 	// Postings are the money moves of the transition (ledger.go).
-	Postings []Posting     `json:"postings,omitempty"`
-	Appeal   *AppealRecord `json:"appeal,omitempty"`
-}
-
-// RecordStep is one audit line.
-type RecordStep struct {
-	Event  string            `json:"event"`
-	Actor  order.Actor       `json:"actor"`
-	From   order.Status      `json:"from"`
-	To     order.Status      `json:"to"`
-	Detail map[string]string `json:"detail,omitempty"`
-}
-
-// AppealRecord is an appeal event (raised, escalated, resolved) and the appeal after it.
-type AppealRecord struct {
-	Kind   string       `json:"kind"`
-	Actor  order.Actor  `json:"actor"`
-	Appeal order.Appeal `json:"appeal"`
+	Postings []order.Posting     `json:"postings,omitempty"`
+	Appeal   *order.AppealChange `json:"appeal,omitempty"`
 }
 
 // Record writes a transition. Every part is keyed, so a retried or replayed local activity
@@ -55,7 +39,7 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("record for order %s has no step", v.OrderID))
 	}
 	lastSeq := r.FirstSeq + len(r.Steps) - 1
-	var inserted []RecordStep
+	var inserted []order.Step
 	var posted []string // the ledger postings written (post, reverse), for the metric
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		inserted = nil
@@ -98,14 +82,14 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 				s.Metrics.Transitions.WithLabelValues(string(st.From), string(st.To)).Inc()
 			}
 			switch st.Event {
-			case "needs_attention":
+			case order.StepNeedsAttention:
 				s.Metrics.NeedsAttention.WithLabelValues(st.Detail["cause"]).Inc()
-			case "frozen", "unfrozen", "released":
-				s.Metrics.Holds.WithLabelValues(st.Event, holdReason(st.Detail["reason"])).Inc()
+			case order.StepFrozen, order.StepUnfrozen, order.StepReleased:
+				s.Metrics.Holds.WithLabelValues(string(st.Event), holdReason(st.Detail["reason"])).Inc()
 			}
 		}
 		if r.Appeal != nil && len(inserted) > 0 {
-			s.Metrics.Appeals.WithLabelValues(r.Appeal.Kind, string(r.Appeal.Appeal.Outcome)).Inc()
+			s.Metrics.Appeals.WithLabelValues(string(r.Appeal.Kind), string(r.Appeal.Appeal.Outcome)).Inc()
 		}
 		for _, p := range posted {
 			s.Metrics.LedgerPostings.WithLabelValues(p).Inc()
@@ -115,7 +99,7 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 }
 
 // recordAppeal upserts the appeal and appends its event.
-func recordAppeal(ctx context.Context, tx pgx.Tx, orderID string, at time.Time, a AppealRecord) error {
+func recordAppeal(ctx context.Context, tx pgx.Tx, orderID string, at time.Time, a order.AppealChange) error {
 	ap := a.Appeal
 	evidence, err := json.Marshal(ap.Evidence)
 	if err != nil || ap.Evidence == nil {

@@ -167,10 +167,10 @@ func priceUsage(ctx context.Context, tx pgx.Tx, sellerID, month string, end time
 		if err != nil {
 			return nil, err
 		}
-		p := Posting{Kind: KindUsage, Key: month, Action: PostingPost, Currency: l.currency, Gross: gross,
+		p := order.Posting{Kind: order.LineUsage, Key: month, Action: order.PostingPost, Currency: l.currency, Gross: gross,
 			Commission: commission, Net: net, CommissionBps: l.bps}
 		if l.arrears != string(order.AccountNone) {
-			p.Action = PostingBlock // the customer's arrears first (seed: before the seller is paid)
+			p.Action = order.PostingBlock // the customer's arrears first (seed: before the seller is paid)
 		}
 		more, err := applyPosting(ctx, tx, l.orderID, sellerID, p)
 		if err != nil {
@@ -202,10 +202,10 @@ func postClearedUsage(ctx context.Context, tx pgx.Tx, sellerID, customerID strin
 	}
 	type blocked struct {
 		orderID, sellerID string
-		p                 Posting
+		p                 order.Posting
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (blocked, error) {
-		b := blocked{p: Posting{Kind: KindUsage, Action: PostingPost}}
+		b := blocked{p: order.Posting{Kind: order.LineUsage, Action: order.PostingPost}}
 		err := r.Scan(&b.orderID, &b.sellerID, &b.p.Key, &b.p.Currency, &b.p.Gross, &b.p.Commission, &b.p.Net, &b.p.CommissionBps)
 		return b, err
 	})
@@ -276,7 +276,7 @@ func statePostings(ctx context.Context, tx pgx.Tx, sellerID, month string, end t
 			return nil, fmt.Errorf("state posting %s of settlement %d: %w", l.posting, l.settlementID, err)
 		}
 		usageGross := int64(0)
-		if l.kind == KindUsage {
+		if l.kind == string(order.LineUsage) {
 			usageGross = l.gross
 		}
 		if _, err := tx.Exec(ctx, `UPDATE seller_statements SET gross = gross + $2, commission = commission + $3, net = net + $4,

@@ -48,7 +48,7 @@ func (s *Store) RecordTransition(ctx context.Context, t Transition) error {
 			return err
 		}
 		var err error
-		inserted, err = appendEvent(ctx, tx, v.OrderID, t.Seq, t.At, t.Actor, t.Event, t.From, v.Status, t.Detail)
+		inserted, err = appendEvent(ctx, tx, v.OrderID, t.Seq, t.At, t.Actor, order.StepName(t.Event), t.From, v.Status, t.Detail)
 		return err
 	})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/searchattr"
 )
 
 // Billing's arrears and payments. Each is a signal to the customer's account workflow,
@@ -81,8 +82,8 @@ func (s *server) signalAccount(c echo.Context, signal string, amount order.Money
 		TaskQueue:             s.cfg.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			order.SACustomerID.ValueSet(id),
-			order.SAArrearsState.ValueSet(string(order.AccountNone)),
+			searchattr.CustomerID.ValueSet(id),
+			searchattr.ArrearsState.ValueSet(string(order.AccountNone)),
 		),
 	}, order.AccountWorkflowType, order.AccountInput{
 		CustomerID: id, TimeScale: s.policy.TimeScale, HistoryLimit: s.policy.History.MaxEventsPerRun,

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cloudmarket/orders/internal/licenses"
 	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/searchattr"
 )
 
 // orderRequest is the body of POST /v1/orders (schema OrderCreate, which says what is
@@ -202,11 +203,11 @@ func (s *server) createOrder(c echo.Context) error {
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		Memo:                     map[string]any{memoFingerprint: fp, memoPlaced: initial},
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			order.SAOrderStatus.ValueSet(string(initial.Status)),
-			order.SASellerID.ValueSet(in.SellerID),
-			order.SACustomerID.ValueSet(in.CustomerID),
-			order.SAProductID.ValueSet(in.ProductID),
-			order.SAProductType.ValueSet(string(in.ProductType)),
+			searchattr.OrderStatus.ValueSet(string(initial.Status)),
+			searchattr.SellerID.ValueSet(in.SellerID),
+			searchattr.CustomerID.ValueSet(in.CustomerID),
+			searchattr.ProductID.ValueSet(in.ProductID),
+			searchattr.ProductType.ValueSet(string(in.ProductType)),
 		),
 		// Without this the SDK answers a duplicate start with the existing run and no
 		// error, and a conflicting body would be told 201.

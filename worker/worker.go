@@ -11,15 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/activities/sellerapi"
-	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/policy"
 	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/workflows"
-	"github.com/cloudmarket/orders/workflows/orderv1"
 )
 
 // MaxActivities bounds the activities one worker runs at once; each holds at most one
@@ -51,20 +48,16 @@ func New(o Options) sdkworker.Worker {
 		MaxConcurrentActivityExecutionSize: o.MaxActivities,
 		WorkerStopTimeout:                  o.StopTimeout,
 	})
-	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: order.WorkflowType})
-	// The first order workflow stays registered while orders placed on it still run.
-	w.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
-	w.RegisterActivity(&activities.Store{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics})
-	w.RegisterActivity(&activities.Seller{DB: o.DB, Keys: o.Keys, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger,
-		Gates: activities.NewSellerGatesFunc(func(sellerID string) (float64, int) {
-			l := o.Policy.SellerLimit(sellerID)
-			return l.CallsPerSecond, l.Concurrency
-		})})
-	w.RegisterWorkflowWithOptions(workflows.AccountWorkflow, workflow.RegisterOptions{Name: order.AccountWorkflowType})
-	w.RegisterActivity(&activities.Accounts{DB: o.DB, Temporal: o.Client, Metrics: o.Metrics})
-	w.RegisterWorkflowWithOptions(workflows.SellerStatements, workflow.RegisterOptions{Name: order.StatementsWorkflowType})
-	w.RegisterWorkflowWithOptions(workflows.ProductHealth, workflow.RegisterOptions{Name: order.HealthWorkflowType})
-	w.RegisterActivity(&activities.Statements{DB: o.DB, Metrics: o.Metrics})
-	w.RegisterActivity(&activities.Health{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics})
+	workflows.Register(w, workflows.Activities{
+		Store: &activities.Store{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics},
+		Seller: &activities.Seller{DB: o.DB, Keys: o.Keys, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger,
+			Gates: activities.NewSellerGatesFunc(func(sellerID string) (float64, int) {
+				l := o.Policy.SellerLimit(sellerID)
+				return l.CallsPerSecond, l.Concurrency
+			})},
+		Accounts:   &activities.Accounts{DB: o.DB, Temporal: o.Client, Metrics: o.Metrics},
+		Statements: &activities.Statements{DB: o.DB, Metrics: o.Metrics},
+		Health:     &activities.Health{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics},
+	})
 	return w
 }

@@ -8,10 +8,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
-
-	"github.com/cloudmarket/orders/internal/order"
-	"github.com/cloudmarket/orders/workflows/orderv1"
 )
 
 // TestReplayRecordedHistories replays every history in testdata/ (recorded from the real
@@ -37,11 +33,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: order.WorkflowType})
-			r.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
-			r.RegisterWorkflowWithOptions(AccountWorkflow, workflow.RegisterOptions{Name: order.AccountWorkflowType})
-			r.RegisterWorkflowWithOptions(SellerStatements, workflow.RegisterOptions{Name: order.StatementsWorkflowType})
-			r.RegisterWorkflowWithOptions(ProductHealth, workflow.RegisterOptions{Name: order.HealthWorkflowType})
+			RegisterWorkflows(r)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
@@ -59,7 +51,7 @@ func BenchmarkReplay(b *testing.B) {
 	}
 	// One replay before timing any, so the first path does not pay the SDK's first use.
 	warm := worker.NewWorkflowReplayer()
-	warm.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: order.WorkflowType})
+	RegisterWorkflows(warm)
 	_ = warm.ReplayWorkflowHistoryFromJSONFile(nil, files[0])
 	for _, f := range files {
 		h, err := client.HistoryFromJSON(mustOpen(b, f), client.HistoryJSONOptions{})
@@ -68,11 +60,7 @@ func BenchmarkReplay(b *testing.B) {
 		}
 		b.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(b *testing.B) {
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: order.WorkflowType})
-			r.RegisterWorkflowWithOptions(orderv1.Order, workflow.RegisterOptions{Name: order.WorkflowTypeV1})
-			r.RegisterWorkflowWithOptions(AccountWorkflow, workflow.RegisterOptions{Name: order.AccountWorkflowType})
-			r.RegisterWorkflowWithOptions(SellerStatements, workflow.RegisterOptions{Name: order.StatementsWorkflowType})
-			r.RegisterWorkflowWithOptions(ProductHealth, workflow.RegisterOptions{Name: order.HealthWorkflowType})
+			RegisterWorkflows(r)
 			for b.Loop() {
 				if err := r.ReplayWorkflowHistory(nil, h); err != nil {
 					b.Fatal(err)

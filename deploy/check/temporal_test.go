@@ -25,7 +25,7 @@ var cliTypes = map[string]string{
 }
 
 // TestSearchAttributes: the compose setup registers exactly the search attributes of
-// internal/order/searchattrs.go, each with its type; a workflow upserting an unregistered
+// internal/searchattr/searchattr.go, each with its type; a workflow upserting an unregistered
 // attribute fails its workflow task. The Go file is read as source (this module cannot
 // import the main module's internal packages, and must not link it).
 func TestSearchAttributes(t *testing.T) {
@@ -58,17 +58,17 @@ func TestSearchAttributes(t *testing.T) {
 	}
 }
 
-// searchAttributesInCode reads the map literal returned by order.SearchAttributes().
+// searchAttributesInCode reads the map literal returned by searchattr.All().
 func searchAttributesInCode(t *testing.T) map[string]string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), repoPath("internal", "order", "searchattrs.go"), nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), repoPath("internal", "searchattr", "searchattr.go"), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
 	ast.Inspect(f, func(n ast.Node) bool {
 		fn, ok := n.(*ast.FuncDecl)
-		if !ok || fn.Name.Name != "SearchAttributes" {
+		if !ok || fn.Name.Name != "All" {
 			return true
 		}
 		ast.Inspect(fn.Body, func(n ast.Node) bool {
@@ -79,20 +79,20 @@ func searchAttributesInCode(t *testing.T) map[string]string {
 			key, kok := kv.Key.(*ast.BasicLit)
 			val, vok := kv.Value.(*ast.SelectorExpr)
 			if !kok || !vok {
-				t.Errorf("SearchAttributes: unexpected entry at %v", kv.Pos())
+				t.Errorf("searchattr.All: unexpected entry at %v", kv.Pos())
 				return false
 			}
 			name, _ := strconv.Unquote(key.Value)
 			out[name] = cliTypes[val.Sel.Name]
 			if out[name] == "" {
-				t.Errorf("SearchAttributes: %s has type %s, unknown here", name, val.Sel.Name)
+				t.Errorf("searchattr.All: %s has type %s, unknown here", name, val.Sel.Name)
 			}
 			return false
 		})
 		return false
 	})
 	if len(out) == 0 {
-		t.Fatal("internal/order/searchattrs.go: no entries found in SearchAttributes()")
+		t.Fatal("internal/searchattr/searchattr.go: no entries found in All()")
 	}
 	return out
 }

@@ -3,7 +3,7 @@
 # creates the orders namespace and registers the custom search attributes the workflows
 # upsert. Idempotent: what exists is kept.
 #
-# ATTRIBUTES must list every attribute of internal/order/searchattrs.go with its type
+# ATTRIBUTES must list every attribute of internal/searchattr/searchattr.go with its type
 # (deploy/check fails when they differ). On a real cluster run the same commands once per
 # namespace, e.g. from a workstation with the temporal CLI.
 set -eu

@@ -43,7 +43,7 @@ import (
 	"go.temporal.io/server/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/searchattr"
 	"github.com/cloudmarket/orders/internal/temporalx"
 )
 
@@ -84,7 +84,7 @@ type Options struct {
 	// DefaultRetention. An existing namespace keeps its retention.
 	Retention time.Duration
 	// SearchAttributes are registered on Namespace after start; nil = the order
-	// workflows' attributes (order.SearchAttributes()).
+	// workflows' attributes (searchattr.All()).
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// UIAddr is the web UI's host:port, e.g. "127.0.0.1:8233"; empty = no UI.
 	UIAddr string
@@ -126,7 +126,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		opts.Retention = DefaultRetention
 	}
 	if opts.SearchAttributes == nil {
-		opts.SearchAttributes = order.SearchAttributes()
+		opts.SearchAttributes = searchattr.All()
 	}
 	if opts.ServerLogLevel == nil {
 		opts.ServerLogLevel = slog.LevelWarn

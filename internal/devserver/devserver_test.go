@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/searchattr"
 )
 
 // TestStartOnFileTwice is the one test of this package (its binary links the whole
@@ -57,7 +57,7 @@ func TestStartOnFileTwice(t *testing.T) {
 		if err != nil {
 			t.Errorf("round %d: ListSearchAttributes: %v", round, err)
 		}
-		for name, typ := range order.SearchAttributes() {
+		for name, typ := range searchattr.All() {
 			if got, ok := sa.GetCustomAttributes()[name]; !ok || got != typ {
 				t.Errorf("round %d: search attribute %s = %v (present %v), want %v", round, name, got, ok, typ)
 			}

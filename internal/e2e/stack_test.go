@@ -33,6 +33,7 @@ import (
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/pgcluster"
 	"github.com/cloudmarket/orders/internal/policy"
+	"github.com/cloudmarket/orders/internal/searchattr"
 	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/internal/sellersim"
 	"github.com/cloudmarket/orders/internal/temporalx"
@@ -153,7 +154,7 @@ func runMain(m *testing.M) (int, error) {
 	defer ts.Stop()
 	stack.Temporal = ts.GetDefaultClient()
 	stack.Namespace = ts.GetDefaultNamespace()
-	if err := temporalx.EnsureSearchAttributes(ctx, stack.Temporal, stack.Namespace, order.SearchAttributes()); err != nil {
+	if err := temporalx.EnsureSearchAttributes(ctx, stack.Temporal, stack.Namespace, searchattr.All()); err != nil {
 		return 0, err
 	}
 

@@ -6,7 +6,7 @@ import (
 )
 
 // WorkflowType is the registered name of the order workflow new orders run on: the event
-// loop of package workflows (every product type, supervision, appeals).
+// loop of package workflows/orderflow around the order machine (internal/lifecycle).
 const WorkflowType = "OrderV2"
 
 // WorkflowTypeV1 is the first order workflow (SaaS only, a straight script). New orders no
@@ -49,7 +49,7 @@ type StartInput struct {
 	// Windows is the policy in force when the order was placed, already scaled.
 	Windows Windows `json:"windows"`
 	// Resume is set only when a run continues as new: the workflow's own state, carried
-	// over (opaque here; package workflows owns its shape).
+	// over (opaque here; package workflows/orderflow owns its shape).
 	Resume json.RawMessage `json:"resume,omitempty"`
 }
 
@@ -62,6 +62,15 @@ type RetryWindow struct {
 	Window   time.Duration `json:"window"`
 	Attempts int           `json:"attempts,omitempty"`
 }
+
+// CallTimeout bounds one attempt of a workflow's call (a seller call, SELLER_TIMEOUT, 5 s by
+// default, with room for its bookkeeping; a PostgreSQL write): the loops' activity options
+// use it, and the order machine counts it into how long provisioning may take.
+const CallTimeout = 30 * time.Second
+
+// MinRetryInterval is the shortest interval between two attempts of a seller call, however
+// far a demo time scale shrinks the policy's: a seller is never hammered.
+const MinRetryInterval = time.Second
 
 // Windows are the policy's clocks for one order, already divided by the time scale. They
 // travel in the workflow input so that a policy change never alters a running order's

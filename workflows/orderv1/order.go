@@ -1,6 +1,6 @@
 // Package orderv1 is the first order workflow (workflow type order.WorkflowTypeV1, "Order"):
 // a straight script for SaaS orders. It is frozen: new orders run on the event-driven
-// workflow of package workflows (order.WorkflowType), and this code stays registered,
+// workflow of package workflows/orderflow (order.WorkflowType), and this code stays registered,
 // unchanged, only while orders placed before that change still run on it. Its recorded
 // histories (workflows/testdata/*.json without a version prefix) are replayed against it.
 // Versioning by workflow type rather than workflow.GetVersion: the new workflow is a
@@ -19,6 +19,8 @@ import (
 	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/searchattr"
+	"github.com/cloudmarket/orders/workflows/loop"
 )
 
 // Activity receivers. Their methods are referenced as method values (type-checked); the
@@ -175,7 +177,7 @@ func (o *orderRun) provision(ctx workflow.Context) (failure map[string]string, e
 	call := o.sellerCall()
 	o.setDeadlines(ctx, order.Deadline{Action: "give_up_provisioning", At: workflow.Now(ctx).Add(w.NewInstance.Window)})
 	var inst activities.Instance
-	err = workflow.ExecuteActivity(windowCtx(ctx, w.NewInstance), seller.NewInstance, call).Get(ctx, &inst)
+	err = workflow.ExecuteActivity(loop.V1Window(ctx, w.NewInstance), seller.NewInstance, call).Get(ctx, &inst)
 	if err != nil {
 		return sellerFailure(err), nil
 	}
@@ -189,7 +191,7 @@ func (o *orderRun) provision(ctx workflow.Context) (failure map[string]string, e
 			return nil, err
 		}
 		call.InstanceID = inst.InstanceID
-		if err := workflow.ExecuteActivity(windowCtx(ctx, w.Poll), seller.QueryInstance, call).Get(ctx, &inst); err != nil {
+		if err := workflow.ExecuteActivity(loop.V1Window(ctx, w.Poll), seller.QueryInstance, call).Get(ctx, &inst); err != nil {
 			return sellerFailure(err), nil
 		}
 	}
@@ -227,7 +229,7 @@ func (o *orderRun) awaitAcceptance(ctx workflow.Context) (order.Actor, error) {
 // completes a one-time order).
 func (o *orderRun) accept(ctx workflow.Context, actor order.Actor) error {
 	var s order.Settlement
-	err := workflow.ExecuteActivity(storeCtx(ctx), store.PostSettlement, activities.SettlementRequest{
+	err := workflow.ExecuteActivity(loop.V1Store(ctx), store.PostSettlement, activities.SettlementRequest{
 		OrderID: o.in.OrderID, SellerID: o.in.SellerID, Gross: o.in.Amount, CommissionBps: o.in.CommissionBps,
 	}).Get(ctx, &s)
 	if err != nil {
@@ -263,7 +265,7 @@ func (o *orderRun) serve(ctx workflow.Context) error {
 		}
 	}
 	var clocks activities.Clocks
-	if err := workflow.ExecuteActivity(storeCtx(ctx), store.CustomerClocks, o.in.CustomerID, o.in.Windows.TimeScale).Get(ctx, &clocks); err != nil {
+	if err := workflow.ExecuteActivity(loop.V1Store(ctx), store.CustomerClocks, o.in.CustomerID, o.in.Windows.TimeScale).Get(ctx, &clocks); err != nil {
 		return err
 	}
 	freezeAt := workflow.Now(ctx).Add(clocks.Grace)
@@ -305,7 +307,7 @@ func (o *orderRun) serve(ctx workflow.Context) error {
 // nothing is silently dropped (seller-protocol.md, retry windows).
 func (o *orderRun) callSeller(ctx workflow.Context, name string, fn any, args ...any) error {
 	for {
-		err := workflow.ExecuteActivity(windowCtx(ctx, o.in.Windows.SellerCall), fn, args...).Get(ctx, nil)
+		err := workflow.ExecuteActivity(loop.V1Window(ctx, o.in.Windows.SellerCall), fn, args...).Get(ctx, nil)
 		if err == nil {
 			if !o.view.NeedsAttention {
 				return nil
@@ -348,7 +350,7 @@ func (o *orderRun) awaitRetry(ctx workflow.Context, timeout time.Duration) (bool
 // refund records the buyer's refund and cancels the order.
 func (o *orderRun) refund(ctx workflow.Context, reason string) error {
 	var s order.Settlement
-	err := workflow.ExecuteActivity(storeCtx(ctx), store.RecordRefund, activities.RefundRequest{
+	err := workflow.ExecuteActivity(loop.V1Store(ctx), store.RecordRefund, activities.RefundRequest{
 		OrderID: o.in.OrderID, SellerID: o.in.SellerID, Amount: o.in.Amount, Reason: reason,
 	}).Get(ctx, &s)
 	if err != nil {
@@ -402,7 +404,7 @@ func (o *orderRun) transition(ctx workflow.Context, event string, actor order.Ac
 	o.seq++
 	o.publish(ctx)
 	o.logger.Info("order transition", "event", event, "from", from, "to", o.view.Status, "seq", o.seq)
-	return workflow.ExecuteActivity(storeCtx(ctx), store.RecordTransition, activities.Transition{
+	return workflow.ExecuteActivity(loop.V1Store(ctx), store.RecordTransition, activities.Transition{
 		WorkflowID: o.wfID, Fingerprint: o.in.Fingerprint, Seq: o.seq, At: now, Event: event,
 		From: from, Actor: actor, Detail: detail, View: o.view,
 	}).Get(ctx, nil)
@@ -411,7 +413,7 @@ func (o *orderRun) transition(ctx workflow.Context, event string, actor order.Ac
 // publish upserts the search attributes and sets the current details shown in the UI.
 func (o *orderRun) publish(ctx workflow.Context) {
 	v := o.view
-	next := temporal.SearchAttributeUpdate(order.SANextDeadline.ValueUnset())
+	next := temporal.SearchAttributeUpdate(searchattr.NextDeadline.ValueUnset())
 	if len(v.Deadlines) > 0 {
 		earliest := v.Deadlines[0].At
 		for _, d := range v.Deadlines[1:] {
@@ -419,16 +421,16 @@ func (o *orderRun) publish(ctx workflow.Context) {
 				earliest = d.At
 			}
 		}
-		next = order.SANextDeadline.ValueSet(earliest)
+		next = searchattr.NextDeadline.ValueSet(earliest)
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		order.SAOrderStatus.ValueSet(string(v.Status)),
-		order.SASellerID.ValueSet(v.SellerID),
-		order.SACustomerID.ValueSet(v.CustomerID),
-		order.SAProductID.ValueSet(v.ProductID),
-		order.SAProductType.ValueSet(string(v.ProductType)),
-		order.SAWaitingOn.ValueSet(string(v.WaitingOn)),
-		order.SANeedsAttention.ValueSet(v.NeedsAttention),
+		searchattr.OrderStatus.ValueSet(string(v.Status)),
+		searchattr.SellerID.ValueSet(v.SellerID),
+		searchattr.CustomerID.ValueSet(v.CustomerID),
+		searchattr.ProductID.ValueSet(v.ProductID),
+		searchattr.ProductType.ValueSet(string(v.ProductType)),
+		searchattr.WaitingOn.ValueSet(string(v.WaitingOn)),
+		searchattr.NeedsAttention.ValueSet(v.NeedsAttention),
 		next,
 	); err != nil {
 		o.logger.Warn("upsert search attributes", "error", err)

@@ -1,0 +1,399 @@
+package lifecycle
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strconv"
+
+	"github.com/cloudmarket/orders/internal/order"
+)
+
+// refuse and invalid build the machine's refusals (order.Refusal, with a stable code).
+var refuse = order.Refuse
+
+func invalid(format string, args ...any) *order.Refusal {
+	return order.Refuse(order.ErrInvalidTransition, format, args...)
+}
+
+// Check says whether ev may happen to s now: nil, or an *order.Refusal. It is the one source of
+// every refusal: the update validators call it before an update is accepted, and the loop
+// calls it again when it takes the event (the order may have moved in between).
+func Check(s *State, ev Event) error {
+	switch ev.Kind {
+	case EvStart, EvClock, EvResult:
+		return nil
+	case EvRetry:
+		// Also on a final order: a cancelled order whose release (or recovery) call failed
+		// is final for the buyer, yet its workflow waits for ops to get the seller to clean
+		// up; refusing the retry there would leave it flagged for ever.
+		if err := actorIs(ev.Actor, order.ActorOps); err != nil {
+			return err
+		}
+		if s.Phase != order.PhaseProvisionFailed && len(s.Calls.Failed()) == 0 {
+			return invalid("nothing to retry: the order is %s and no seller call failed", s.Status())
+		}
+		return nil
+	}
+	if s.Phase.Final() {
+		return invalid("the order is %s", s.Status())
+	}
+	switch ev.Kind {
+	case EvAppeal:
+		return checkAppeal(s, ev)
+	case EvResolve:
+		return checkResolution(s, ev)
+	}
+	// A licence is the seller's production, not supervision: taken during an appeal too
+	// (the seller's system would not send it again). Billing's events neither.
+	switch ev.Kind {
+	case EvLicense:
+		return pathOf(s).check(s, ev)
+	case EvRenew:
+		return checkRenewal(s, ev)
+	case EvUnsubscribe:
+		return checkUnsubscribe(s, ev)
+	case EvArrears:
+		return checkArrears(s, ev)
+	}
+	// Everything else is supervision: refused while an appeal is open.
+	if s.AppealOpen() {
+		return refuse(order.ErrAppealOpen, "appeal %s is open: ops decide first", s.Appeal.AppealID)
+	}
+	switch ev.Kind {
+	case EvAccept:
+		if err := isBuyer(s, ev.Actor); err != nil {
+			return err
+		}
+		if s.Phase != order.PhaseAwaitingAcceptance && !pathOf(s).canAccept(s) {
+			return invalid("cannot accept an order that is %s", s.Status())
+		}
+		return nil
+	case EvReject:
+		if err := isBuyer(s, ev.Actor); err != nil {
+			return err
+		}
+		if s.Phase != order.PhaseAwaitingAcceptance {
+			return invalid("cannot reject an order that is %s", s.Status())
+		}
+		if s.Rejections >= s.In.Windows.RejectionLimit {
+			return refuse(order.ErrRejectionLimit, "%d rejections is the limit: appeal instead (POST /v1/orders/%s/appeals)",
+				s.In.Windows.RejectionLimit, s.In.OrderID)
+		}
+		return checkText("reason", ev.Reason, 1, 2000)
+	}
+	return pathOf(s).check(s, ev)
+}
+
+// Apply applies ev, which Check allowed, to s, and says what follows.
+func Apply(s *State, ev Event) Outcome {
+	var o Outcome
+	switch ev.Kind {
+	case EvStart:
+		s.start(ev, &o)
+	case EvAccept:
+		s.accept(ev, &o, ev.Actor)
+	case EvReject:
+		s.reject(ev, &o)
+	case EvAppeal:
+		s.openAppeal(ev, &o)
+	case EvResolve:
+		s.resolveAppeal(ev, &o)
+	case EvRetry:
+		s.retry(ev, &o)
+	case EvClock:
+		s.clockRanOut(ev, &o)
+	case EvResult:
+		s.callFinished(ev, &o)
+	case EvRenew:
+		s.renew(ev, &o)
+	case EvUnsubscribe:
+		s.unsubscribe(ev, &o)
+	case EvArrears:
+		s.arrears(ev, &o)
+	default:
+		pathOf(s).apply(s, ev, &o)
+	}
+	if s.AppealOpen() {
+		// A supervision clock started during the appeal (the seller's answer delivered the
+		// order meanwhile) waits for the appeal too, with its whole window.
+		s.Clocks.Pause(TagSupervision, ev.At)
+	}
+	s.reconcileSeller(&o)
+	return o
+}
+
+// record runs change and appends the audit step it makes, with the status before and after.
+func (s *State) record(o *Outcome, name order.StepName, actor order.Actor, detail map[string]string, change func()) {
+	from := s.Status()
+	if change != nil {
+		change()
+	}
+	o.Steps = append(o.Steps, order.Step{Event: name, Actor: actor, From: from, To: s.Status(), Detail: detail})
+}
+
+var (
+	timer  = order.Actor{Kind: order.ActorTimer}
+	system = order.Actor{Kind: order.ActorSystem}
+)
+
+func (s *State) sellerActor() order.Actor {
+	return order.Actor{Kind: order.ActorSeller, ID: s.In.SellerID}
+}
+
+func (s *State) start(ev Event, o *Outcome) {
+	s.Phase = order.FirstPhase(s.In.ProductType)
+	s.Settlement = order.Settlement{Status: order.SettlementNotDue, Currency: s.In.Amount.Currency}
+	s.Expiry = expiry(s.In)
+	pathOf(s).start(s, ev, o)
+}
+
+// delivered moves a delivered order on: to the buyer's acceptance when the product is
+// supervised, else straight to accepted.
+func (s *State) delivered(ev Event, o *Outcome, name order.StepName, actor order.Actor, detail map[string]string) {
+	s.Clocks.Stop(ClockDeploymentSLA, ClockRedelivery, ClockLicenseDue, ClockProvisionLate)
+	if s.Attention != "" && s.Calls.Empty() {
+		s.Attention = "" // what was late has come
+	}
+	if !s.In.Supervised {
+		s.record(o, name, actor, detail, nil)
+		s.accept(ev, o, system)
+		return
+	}
+	s.record(o, name, actor, detail, func() {
+		s.Phase = order.PhaseAwaitingAcceptance
+		s.Clocks.Set(ClockAutoAccept, ev.At.Add(s.In.Windows.AcceptanceWindow))
+	})
+}
+
+// accept records the acceptance (by the buyer, ops or the timer), makes the settlement due
+// (posted, or blocked while an appeal is open), and puts the order in service (or completes
+// a one-time order).
+func (s *State) accept(ev Event, o *Outcome, by order.Actor) {
+	s.record(o, order.StepAccepted, by, nil, func() {
+		s.Clocks.StopTag(TagSupervision)
+		s.AcceptedBy = &by
+		s.Settlement = s.split(s.In.Amount)
+		s.Settlement.Status = s.due(o, order.LineOrder, "", s.Settlement)
+		if !s.In.BillingMode.Subscribed() {
+			s.Phase = order.PhaseCompleted
+			return
+		}
+		s.Phase = order.PhaseInService
+		if s.Expiry != nil {
+			s.Clocks.Set(ClockExpire, *s.Expiry)
+		}
+	})
+}
+
+func (s *State) reject(ev Event, o *Outcome) {
+	s.record(o, order.StepRejected, ev.Actor, map[string]string{"reason": ev.Reason}, func() {
+		s.Rejections++
+		s.LastRejection = &order.Rejection{Reason: ev.Reason, At: ev.At}
+		s.Phase = order.PhaseRejected
+		s.Clocks.Stop(ClockAutoAccept)
+		s.Clocks.Set(ClockRedelivery, ev.At.Add(s.In.Windows.RedeliverySLA))
+		pathOf(s).rejected(s)
+	})
+}
+
+// refund cancels the order, refunds the buyer (reversing the posting if there was one) and
+// tells the seller to release whatever it made.
+func (s *State) refund(ev Event, o *Outcome, by order.Actor, reason string) {
+	s.record(o, order.StepRefunded, by, map[string]string{"reason": reason}, func() {
+		s.Clocks = nil
+		s.Phase = order.PhaseCancelled
+		s.Holds = nil
+		s.refundAll(o)
+		s.cleanUp(o)
+	})
+}
+
+// cleanUp asks the seller to release an instance a cancelled order may have: the one it
+// knows, or the one an uncertain newInstance may have made.
+func (s *State) cleanUp(o *Outcome) {
+	if !s.hasInstance() || s.Calls.Running(CallNewInstance) || s.Calls.Running(CallQuery) {
+		return // a running provisioning call's result is released when it comes
+	}
+	switch {
+	case s.InstanceID != "":
+		s.startCall(o, CallRelease)
+	case s.ProvisionUncertain:
+		s.startCall(o, CallRecover)
+	}
+}
+
+func (s *State) startCall(o *Outcome, k CallKind) {
+	if k == CallRefresh && s.Refresh != nil {
+		s.RefreshSent = s.Refresh.RenewalOrderID
+	}
+	s.Calls.Start(k)
+	o.Calls = append(o.Calls, k)
+}
+
+// provisionFailed ends provisioning in failure: the seller's answers (by the system) or the
+// licence clock (by the timer). The refund hold starts.
+func (s *State) provisionFailed(ev Event, o *Outcome, by order.Actor, reason, errorType string) {
+	detail := map[string]string{"reason": reason}
+	if errorType != "" {
+		detail["errorType"] = errorType
+	}
+	s.record(o, order.StepProvisionFailed, by, detail, func() {
+		s.Phase = order.PhaseProvisionFailed
+		s.LastError = reason
+		if errorType != "" {
+			s.LastError += " (" + errorType + ")"
+		}
+		s.Clocks.Stop(ClockProvisionLate, ClockLicenseDue)
+		s.Clocks.Set(ClockRefund, ev.At.Add(s.In.Windows.RefundHold))
+	})
+}
+
+func (s *State) retry(ev Event, o *Outcome) {
+	if s.Phase == order.PhaseProvisionFailed {
+		s.record(o, order.StepRetryRequested, ev.Actor, map[string]string{"call": string(CallNewInstance)}, func() {
+			s.Phase, s.LastError = order.PhaseProvisioning, ""
+			s.Clocks.Stop(ClockRefund)
+			s.startCall(o, CallNewInstance)
+			s.Clocks.Set(ClockProvisionLate, ev.At.Add(provisionLate(s.In.Windows)))
+			if s.In.ProductType == order.TypeLicense && s.License == nil {
+				s.Clocks.Set(ClockLicenseDue, ev.At.Add(s.In.Windows.LicenseWait))
+			}
+		})
+	}
+	for _, k := range s.Calls.Failed() {
+		s.record(o, order.StepRetryRequested, ev.Actor, map[string]string{"call": string(k)}, func() { s.startCall(o, k) })
+	}
+}
+
+// needsAttention flags the order for ops: by the timer when an SLA clock ran out, by the
+// system when a call failed. cause is a bounded name (a clock, or call:<kind>) for the
+// metric; why is what ops read.
+func (s *State) needsAttention(o *Outcome, by order.Actor, why, cause string, detail map[string]string) {
+	if detail == nil {
+		detail = map[string]string{}
+	}
+	detail["attention"], detail["cause"] = why, cause
+	s.record(o, order.StepNeedsAttention, by, detail, func() { s.Attention = why })
+}
+
+func (s *State) clockRanOut(ev Event, o *Outcome) {
+	s.Clocks.Stop(ev.Clock)
+	switch ev.Clock {
+	case ClockAutoAccept:
+		s.accept(ev, o, timer)
+	case ClockRefund:
+		s.refund(ev, o, timer, "provision_failed")
+	case ClockRedelivery:
+		s.needsAttention(o, timer, "no redelivery within the redelivery SLA", string(ev.Clock), nil)
+	case ClockDeploymentSLA:
+		s.needsAttention(o, timer, "deployment not verified within the deployment SLA", string(ev.Clock), nil)
+	case ClockProvisionLate:
+		s.needsAttention(o, timer, "provisioning has outlasted every seller attempt: check the worker, PostgreSQL and the catalogue",
+			string(ev.Clock), nil)
+	case ClockLicenseDue:
+		s.provisionFailed(ev, o, timer, "license_not_delivered", "")
+	case ClockEscalate:
+		s.escalateAppeal(ev, o)
+	case ClockExpire:
+		s.expired(o)
+	case ClockFreeze:
+		s.graceOver(o)
+	case ClockRelease:
+		s.release(ev, o, timer, HoldExpiry)
+	default:
+		pathOf(s).apply(s, ev, o)
+	}
+}
+
+func appendOnce(list []string, v string) []string {
+	if slices.Contains(list, v) {
+		return list
+	}
+	return append(list, v)
+}
+
+// callFinished applies the result of a call; provisioning results are the path's.
+func (s *State) callFinished(ev Event, o *Outcome) {
+	r := ev.Result
+	s.Calls.Finish(r.Call)
+	switch r.Call {
+	case CallNewInstance, CallQuery:
+		if s.Phase.Final() && ev.KeepLateInstance && s.Phase != order.PhaseCancelled {
+			// Completed while the call ran (a licence came by callback before queryInstance
+			// answered): the instance is the buyer's, never released. Released: released
+			// already, unless the answer names one the release did not know.
+			switch {
+			case s.Phase == order.PhaseReleased && r.InstanceID != "" && r.InstanceID != s.InstanceID:
+				s.InstanceID = r.InstanceID
+				s.startCall(o, CallRelease)
+			case s.InstanceID == "" && r.InstanceID != "":
+				s.record(o, order.StepInstanceCreated, s.sellerActor(), map[string]string{"instanceId": r.InstanceID}, func() {
+					s.InstanceID, s.InstanceReady = r.InstanceID, true
+				})
+			}
+			return
+		}
+		if s.Phase.Final() {
+			// The order was cancelled while the call ran: release what it made.
+			if r.InstanceID != "" {
+				s.InstanceID = r.InstanceID
+			}
+			s.ProvisionUncertain = s.ProvisionUncertain || (!r.OK && !r.Refused)
+			s.cleanUp(o)
+			return
+		}
+		pathOf(s).apply(s, ev, o)
+	case CallLevel:
+		s.levelRead(ev, o)
+	case CallRecover:
+		switch {
+		case r.OK && r.InstanceID != "":
+			s.InstanceID = r.InstanceID
+			s.startCall(o, CallRelease)
+		case r.OK || r.Refused: // nothing was made
+			s.ProvisionUncertain = false
+		default:
+			s.callFailed(o, r)
+		}
+	case CallFreeze, CallUnfreeze, CallRefresh:
+		s.sellerCallDone(o, r)
+	case CallRelease:
+		if !r.OK {
+			s.callFailed(o, r)
+			return
+		}
+		s.attentionCleared(o, r.Call)
+		if s.Phase == order.PhaseCancelled {
+			s.record(o, order.StepInstanceReleased, s.sellerActor(), map[string]string{"instanceId": s.InstanceID}, nil)
+			return
+		}
+		s.released(o)
+	}
+}
+
+// callFailed keeps a seller call that ran out of its window for ops to retry: nothing is
+// silently dropped (seller-protocol.md, retry windows).
+func (s *State) callFailed(o *Outcome, r CallResult) {
+	s.Calls.Start(r.Call)
+	s.Calls.Fail(r.Call)
+	s.LastError = string(r.Call) + " failed (" + r.ErrorType + ")"
+	s.needsAttention(o, system, string(r.Call)+" failed: retry with POST /v1/orders/"+s.In.OrderID+"/retry",
+		"call:"+string(r.Call), map[string]string{"call": string(r.Call), "errorType": r.ErrorType})
+}
+
+func (s *State) attentionCleared(o *Outcome, k CallKind) {
+	if s.Attention == "" || len(s.Calls.Failed()) > 0 {
+		return
+	}
+	s.record(o, order.StepAttentionCleared, system, map[string]string{"call": string(k)}, func() {
+		s.Attention, s.LastError = "", ""
+	})
+}
+
+// appealID derives the ID of the order's n-th appeal: deterministic (so replay and retries
+// agree), unique across orders, and free of the order ID's length.
+func appealID(orderID string, n int) string {
+	sum := sha256.Sum256([]byte(orderID + "#appeal#" + strconv.Itoa(n)))
+	return "AP" + hex.EncodeToString(sum[:10])
+}

@@ -1,0 +1,135 @@
+package orderflow
+
+import (
+	"errors"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cloudmarket/orders/activities"
+	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/lifecycle"
+	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/workflows/loop"
+)
+
+// Activity receivers. Their methods are referenced as method values (type-checked); the
+// worker registers real instances under the same names (workflows.Register).
+var (
+	store  *activities.Store
+	seller *activities.Seller
+)
+
+// running is a call in flight.
+type running struct {
+	kind lifecycle.CallKind
+	f    workflow.Future
+}
+
+// resumeCalls starts, in a new run, the calls the state says are running: those the last
+// run held back while it drained.
+func (o *orderImpl) resumeCalls(ctx workflow.Context) {
+	for _, c := range o.st.Calls {
+		if c.State == lifecycle.CallRunning {
+			o.startCall(ctx, c.Kind)
+		}
+	}
+}
+
+// startCall starts a call as an activity that runs beside the loop: while it retries,
+// clocks and updates go on.
+func (o *orderImpl) startCall(ctx workflow.Context, k lifecycle.CallKind) {
+	w, in := o.st.In.Windows, o.st.In
+	call := activities.SellerCall{
+		OrderID: in.OrderID, OrderLineID: in.OrderLineID, SellerID: in.SellerID, ProductID: in.ProductID,
+		InstanceID: o.st.InstanceID, KeepLicense: in.ProductType == order.TypeLicense,
+	}
+	var f workflow.Future
+	switch k {
+	case lifecycle.CallLevel:
+		f = workflow.ExecuteLocalActivity(loop.Lookup(ctx, "customer level: "+o.st.LevelFor),
+			store.CustomerClocks, o.st.In.CustomerID, o.st.In.Windows.TimeScale)
+	case lifecycle.CallNewInstance, lifecycle.CallRecover:
+		call.MaxAttempts = w.NewInstance.Attempts
+		summary := "newInstance at the seller"
+		if k == lifecycle.CallRecover {
+			summary = "newInstance again: find what to release"
+		}
+		f = workflow.ExecuteActivity(loop.Seller(ctx, w.NewInstance, summary), seller.NewInstance, call)
+	case lifecycle.CallQuery:
+		call.MaxAttempts = w.Poll.Attempts
+		f = workflow.ExecuteActivity(loop.Seller(ctx, w.Poll, "queryInstance: poll until ready"), seller.QueryInstance, call)
+	case lifecycle.CallFreeze, lifecycle.CallUnfreeze:
+		call.MaxAttempts = w.SellerCall.Attempts
+		status, summary := sellerapi.StatusFreeze, "FREEZE at the seller"
+		if k == lifecycle.CallUnfreeze {
+			status, summary = sellerapi.StatusUnfreeze, "UNFREEZE at the seller"
+		}
+		f = workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, summary), seller.UpdateInstanceStatus, call, status)
+	case lifecycle.CallRelease:
+		call.MaxAttempts = w.SellerCall.Attempts
+		if u := o.st.Unsubscription; u != nil && u.UnsubscribeOrderID != "" {
+			call.About = &activities.OtherOrder{OrderID: u.UnsubscribeOrderID, OrderLineID: u.UnsubscribeOrderLineID}
+		}
+		f = workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, "releaseInstance at the seller"), seller.ReleaseInstance, call)
+	case lifecycle.CallRefresh:
+		r := o.st.Refresh
+		call.MaxAttempts = w.SellerCall.Attempts
+		call.About = &activities.OtherOrder{OrderID: r.RenewalOrderID, OrderLineID: r.RenewalOrderLineID}
+		call.ExpireTime = &r.ExpireTime
+		f = workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, "refreshInstance at the seller: renewal "+r.RenewalOrderID),
+			seller.RefreshInstance, call)
+	}
+	o.running = append(o.running, &running{kind: k, f: f})
+}
+
+// finished turns a finished call into an event.
+func (o *orderImpl) finished(ctx workflow.Context, rc *running, f workflow.Future) error {
+	for i, x := range o.running {
+		if x == rc {
+			o.running = append(o.running[:i], o.running[i+1:]...)
+			break
+		}
+	}
+	ev := lifecycle.Event{Kind: lifecycle.EvResult, Result: resultOf(ctx, rc.kind, f)}
+	if late := o.st.Phase.Final() && o.st.Phase != order.PhaseCancelled; late && (rc.kind == lifecycle.CallNewInstance || rc.kind == lifecycle.CallQuery) {
+		// Before this change a late result released the instance even of a completed
+		// order; histories recorded then replay that way.
+		ev.KeepLateInstance = workflow.GetVersion(ctx, ChangeLateResultKept, workflow.DefaultVersion, 1) >= 1
+	}
+	return o.process(ctx, ev, nil)
+}
+
+// refusedTypes are the error types of a seller's definite refusal: it made nothing.
+var refusedTypes = map[string]bool{
+	sellerapi.ClassRefused.ErrorType():          true,
+	sellerapi.ClassLicenseRefused.ErrorType():   true,
+	sellerapi.ClassInvalidParameter.ErrorType(): true,
+	sellerapi.ClassInstanceNotFound.ErrorType(): true,
+}
+
+func resultOf(ctx workflow.Context, k lifecycle.CallKind, f workflow.Future) lifecycle.CallResult {
+	r := lifecycle.CallResult{Call: k}
+	var err error
+	if k == lifecycle.CallLevel {
+		var c activities.Clocks
+		err = f.Get(ctx, &c)
+		r.Grace, r.Retention = c.Grace, c.Retention
+	} else {
+		var inst activities.Instance
+		err = f.Get(ctx, &inst)
+		r.InstanceID, r.FrontEndURL, r.License = inst.InstanceID, inst.FrontEndURL, inst.License
+		r.Pending = err == nil && !inst.Ready && (k == lifecycle.CallNewInstance || k == lifecycle.CallRecover)
+	}
+	if err == nil {
+		r.OK = true
+		return r
+	}
+	r.ErrorType = "unknown"
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		r.ErrorType = appErr.Type()
+		r.Refused = refusedTypes[appErr.Type()]
+	}
+	return r
+}

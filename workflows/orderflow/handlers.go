@@ -1,0 +1,126 @@
+package orderflow
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cloudmarket/orders/internal/lifecycle"
+	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/searchattr"
+	"github.com/cloudmarket/orders/workflows/loop"
+)
+
+// setup registers the state query and one update per action. A validator runs Check on the
+// state as it is, so a refusal costs no history and the API answers 409 at once; the
+// handler hands the event to the loop and answers once the loop has recorded it (a GET
+// right after reads what the answer says).
+func (o *orderImpl) setup(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, order.QueryState, func() (order.View, error) { return o.view, nil }); err != nil {
+		return err
+	}
+	regs := []error{
+		register(ctx, o, order.UpdateAccept, func(r order.ActionRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvAccept, Actor: r.Actor}
+		}),
+		register(ctx, o, order.UpdateReject, func(r order.ActionRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvReject, Actor: r.Actor, Reason: r.Reason}
+		}),
+		register(ctx, o, order.UpdateDeliver, func(r order.DeliveryRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvDeliver, Actor: r.Actor, Note: r.Note}
+		}),
+		register(ctx, o, order.UpdateDeploy, func(r order.DeploymentReport) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvDeploy, Actor: r.Actor, Deploy: r}
+		}),
+		register(ctx, o, order.UpdateShip, func(r order.ShipmentRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvShip, Actor: r.Actor, Shipment: r}
+		}),
+		register(ctx, o, order.UpdateSignoff, func(r order.SignoffRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvSignoff, Actor: r.Actor, SignedAt: r.SignedAt}
+		}),
+		register(ctx, o, order.UpdateLicense, func(r order.LicenseDelivery) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvLicense, Actor: r.Actor, License: r.License}
+		}),
+		register(ctx, o, order.UpdateResolve, func(r order.AppealResolution) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvResolve, Actor: r.Actor, Resolution: r}
+		}),
+		register(ctx, o, order.UpdateRetry, func(r order.ActionRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvRetry, Actor: r.Actor}
+		}),
+		register(ctx, o, order.UpdateRenew, func(r order.RenewalRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvRenew, Actor: r.Actor, Renewal: r}
+		}),
+		register(ctx, o, order.UpdateUnsubscribe, func(r order.UnsubscribeRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvUnsubscribe, Actor: r.Actor, Unsubscribe: r}
+		}),
+		workflow.SetUpdateHandlerWithOptions(ctx, order.UpdateAppeal,
+			func(ctx workflow.Context, req order.AppealRequest) (order.AppealAnswer, error) {
+				r, err := o.submit(ctx, lifecycle.Event{Kind: lifecycle.EvAppeal, Actor: req.Actor, Appeal: req})
+				if err != nil || r.err != nil {
+					return order.AppealAnswer{}, firstErr(err, r)
+				}
+				return order.AppealAnswer{AppealID: r.view.Appeal.AppealID, Order: r.view}, nil
+			},
+			workflow.UpdateHandlerOptions{Validator: func(req order.AppealRequest) error {
+				return asApplicationError(lifecycle.Check(&o.st, lifecycle.Event{Kind: lifecycle.EvAppeal, Actor: req.Actor, Appeal: req}))
+			}}),
+	}
+	for _, err := range regs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// register sets the handler and validator of an update whose answer is the order.
+func register[T any](ctx workflow.Context, o *orderImpl, name string, toEvent func(T) lifecycle.Event) error {
+	return workflow.SetUpdateHandlerWithOptions(ctx, name,
+		func(ctx workflow.Context, req T) (order.View, error) {
+			r, err := o.submit(ctx, toEvent(req))
+			if err != nil || r.err != nil {
+				return order.View{}, firstErr(err, r)
+			}
+			return r.view, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(req T) error {
+			return asApplicationError(lifecycle.Check(&o.st, toEvent(req)))
+		}})
+}
+
+// submit hands an event to the loop and waits until the loop has taken it.
+func (o *orderImpl) submit(ctx workflow.Context, ev lifecycle.Event) (*request, error) {
+	r := &request{ev: ev}
+	o.inbox.Send(ctx, r)
+	return r, workflow.Await(ctx, func() bool { return r.done })
+}
+
+func firstErr(err error, r *request) error {
+	if err != nil {
+		return err
+	}
+	return r.err
+}
+
+// publish upserts the search attributes that changed and sets the current details the
+// Temporal UI shows.
+func (o *orderImpl) publish(ctx workflow.Context) {
+	v := o.view
+	var tier int64
+	if o.st.AppealOpen() {
+		tier = int64(o.st.Appeal.Tier)
+	}
+	var next time.Time
+	if c, ok := o.st.Clocks.Next(); ok {
+		next = c.At
+	}
+	o.published.Upsert(ctx, o.logger,
+		loop.Keyword(searchattr.OrderStatus, string(v.Status)),
+		loop.Keyword(searchattr.WaitingOn, string(v.WaitingOn)),
+		loop.Bool(searchattr.NeedsAttention, v.NeedsAttention),
+		loop.Bool(searchattr.AppealOpen, o.st.AppealOpen()),
+		loop.Int(searchattr.AppealTier, tier),
+		loop.Time(searchattr.NextDeadline, next),
+	)
+	workflow.SetCurrentDetails(ctx, lifecycle.Details(&o.st, v))
+}
