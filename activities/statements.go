@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cloudmarket/orders/internal/books"
 	"github.com/cloudmarket/orders/internal/order"
-	"github.com/cloudmarket/orders/internal/usage"
 )
 
 // Statements holds the activities of the monthly seller statements.
@@ -159,18 +159,9 @@ func priceUsage(ctx context.Context, tx pgx.Tx, sellerID, month string, end time
 		if l.unitPrice == nil || l.currency == "" {
 			continue // placed before unit prices: cannot be priced (ops see it unpriced)
 		}
-		gross, err := usage.Price(l.quantity, *l.unitPrice)
+		p, err := books.UsageLine(month, l.quantity, *l.unitPrice, l.bps, l.currency, l.arrears != string(order.AccountNone))
 		if err != nil {
 			return nil, err
-		}
-		commission, net, err := order.Split(gross, l.bps)
-		if err != nil {
-			return nil, err
-		}
-		p := order.Posting{Kind: order.LineUsage, Key: month, Action: order.PostingPost, Currency: l.currency, Gross: gross,
-			Commission: commission, Net: net, CommissionBps: l.bps}
-		if l.arrears != string(order.AccountNone) {
-			p.Action = order.PostingBlock // the customer's arrears first (seed: before the seller is paid)
 		}
 		more, err := applyPosting(ctx, tx, l.orderID, sellerID, p)
 		if err != nil {
@@ -224,14 +215,16 @@ func postClearedUsage(ctx context.Context, tx pgx.Tx, sellerID, customerID strin
 }
 
 // statePostings states the seller's postings made before end and not stated yet, per
-// currency, and pays them out.
+// currency, and pays them out: books.Statement decides which (those of an order whose
+// appeal is open now are carried over to a later statement).
 func statePostings(ctx context.Context, tx pgx.Tx, sellerID, month string, end time.Time) ([]string, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT e.settlement_id, e.posting, s.order_id, s.kind, s.period_key, s.currency,
 		       sum(e.amount) FILTER (WHERE e.account = 'buyer_funds')::bigint,
 		       sum(e.amount) FILTER (WHERE e.account = 'platform_commission')::bigint,
 		       sum(e.amount) FILTER (WHERE e.account = 'seller_payable')::bigint,
-		       min(e.created_at)
+		       min(e.created_at),
+		       EXISTS (SELECT 1 FROM appeals a WHERE a.order_id = s.order_id AND a.state = 'open')
 		FROM ledger_entries e JOIN settlements s ON s.settlement_id = e.settlement_id
 		WHERE s.seller_id = $1 AND e.posting IN ('post', 'reverse')
 		  AND NOT EXISTS (SELECT 1 FROM statement_lines l WHERE l.settlement_id = e.settlement_id AND l.posting = e.posting)
@@ -241,62 +234,53 @@ func statePostings(ctx context.Context, tx pgx.Tx, sellerID, month string, end t
 	if err != nil {
 		return nil, fmt.Errorf("list postings to state: %w", err)
 	}
-	type stated struct {
-		settlementID                int64
-		posting, orderID, kind, key string
-		currency                    string
-		gross, commission, net      int64
-		postedAt                    time.Time
-	}
-	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stated, error) {
-		var l stated
-		err := r.Scan(&l.settlementID, &l.posting, &l.orderID, &l.kind, &l.key, &l.currency, &l.gross, &l.commission, &l.net, &l.postedAt)
-		if l.posting == "reverse" {
-			l.gross, l.commission, l.net = -l.gross, -l.commission, -l.net
+	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (books.Unstated, error) {
+		var l books.Unstated
+		err := r.Scan(&l.RowID, &l.Posting, &l.OrderID, &l.Kind, &l.Key, &l.Currency, &l.Gross, &l.Commission, &l.Net, &l.PostedAt, &l.AppealOpen)
+		if l.Posting == books.EntryReverse {
+			l.Gross, l.Commission, l.Net = -l.Gross, -l.Commission, -l.Net
 		}
 		return l, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list postings to state: %w", err)
 	}
+	stated, _ := books.Statement(lines)
 	statementOf := map[string]int64{}
 	var posted []string
-	for _, l := range lines {
-		id, ok := statementOf[l.currency]
+	for _, l := range stated {
+		id, ok := statementOf[l.Currency]
 		if !ok {
 			if err := tx.QueryRow(ctx, `INSERT INTO seller_statements (seller_id, month, currency, gross, commission, net, line_count, created_at)
-				VALUES ($1, $2, $3, 0, 0, 0, 0, now()) RETURNING statement_id`, sellerID, month, l.currency).Scan(&id); err != nil {
+				VALUES ($1, $2, $3, 0, 0, 0, 0, now()) RETURNING statement_id`, sellerID, month, l.Currency).Scan(&id); err != nil {
 				return nil, fmt.Errorf("open statement: %w", err)
 			}
-			statementOf[l.currency] = id
+			statementOf[l.Currency] = id
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO statement_lines (statement_id, settlement_id, posting, order_id, kind, period_key,
 			gross, commission, net, posted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			id, l.settlementID, l.posting, l.orderID, l.kind, l.key, l.gross, l.commission, l.net, l.postedAt); err != nil {
-			return nil, fmt.Errorf("state posting %s of settlement %d: %w", l.posting, l.settlementID, err)
+			id, l.RowID, l.Posting, l.OrderID, l.Kind, l.Key, l.Gross, l.Commission, l.Net, l.PostedAt); err != nil {
+			return nil, fmt.Errorf("state posting %s of settlement %d: %w", l.Posting, l.RowID, err)
 		}
 		usageGross := int64(0)
-		if l.kind == string(order.LineUsage) {
-			usageGross = l.gross
+		if l.Kind == order.LineUsage {
+			usageGross = l.Gross
 		}
 		if _, err := tx.Exec(ctx, `UPDATE seller_statements SET gross = gross + $2, commission = commission + $3, net = net + $4,
 			usage_gross = usage_gross + $5, line_count = line_count + 1 WHERE statement_id = $1`,
-			id, l.gross, l.commission, l.net, usageGross); err != nil {
+			id, l.Gross, l.Commission, l.Net, usageGross); err != nil {
 			return nil, fmt.Errorf("add to statement: %w", err)
 		}
 		// Pay the seller's part out, or claw a reversal back.
-		pay, lines := "payout", []ledgerLine{{"seller_payable", "debit", l.net}, {"seller_paid_out", "credit", l.net}}
-		if l.net < 0 {
-			pay, lines = "clawback", []ledgerLine{{"seller_paid_out", "debit", -l.net}, {"seller_payable", "credit", -l.net}}
-		}
-		if err := insertLines(ctx, tx, l.settlementID, pay, l.currency, lines); err != nil {
+		pay, entries := books.Payout(l)
+		if err := insertEntries(ctx, tx, l.RowID, entries); err != nil {
 			return nil, err
 		}
 		posted = append(posted, pay)
-		if l.posting == "post" {
+		if l.Posting == books.EntryPost {
 			if _, err := tx.Exec(ctx, `UPDATE settlements SET status = 'settled', updated_at = now()
-				WHERE settlement_id = $1 AND status = 'pending'`, l.settlementID); err != nil {
-				return nil, fmt.Errorf("settle %d: %w", l.settlementID, err)
+				WHERE settlement_id = $1 AND status = 'pending'`, l.RowID); err != nil {
+				return nil, fmt.Errorf("settle %d: %w", l.RowID, err)
 			}
 		}
 	}

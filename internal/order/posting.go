@@ -48,3 +48,10 @@ type Posting struct {
 	Net           int64         `json:"net"`
 	CommissionBps int           `json:"commissionBps"`
 }
+
+// Amounts are a settlement line's figures, or a part of them: gross = commission + net.
+type Amounts struct {
+	Gross      int64 `json:"gross"`
+	Commission int64 `json:"commission"`
+	Net        int64 `json:"net"`
+}
