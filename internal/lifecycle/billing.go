@@ -63,7 +63,8 @@ func (s *State) renew(ev Event, o *Outcome) {
 	r := ev.Renewal
 	for _, x := range s.Renewals {
 		if x.RenewalOrderID == r.RenewalOrderID {
-			return // a repeat
+			o.Noop = "renewal applied already"
+			return
 		}
 	}
 	amount := s.In.Amount
@@ -129,7 +130,8 @@ func checkUnsubscribe(s *State, ev Event) error {
 // the instance (naming the unsubscribe order).
 func (s *State) unsubscribe(ev Event, o *Outcome) {
 	if s.Unsubscription != nil {
-		return // a repeat
+		o.Noop = "unsubscribed already"
+		return
 	}
 	u := ev.Unsubscribe
 	var refund order.Money
@@ -181,16 +183,24 @@ func (s *State) arrears(ev Event, o *Outcome) {
 	detail := map[string]string{"reason": HoldArrears, "caseId": a.CaseID}
 	switch a.Action {
 	case order.ArrearsFreeze:
-		if !held {
-			s.record(o, order.StepFrozen, ev.Actor, detail, func() { s.Holds = append(s.Holds, HoldArrears) })
-		}
-	case order.ArrearsUnfreeze:
 		if held {
-			s.record(o, order.StepUnfrozen, ev.Actor, detail, func() {
-				s.Holds = slices.DeleteFunc(s.Holds, func(h string) bool { return h == HoldArrears })
-			})
+			o.Noop = "held for arrears already"
+			return
 		}
+		s.record(o, order.StepFrozen, ev.Actor, detail, func() { s.Holds = append(s.Holds, HoldArrears) })
+	case order.ArrearsUnfreeze:
+		if !held {
+			o.Noop = "not held for arrears"
+			return
+		}
+		s.record(o, order.StepUnfrozen, ev.Actor, detail, func() {
+			s.Holds = slices.DeleteFunc(s.Holds, func(h string) bool { return h == HoldArrears })
+		})
 	case order.ArrearsRelease:
+		if s.Calls.Has(CallRelease) {
+			o.Noop = "being released already"
+			return
+		}
 		s.release(ev, o, ev.Actor, HoldArrears)
 	}
 }
@@ -207,16 +217,17 @@ func (s *State) release(ev Event, o *Outcome, by order.Actor, reason string) {
 		s.startCall(o, CallRelease)
 		return
 	}
-	s.released(o)
+	s.released(ev, o)
 }
 
 // released records the end of the service.
-func (s *State) released(o *Outcome) {
+func (s *State) released(ev Event, o *Outcome) {
 	by := timer
 	if s.ReleaseBy != nil {
 		by = *s.ReleaseBy
 	}
 	s.record(o, order.StepReleased, by, map[string]string{"reason": s.ReleaseReason}, func() {
+		s.serviceEnded(ev.At)
 		s.Phase, s.Holds, s.Clocks = order.PhaseReleased, nil, nil
 	})
 }

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"time"
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
@@ -180,6 +181,8 @@ func (s *State) accept(ev Event, o *Outcome, by order.Actor) {
 			return
 		}
 		s.Phase = order.PhaseInService
+		at := ev.At
+		s.InServiceAt = &at
 		if s.Expiry != nil {
 			s.Clocks.Set(ClockExpire, *s.Expiry)
 		}
@@ -201,6 +204,7 @@ func (s *State) reject(ev Event, o *Outcome) {
 // tells the seller to release whatever it made.
 func (s *State) refund(ev Event, o *Outcome, by order.Actor, reason string) {
 	s.record(o, order.StepRefunded, by, map[string]string{"reason": reason}, func() {
+		s.serviceEnded(ev.At)
 		s.Clocks = nil
 		s.Phase = order.PhaseCancelled
 		s.Holds = nil
@@ -220,6 +224,13 @@ func (s *State) cleanUp(o *Outcome) {
 		s.startCall(o, CallRelease)
 	case s.ProvisionUncertain:
 		s.startCall(o, CallRecover)
+	}
+}
+
+// serviceEnded records when the order's time in service ended (it leaves in_service).
+func (s *State) serviceEnded(at time.Time) {
+	if s.Phase == order.PhaseInService && s.ServiceEndedAt == nil {
+		s.ServiceEndedAt = &at
 	}
 }
 
@@ -368,7 +379,7 @@ func (s *State) callFinished(ev Event, o *Outcome) {
 			s.record(o, order.StepInstanceReleased, s.sellerActor(), map[string]string{"instanceId": s.InstanceID}, nil)
 			return
 		}
-		s.released(o)
+		s.released(ev, o)
 	}
 }
 

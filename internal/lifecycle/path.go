@@ -119,9 +119,11 @@ func (p instancePath) apply(s *State, ev Event, o *Outcome) {
 	case EvDeliver:
 		s.deliveredBySeller(ev, o)
 	case EvLicense:
-		if s.License == nil {
-			p.licenseReceived(s, ev, o, ev.License)
+		if s.License != nil {
+			o.Noop = "the same licence again"
+			return
 		}
+		p.licenseReceived(s, ev, o, ev.License)
 	case EvResult:
 		p.provisioned(s, ev, o)
 	}

@@ -66,7 +66,8 @@ func (packagePath) apply(s *State, ev Event, o *Outcome) {
 	i := slices.Index(order.DeploymentPhases, r.Phase)
 	cur := s.Deployment[i]
 	if cur.State == r.State && cur.Detail == r.Detail && s.Phase == order.PhaseDeploying {
-		return // a repeat of the last report: nothing happened
+		o.Noop = "a repeat of the last report"
+		return
 	}
 	s.record(o, order.StepDeploymentReported, ev.Actor, map[string]string{"phase": string(r.Phase), "state": string(r.State)}, func() {
 		if s.Phase == order.PhaseRejected {

@@ -23,6 +23,10 @@ import (
 type State struct {
 	In    order.StartInput `json:"in"`
 	Phase order.Phase      `json:"phase"`
+	// Rules is the generation of rules the order runs under, fixed when it is placed (see
+	// Rules*): an order keeps the rules it started with, as it keeps its policy windows,
+	// so that a new rule never changes the commands of an order already running.
+	Rules int `json:"rules,omitempty"`
 
 	// What the seller produced or reported (by product type).
 	InstanceID  string `json:"instanceId,omitempty"`
@@ -58,6 +62,11 @@ type State struct {
 	// Attention says what needs ops ("" for nothing); LastError the last failure shown.
 	Attention string `json:"attention,omitempty"`
 	LastError string `json:"lastError,omitempty"`
+
+	// InServiceAt and ServiceEndedAt bound the order's time in service (acceptance into
+	// service; release or cancellation): the usage a seller reports must fall within.
+	InServiceAt    *time.Time `json:"inServiceAt,omitempty"`
+	ServiceEndedAt *time.Time `json:"serviceEndedAt,omitempty"`
 
 	// Expiry is when the subscription expires on the workflow's clock (scaled).
 	Expiry *time.Time `json:"expiry,omitempty"`
@@ -138,8 +147,11 @@ type Event struct {
 	Actor order.Actor
 	At    time.Time
 
-	Reason     string // reject
-	Note       string // deliver
+	Reason string // reject
+	Note   string // deliver
+	// OpenedAt is the actual open time a seller reports with its delivery (deliver, the
+	// deployment's verify done, a licence): validity counts from it (RulesSeams).
+	OpenedAt   *time.Time
 	Deploy     order.DeploymentReport
 	Shipment   order.ShipmentRequest
 	SignedAt   time.Time
@@ -168,4 +180,7 @@ type Outcome struct {
 	Calls    []CallKind
 	// LevelLookup asks for the customer level's grace and retention (at expiry).
 	LevelLookup bool
+	// Noop says why an event the order took changed nothing (a repeat of what it did
+	// already): every event is applied, refused with a code, or a no-op that says so.
+	Noop string
 }

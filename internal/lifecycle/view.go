@@ -24,6 +24,7 @@ func View(s *State, now time.Time) order.View {
 		v.Deployment = append([]order.DeploymentPhase{}, s.Deployment...)
 	}
 	v.ExpireTime = s.currentExpire()
+	v.InServiceSince, v.ServiceEndedAt = s.InServiceAt, s.ServiceEndedAt
 	v.RenewalCount, v.Unsubscription = len(s.Renewals), s.Unsubscription
 	if n := len(s.Renewals); n > 0 {
 		v.Renewals = append([]order.Renewal{}, s.Renewals[max(0, n-order.MaxViewRenewals):]...)

@@ -27,6 +27,7 @@ const (
 	ErrAppealOpen        = "appeal_open"
 	ErrRejectionLimit    = "rejection_limit_reached"
 	ErrLicenseMismatch   = "license_mismatch"
+	ErrAppealLimit       = "appeal_limit_reached"
 )
 
 // ActionRequest is the argument of an update without fields of its own (accept, retry),

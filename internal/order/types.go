@@ -50,6 +50,9 @@ func DeriveStatus(p Phase, frozen, appealOpen bool) Status {
 	}
 }
 
+// Final reports whether the status is a final phase's.
+func (s Status) Final() bool { return Phase(s).Final() }
+
 // Statuses lists every valid API status, for validating list filters.
 var Statuses = []Status{
 	Status(PhaseProvisioning), Status(PhaseProvisionFailed), Status(PhaseDeploying),

@@ -91,6 +91,16 @@ type Windows struct {
 	// AppealTiers are the SLAs of the appeal tiers below the last; an appeal not resolved
 	// within its tier's SLA escalates to the next; the last tier stays open until resolved.
 	AppealTiers []time.Duration `json:"appealTiers,omitempty"`
+	// The clocks and limits below arrived with the rules of 2026-12 (lifecycle.RulesSeams):
+	// FirstDeliverySLA (a service's first delivery), ShipmentSLA (hardware's first
+	// shipment), SignoffSLA (the carrier's sign-off after a shipment) and LastTierSLA (the
+	// last appeal tier) flag the order for ops when they run out; AppealLimit caps the
+	// appeals of an order.
+	FirstDeliverySLA time.Duration `json:"firstDeliverySla,omitempty"`
+	ShipmentSLA      time.Duration `json:"shipmentSla,omitempty"`
+	SignoffSLA       time.Duration `json:"signoffSla,omitempty"`
+	LastTierSLA      time.Duration `json:"lastTierSla,omitempty"`
+	AppealLimit      int           `json:"appealLimit,omitempty"`
 	// HistoryLimit is how many history events a run of the order workflow may reach before
 	// it continues as new (carrying its state), so that a subscription renewed for years
 	// keeps each run's history bounded. 0: Temporal's own suggestion only.
@@ -139,8 +149,12 @@ type View struct {
 	Settlement Settlement `json:"settlement"`
 	Deadlines  []Deadline `json:"deadlines"`
 	ExpireTime *time.Time `json:"expireTime,omitempty"`
-	PlacedAt   time.Time  `json:"placedAt"`
-	UpdatedAt  time.Time  `json:"updatedAt"`
+	// InServiceSince and ServiceEndedAt bound the order's time in service: the usage a
+	// seller reports must fall within.
+	InServiceSince *time.Time `json:"inServiceSince,omitempty"`
+	ServiceEndedAt *time.Time `json:"serviceEndedAt,omitempty"`
+	PlacedAt       time.Time  `json:"placedAt"`
+	UpdatedAt      time.Time  `json:"updatedAt"`
 	// What the product type's path shows (OrderV2).
 	AcceptanceCriteria string            `json:"acceptanceCriteria,omitempty"`
 	UnitPrice          *Money            `json:"unitPrice,omitempty"`

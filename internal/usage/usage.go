@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/cloudmarket/orders/internal/order"
 )
 
 // Limits of the protocol.
@@ -162,4 +164,63 @@ func Price(quantity, unitPrice int64) (int64, error) {
 		return 0, fmt.Errorf("price of %s units at %d overflows", FormatQuantity(quantity), unitPrice)
 	}
 	return p.Int64(), nil
+}
+
+// Refusal reasons that need the order (Admit).
+const (
+	ReasonNotInService Reason = "not_in_service"  // the period is not within the order's time in service
+	ReasonOverlap      Reason = "overlaps_stored" // the period overlaps one stored for the same instance
+	ReasonRefunded     Reason = "order_refunded"  // the order was refunded in full (its usage with it)
+)
+
+// Period is a usage record's span of time, [Begin, End).
+type Period struct {
+	Begin, End time.Time
+}
+
+// Overlaps reports whether two periods share time. Periods that only touch (one ends when
+// the next begins) do not; a zero-length period overlaps one that contains its instant, and
+// an identical one.
+func (p Period) Overlaps(q Period) bool {
+	if p.Begin.Equal(q.Begin) && p.End.Equal(q.End) {
+		return true
+	}
+	return p.Begin.Before(q.End) && q.Begin.Before(p.End) ||
+		(p.Begin.Equal(p.End) && !p.Begin.Before(q.Begin) && p.Begin.Before(q.End)) ||
+		(q.Begin.Equal(q.End) && !q.Begin.Before(p.Begin) && q.Begin.Before(p.End))
+}
+
+// Service is what an order's service was, as far as its usage is concerned.
+type Service struct {
+	// Since and Until bound the order's time in service: from its acceptance into service
+	// to its release or cancellation (nil: not in service yet; still in service).
+	Since, Until *time.Time
+	// Refunded: the order was refunded in full, its usage with it.
+	Refunded bool
+}
+
+// Admit says whether a usage record for period p may be stored for an order with this
+// service, given the periods stored already for the same instance: "" or why not.
+func Admit(p Period, svc Service, stored []Period) Reason {
+	switch {
+	case svc.Refunded:
+		return ReasonRefunded
+	case svc.Since == nil || p.Begin.Before(*svc.Since):
+		return ReasonNotInService
+	case svc.Until != nil && p.End.After(*svc.Until):
+		return ReasonNotInService
+	}
+	for _, q := range stored {
+		if p.Overlaps(q) {
+			return ReasonOverlap
+		}
+	}
+	return ""
+}
+
+// ServiceOf is an order's service as its view shows it: its time in service, and whether it
+// was refunded in full (cancelled, or an appeal refunded it).
+func ServiceOf(v order.View) Service {
+	refunded := v.Phase == order.PhaseCancelled || (v.Appeal != nil && v.Appeal.Outcome == order.OutcomeRefund)
+	return Service{Since: v.InServiceSince, Until: v.ServiceEndedAt, Refunded: refunded}
 }

@@ -1,0 +1,22 @@
+package lifecycle
+
+// Generations of the order's rules (State.Rules). An order runs under the rules of the
+// generation it was placed in: the workflow reads the generation once, when the order
+// starts, behind a version marker (orderflow.ChangeSeams), and carries it in the state
+// across continue-as-new. Orders placed before a generation existed replay, and go on,
+// exactly as they were.
+const (
+	// RulesLegacy: the rules before 2026-12.
+	RulesLegacy = 0
+	// RulesSeams: the rules of 2026-12, where features meet (issue 13): an appeal outlives
+	// billing; nothing is paid before acceptance or while an appeal is open; arrears holds
+	// reach every pay-per-use order whatever its phase; validity counts from acceptance or
+	// the seller's actual open time; every wait has a clock or is flagged; appeals are
+	// capped; hardware's acceptance window counts from the carrier's signedAt.
+	RulesSeams = 1
+	// RulesCurrent is the generation new orders start with.
+	RulesCurrent = RulesSeams
+)
+
+// rules reports whether the order runs under generation g or a later one.
+func (s *State) rules(g int) bool { return s.Rules >= g }
