@@ -1,11 +1,11 @@
 package lifecycle
 
 import (
-	"time"
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/cloudmarket/orders/internal/order"
 )
