@@ -11,10 +11,14 @@ BENCH_ORDERS ?= 200
 # duration: see scripts/fuzz-smoke.sh).
 FUZZTIME ?= 20000x
 
+# Steps `make simulate` runs (every invariant after each); SIM_SEED repeats a run (default: a
+# fresh seed each time, printed).
+SIM_STEPS ?= 1000000
+
 # Orders the fault soak drives (`make soak`), spread over every product type and billing mode.
 SOAK_ORDERS ?= 1000
 
-.PHONY: build run test fuzz-smoke deps bench soak demo record-histories replay-release
+.PHONY: build run test fuzz-smoke deps bench soak simulate demo record-histories replay-release
 
 # Every command under cmd/ into bin/, where devstack finds its children (orders, sellersim).
 build:
@@ -46,6 +50,16 @@ fuzz-smoke:
 # each against a baseline of the same run; writes docs/benchmarks.md (scripts/bench.sh).
 bench: build
 	BENCH_ORDERS=$(BENCH_ORDERS) GO=$(GO) ./scripts/bench.sh
+
+# The deterministic simulation of the order machine, the account machine and the books
+# (internal/sim): SIM_STEPS steps of seeded random interleavings of every event, the
+# invariants of money, cases, holds, clocks and events after every step. Prints the steps,
+# the distinct order histories and steps/s, and each violation with its seed and a shrunk
+# sequence (replay one with ./bin/simulate -replay FILE); exits 1 on any. make test runs a
+# bounded run (TestSimulation).
+simulate:
+	$(GO) build -o bin/simulate ./cmd/simulate
+	./bin/simulate -steps $(SIM_STEPS) $(if $(SIM_SEED),-seed $(SIM_SEED))
 
 # The fault soak: SOAK_ORDERS orders of every type and billing mode through the API while
 # workers are SIGKILLed and PostgreSQL and Temporal restarted; prints the table of checks

@@ -8,6 +8,8 @@
 #   P3 POST /v1/orders against a bare SDK start; GET order p50/p99 under concurrent load
 #   P4 BENCH_OPEN_ORDERS (10,000) open orders: memory and Temporal database per order
 #   P5 a mass freeze of BENCH_FREEZE_ORDERS orders under a seller limit of 50 calls/s
+#   P6 the simulation of the machines and the books: steps per second, against the floor of
+#      a million steps in ten minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go="${GO:-go}"
@@ -17,6 +19,9 @@ trap 'rm -rf "$tmp"' EXIT
 
 echo "== P2: replay of every recorded path"
 "$go" test -run '^$' -bench BenchmarkReplay -benchtime 20x ./workflows/ | tee "$tmp/replay.txt"
+
+echo "== P6: the simulation (internal/sim), one goroutine"
+"$go" test -run '^$' -bench BenchmarkSimulation -benchtime 5s ./internal/sim/ | tee "$tmp/sim.txt"
 
 echo "== P1, P3, P5 on the embedded stack (one process)"
 BENCH_REPORT="$tmp/stack.md" BENCH_ORDERS="${BENCH_ORDERS:-200}" \
@@ -49,5 +54,18 @@ mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 		printf "| %s | %d | %.2f |\n", name, ev, ns/1e6
 	}' "$tmp/replay.txt"
 	cat "$tmp/open.md"
+	echo
+	echo "### P6: the simulation (make simulate)"
+	echo
+	echo "One goroutine running seeded runs of the order machine, the account machine and the books,"
+	echo "every invariant checked after every step (internal/sim). The floor is the issue's: a million"
+	echo "steps in ten minutes, 1,667 steps/s; \`make simulate\` runs on every core."
+	echo
+	echo "| steps/s | steps per run | a million steps take | against the floor |"
+	echo "|---|---|---|---|"
+	awk '/^BenchmarkSimulation/ {
+		for (i = 1; i <= NF; i++) { if ($(i) == "steps/s") sps=$(i-1); if ($(i) == "steps/run") spr=$(i-1) }
+		printf "| %.0f | %.0f | %.1f s | %.0fx |\n", sps, spr, 1e6/sps, sps/(1e6/600)
+	}' "$tmp/sim.txt"
 } >"$out"
 echo "wrote $out"

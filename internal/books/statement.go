@@ -75,7 +75,7 @@ func UsageLine(month string, quantity, unitPrice int64, bps int, currency string
 // order machine does not know them: the statements price them): each posted one is
 // reversed, each blocked one refunded, and usage not priced yet is priced into a refunded
 // line (UsageRefundKey), so that no statement ever charges it.
-const AllUsage = "*"
+const AllUsage = order.AllUsageKey
 
 // UsageRefundKey is the period key of the line that holds an order's usage refunded before
 // it was priced.

@@ -61,8 +61,13 @@ supervision:
   deploymentSLA: 10m
   redeliverySLA: 10m
   licenseWait: 10m
+  firstDeliverySLA: 10m
+  shipmentSLA: 10m
+  signoffSLA: 10m
 appeals:
   tiers: [10m, 10m]
+  lastTierSLA: 10m
+  maxPerOrder: 3
 history:
   maxEventsPerRun: 300
 settlement: {statementDay: 3, statementHour: 2}

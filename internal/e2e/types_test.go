@@ -404,13 +404,21 @@ func TestAppealEscalatesThroughEveryTierThenForcedAccept(t *testing.T) {
 	if v.Appeal.EscalateAt != nil || v.Status != order.StatusAppealing {
 		t.Fatalf("at the last tier: %+v (status %s)", v.Appeal, v.Status)
 	}
-	desc, err := stack.Temporal.DescribeWorkflowExecution(context.Background(), order.WorkflowID("ESC-1"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sa := desc.WorkflowExecutionInfo.GetSearchAttributes().GetIndexedFields()
-	if string(sa["AppealOpen"].GetData()) != "true" || string(sa["AppealTier"].GetData()) != "3" {
-		t.Errorf("search attributes AppealOpen=%s AppealTier=%s", sa["AppealOpen"].GetData(), sa["AppealTier"].GetData())
+	// The read model is written inside the workflow task (a local activity); the search
+	// attributes are upserted when that task completes: wait for them.
+	for {
+		desc, err := stack.Temporal.DescribeWorkflowExecution(context.Background(), order.WorkflowID("ESC-1"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sa := desc.WorkflowExecutionInfo.GetSearchAttributes().GetIndexedFields()
+		if string(sa["AppealOpen"].GetData()) == "true" && string(sa["AppealTier"].GetData()) == "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("search attributes AppealOpen=%s AppealTier=%s", sa["AppealOpen"].GetData(), sa["AppealTier"].GetData())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	var queue struct {
 		Items []appealItem `json:"items"`

@@ -40,6 +40,11 @@ func checkAppeal(s *State, ev Event) error {
 	if s.AppealOpen() {
 		return refuse(order.ErrAppealOpen, "appeal %s is already open", s.Appeal.AppealID)
 	}
+	if limit := s.In.Windows.AppealLimit; s.rules(RulesSeams) && limit > 0 && s.Appeals >= limit {
+		// Each appeal pauses the acceptance window: without a cap, an order appealed again
+		// after every "continue" would never be accepted by the timer.
+		return refuse(order.ErrAppealLimit, "%d appeals is the limit for an order", limit)
+	}
 	if err := checkText("reason", a.Reason, 1, 2000); err != nil {
 		return err
 	}
@@ -100,11 +105,15 @@ func (s *State) openAppeal(ev Event, o *Outcome) {
 	o.Appeal = &order.AppealChange{Kind: order.AppealRaised, Actor: ev.Actor, Appeal: *s.Appeal}
 }
 
-// setEscalation starts the SLA clock of the appeal's tier; the last tier has none.
+// setEscalation starts the SLA clock of the appeal's tier. The last tier does not escalate:
+// under RulesSeams its own SLA flags the order for ops instead.
 func (s *State) setEscalation(ev Event) {
 	tiers := s.In.Windows.AppealTiers
 	if s.Appeal.Tier > len(tiers) {
 		s.Appeal.EscalateAt = nil
+		if sla := s.In.Windows.LastTierSLA; s.rules(RulesSeams) && sla > 0 {
+			s.Clocks.Set(ClockLastTier, ev.At.Add(sla))
+		}
 		return
 	}
 	at := ev.At.Add(tiers[s.Appeal.Tier-1])
@@ -131,8 +140,9 @@ func (s *State) resolveAppeal(ev Event, o *Outcome) {
 		actor, at := ev.Actor, ev.At
 		s.Appeal.State, s.Appeal.Outcome, s.Appeal.Note = order.AppealStateResolved, r.Outcome, r.Note
 		s.Appeal.ResolvedBy, s.Appeal.ResolvedAt, s.Appeal.EscalateAt = &actor, &at, nil
-		s.Clocks.Stop(ClockEscalate)
+		s.Clocks.Stop(ClockEscalate, ClockLastTier)
 		s.Clocks.Resume(TagSupervision, ev.At)
+		s.clearFlags(func(cause string) bool { return cause == string(ClockLastTier) }) // the appeal it flagged is resolved
 	})
 	o.Appeal = &order.AppealChange{Kind: order.AppealResolved, Actor: ev.Actor, Appeal: *s.Appeal}
 	switch r.Outcome {
@@ -142,6 +152,11 @@ func (s *State) resolveAppeal(ev Event, o *Outcome) {
 		s.accept(ev, o, ev.Actor)
 		s.unblock(o)
 	case order.OutcomeRefund:
+		if s.Phase.Final() && s.rules(RulesSeams) {
+			// Ended by billing meanwhile (released): the phase stands, the money goes back.
+			s.record(o, order.StepRefunded, ev.Actor, map[string]string{"reason": "appeal"}, func() { s.refundAll(o) })
+			return
+		}
 		s.refund(ev, o, ev.Actor, "appeal")
 	}
 }

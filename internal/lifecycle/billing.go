@@ -150,7 +150,11 @@ func (s *State) unsubscribe(ev Event, o *Outcome) {
 			if key == "" {
 				key = "unsubscribe"
 			}
-			o.Postings = append(o.Postings, s.posting(order.LineUnsubscribe, key, order.PostingRefundPart, s.Unsubscription.Refund))
+			if s.rules(RulesSeams) {
+				s.refundPart(o, key, refund.Value)
+			} else {
+				o.Postings = append(o.Postings, s.posting(order.LineUnsubscribe, key, order.PostingRefundPart, s.Unsubscription.Refund))
+			}
 		}
 	})
 	s.release(ev, o, ev.Actor, "unsubscribed")
@@ -165,7 +169,9 @@ func checkArrears(s *State, ev Event) error {
 	}
 	switch ev.Arrears.Action {
 	case order.ArrearsFreeze, order.ArrearsRelease:
-		if s.Phase != order.PhaseInService {
+		// RulesSeams: every order of the customer, whatever its phase (one not in service
+		// is held until it enters service, frozen at once; released, it is cancelled).
+		if s.Phase != order.PhaseInService && !s.rules(RulesSeams) {
 			return invalid("only an order in service is held for arrears; it is %s", s.Status())
 		}
 	case order.ArrearsUnfreeze:
@@ -197,8 +203,14 @@ func (s *State) arrears(ev Event, o *Outcome) {
 			s.Holds = slices.DeleteFunc(s.Holds, func(h string) bool { return h == HoldArrears })
 		})
 	case order.ArrearsRelease:
-		if s.Calls.Has(CallRelease) {
+		if s.Calls.Has(CallRelease) || (s.ReleaseBy != nil && s.Calls.Has(CallRecover)) {
 			o.Noop = "being released already"
+			return
+		}
+		if s.Phase != order.PhaseInService && s.rules(RulesSeams) {
+			// Not in service yet: it never will be. Cancelled and refunded; the seller
+			// releases whatever it made.
+			s.refund(ev, o, ev.Actor, "arrears")
 			return
 		}
 		s.release(ev, o, ev.Actor, HoldArrears)
@@ -217,6 +229,11 @@ func (s *State) release(ev Event, o *Outcome, by order.Actor, reason string) {
 		s.startCall(o, CallRelease)
 		return
 	}
+	if s.hasInstance() && s.ProvisionUncertain && s.rules(RulesSeams) {
+		// The seller may have made an instance we never learnt of: find it, release it.
+		s.startCall(o, CallRecover)
+		return
+	}
 	s.released(ev, o)
 }
 
@@ -228,7 +245,8 @@ func (s *State) released(ev Event, o *Outcome) {
 	}
 	s.record(o, order.StepReleased, by, map[string]string{"reason": s.ReleaseReason}, func() {
 		s.serviceEnded(ev.At)
-		s.Phase, s.Holds, s.Clocks = order.PhaseReleased, nil, nil
+		s.Phase, s.Holds = order.PhaseReleased, nil
+		s.stopClocksButAppeal()
 	})
 }
 
@@ -283,7 +301,7 @@ func (s *State) reconcileSeller(o *Outcome) {
 		s.Calls.Running(CallNewInstance) || s.Calls.Running(CallQuery) || s.Calls.Running(CallRecover) {
 		return
 	}
-	want := len(s.Holds) > 0
+	want := s.frozen() // RulesSeams: held orders are frozen at the seller once in service
 	if !s.Calls.Running(CallFreeze) && !s.Calls.Running(CallUnfreeze) {
 		// A failed call the order no longer wants is dropped; the other one is sent
 		// instead (both are idempotent at the seller, so an uncertain state is safe).
@@ -344,6 +362,11 @@ func (s *State) split(m order.Money) order.Settlement {
 // due makes a settlement line due: posted at once, or blocked while an appeal is open
 // (posted when it is resolved). It returns the line's status.
 func (s *State) due(o *Outcome, kind order.LineKind, key string, st order.Settlement) order.SettlementStatus {
+	if s.AcceptedBy == nil && s.rules(RulesSeams) {
+		// Not accepted yet (a renewal before acceptance): payable at acceptance.
+		o.Postings = append(o.Postings, s.posting(kind, key, order.PostingBlock, st))
+		return order.SettlementNotDue
+	}
 	if s.AppealOpen() {
 		o.Postings = append(o.Postings, s.posting(kind, key, order.PostingBlock, st))
 		return order.SettlementBlocked
@@ -354,6 +377,10 @@ func (s *State) due(o *Outcome, kind order.LineKind, key string, st order.Settle
 
 // unblock posts the lines an appeal held back.
 func (s *State) unblock(o *Outcome) {
+	if s.rules(RulesSeams) {
+		s.postLines(o, order.SettlementBlocked)
+		return
+	}
 	if s.Settlement.Status == order.SettlementBlocked {
 		s.Settlement.Status = order.SettlementPending
 		o.Postings = append(o.Postings, s.posting(order.LineOrder, "", order.PostingPost, s.Settlement))
@@ -366,8 +393,13 @@ func (s *State) unblock(o *Outcome) {
 	}
 }
 
-// refundAll refunds every line of the order: its own and its renewals'.
+// refundAll refunds every line of the order: its own and its renewals' (RulesSeams: what is
+// left of each, and its usage).
 func (s *State) refundAll(o *Outcome) {
+	if s.rules(RulesSeams) {
+		s.refundLines(o)
+		return
+	}
 	s.Settlement.Status = order.SettlementRefunded
 	if s.Settlement.Gross == 0 {
 		s.Settlement.Gross = s.In.Amount.Value
@@ -388,6 +420,15 @@ func (s *State) posting(kind order.LineKind, key string, action order.PostingAct
 
 // paid is what the order and its renewals were paid, less what was refunded.
 func (s *State) paid() int64 {
+	if s.rules(RulesSeams) {
+		var total int64
+		for _, l := range s.lines() {
+			if l.st.Status != order.SettlementRefunded {
+				total += l.st.Gross - l.st.Refunded
+			}
+		}
+		return total
+	}
 	var total int64
 	if s.Settlement.Status != order.SettlementRefunded {
 		total += s.Settlement.Gross
@@ -406,4 +447,143 @@ func (s *State) currentExpire() *time.Time {
 		return s.ExpireTime
 	}
 	return s.In.ExpireTime
+}
+
+// stopClocksButAppeal stops every clock of an order that has ended; an open appeal's clocks
+// run on (RulesSeams: the appeal outlives the order's end, and ops still owe it a decision).
+func (s *State) stopClocksButAppeal() {
+	if s.rules(RulesSeams) {
+		s.Clocks.KeepTag(TagAppeal)
+		return
+	}
+	s.Clocks = nil
+}
+
+// line is one settlement line of the order the machine keeps: its own, or a renewal's.
+type line struct {
+	kind order.LineKind
+	key  string
+	st   *order.Settlement
+}
+
+// lines are the order's settlement lines, newest first (the renewals, latest first, then
+// the order's own): the order in which a part refund takes from them.
+func (s *State) lines() []line {
+	out := make([]line, 0, len(s.Renewals)+1)
+	for i := len(s.Renewals) - 1; i >= 0; i-- {
+		r := &s.Renewals[i]
+		out = append(out, line{order.LineRenewal, r.RenewalOrderID, &r.Settlement})
+	}
+	return append(out, line{order.LineOrder, "", &s.Settlement})
+}
+
+// left is what is left of a line after the part refunded from it, split afresh.
+func (s *State) left(st *order.Settlement) order.Settlement {
+	l := s.split(order.Money{Value: st.Gross - st.Refunded, Currency: st.Currency})
+	l.Status, l.Refunded = st.Status, st.Refunded
+	return l
+}
+
+// postLines posts every line in status from (blocked, not_due) at what is left of it: due
+// now (posted, or blocked while an appeal is open).
+func (s *State) postLines(o *Outcome, from order.SettlementStatus) {
+	for _, l := range slices.Backward(s.lines()) {
+		if l.st.Status != from {
+			continue
+		}
+		l.st.Status = s.due(o, l.kind, l.key, s.left(l.st))
+	}
+}
+
+// payableAtAcceptance makes the lines that waited for the acceptance (renewals paid before
+// it) due.
+func (s *State) payableAtAcceptance(o *Outcome) {
+	s.postLines(o, order.SettlementNotDue)
+}
+
+// refundPart refunds amount of what was paid, latest lines first: from a posted line with
+// reversing lines (a row of its own, kind unsubscribe); from a line not posted yet (not
+// due, blocked) by making it smaller, recorded as a refunded row without lines. Never more
+// than a line has left, so the seller is never clawed back what it was not paid.
+func (s *State) refundPart(o *Outcome, key string, amount int64) {
+	for _, l := range s.lines() {
+		if amount <= 0 {
+			return
+		}
+		if l.st.Status == order.SettlementRefunded || l.st.Gross-l.st.Refunded <= 0 {
+			continue
+		}
+		part := min(amount, l.st.Gross-l.st.Refunded)
+		before, after := s.left(l.st), s.split(order.Money{Value: l.st.Gross - l.st.Refunded - part, Currency: l.st.Currency})
+		share := order.Settlement{Currency: l.st.Currency, Gross: part, Commission: before.Commission - after.Commission, Net: before.Net - after.Net}
+		rowKey := key + "/" + string(l.kind)
+		if l.key != "" {
+			rowKey += "/" + l.key
+		}
+		action := order.PostingRefund // not posted: a record, no reversing lines
+		if l.st.Status == order.SettlementPending {
+			action = order.PostingRefundPart
+		}
+		o.Postings = append(o.Postings, s.posting(order.LineUnsubscribe, rowKey, action, share))
+		l.st.Refunded += part
+		if l.st.Refunded == l.st.Gross {
+			l.st.Status = order.SettlementRefunded
+		}
+		amount -= part
+	}
+}
+
+// refundLines refunds what is left of every line, and the order's usage: the buyer gets
+// back everything it paid, the seller's payout is reversed (the next statement claws it
+// back).
+func (s *State) refundLines(o *Outcome) {
+	if s.Settlement.Gross == 0 && s.Settlement.Status == order.SettlementNotDue {
+		s.Settlement.Gross = s.In.Amount.Value // never due: refunded before it was split
+	}
+	for _, l := range s.lines() {
+		if l.st.Status == order.SettlementRefunded {
+			continue
+		}
+		left := s.left(l.st)
+		if l.st.Status == order.SettlementNotDue && l.kind == order.LineOrder {
+			left = order.Settlement{Currency: l.st.Currency, Gross: l.st.Gross - l.st.Refunded}
+		}
+		o.Postings = append(o.Postings, s.posting(l.kind, l.key, order.PostingRefund, left))
+		l.st.Status, l.st.Refunded = order.SettlementRefunded, l.st.Gross
+	}
+	if s.In.BillingMode == order.BillingPayPerUse {
+		o.Postings = append(o.Postings, order.Posting{Kind: order.LineUsage, Key: order.AllUsageKey, Action: order.PostingRefund,
+			Currency: s.In.Amount.Currency, CommissionBps: s.In.CommissionBps})
+	}
+}
+
+// validityTolerance is how much later than the purchase a service may open before its
+// expiry moves (and the seller is told): an acceptance within a minute of the purchase
+// leaves the paid period as it is.
+const validityTolerance = time.Minute
+
+// validityFromAcceptance moves a supervised period product's expiry so that its validity
+// counts from the acceptance, or from the actual open time the seller reported with the
+// delivery (RulesSeams; paid Jan 1, accepted Feb 1: a month runs Feb 1 to Mar 1). The
+// seller hears the new expiry through refreshInstance. It returns the new expireTime, or
+// nil when it does not move.
+func (s *State) validityFromAcceptance(ev Event) *time.Time {
+	cur := s.currentExpire()
+	if !s.rules(RulesSeams) || !s.In.Supervised || !s.In.BillingMode.Periodic() || cur == nil || s.AcceptedBy != nil {
+		return nil
+	}
+	start := businessAt(s.In, ev.At)
+	if s.OpenedAt != nil {
+		start = s.OpenedAt.UTC()
+	}
+	exp := shiftPeriod(s.In.PlacedAt.UTC(), cur.UTC(), start)
+	if exp.Sub(cur.UTC()) < validityTolerance {
+		return nil // opened when it was paid for (or about then): the expiry stands
+	}
+	s.ExpireTime = &exp
+	s.Expiry = scaledAt(s.In, exp)
+	if s.hasInstance() && s.InstanceID != "" {
+		s.Refresh = &order.Renewal{RenewalOrderID: s.In.OrderID, RenewalOrderLineID: s.In.OrderLineID, ExpireTime: exp, At: ev.At}
+	}
+	return &exp
 }

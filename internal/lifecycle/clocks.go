@@ -12,18 +12,23 @@ type ClockName string
 // The clocks of an order (order-states.md). Each is an absolute deadline.
 const (
 	// Supervision clocks: an open appeal pauses them.
-	ClockAutoAccept    ClockName = "auto_accept"    // acceptance window: accepted by the timer
-	ClockDeploymentSLA ClockName = "deployment_sla" // deployment not verified: needs attention
-	ClockRedelivery    ClockName = "redelivery_sla" // no redelivery after a rejection: needs attention
-	ClockLicenseDue    ClockName = "license_due"    // no licence: provision failed
-	ClockRefund        ClockName = "refund"         // a failure nobody retried: buyer refunded
-	ClockProvisionLate ClockName = "provision_late" // provisioning outlived every seller attempt: our side, attention
+	ClockAutoAccept    ClockName = "auto_accept"        // acceptance window: accepted by the timer
+	ClockDeploymentSLA ClockName = "deployment_sla"     // deployment not verified: needs attention
+	ClockRedelivery    ClockName = "redelivery_sla"     // no redelivery after a rejection: needs attention
+	ClockLicenseDue    ClockName = "license_due"        // no licence: provision failed
+	ClockRefund        ClockName = "refund"             // a failure nobody retried: buyer refunded
+	ClockProvisionLate ClockName = "provision_late"     // provisioning outlived every seller attempt: our side, attention
+	ClockFirstDelivery ClockName = "first_delivery_sla" // a service not delivered: needs attention (RulesSeams)
+	ClockShipment      ClockName = "shipment_sla"       // hardware not shipped: needs attention (RulesSeams)
+	ClockSignoff       ClockName = "signoff_sla"        // shipped, no carrier sign-off: needs attention (RulesSeams)
 	// Billing clocks: nothing pauses them.
 	ClockExpire  ClockName = "expire"  // subscription expired: grace starts
 	ClockFreeze  ClockName = "freeze"  // grace over: FREEZE at the seller
 	ClockRelease ClockName = "release" // retention over: release at the seller
-	// The appeal's own clock: its tier's SLA.
+	// The appeal's own clocks: its tier's SLA; the last tier's, which flags the order
+	// (RulesSeams).
 	ClockEscalate ClockName = "appeal_escalation"
+	ClockLastTier ClockName = "appeal_last_tier_sla"
 )
 
 // ClockTag is the kind of a clock, which decides what an appeal does to it.
@@ -48,10 +53,14 @@ var clockInfo = map[ClockName]struct {
 	ClockLicenseDue:    {TagSupervision, "licence due: provision failed"},
 	ClockRefund:        {TagSupervision, "refund hold ends: refund the buyer"},
 	ClockProvisionLate: {TagSupervision, "provisioning late: needs attention"},
+	ClockFirstDelivery: {TagSupervision, "first-delivery SLA: needs attention"},
+	ClockShipment:      {TagSupervision, "shipment SLA: needs attention"},
+	ClockSignoff:       {TagSupervision, "sign-off SLA: needs attention"},
 	ClockExpire:        {TagBilling, "expiry: grace starts"},
 	ClockFreeze:        {TagBilling, "grace ends: freeze"},
 	ClockRelease:       {TagBilling, "retention ends: release"},
 	ClockEscalate:      {TagAppeal, "appeal tier SLA: escalate"},
+	ClockLastTier:      {TagAppeal, "last appeal tier SLA: needs attention"},
 }
 
 // Summary is what a person reads for the clock.
@@ -106,6 +115,11 @@ func (c *Clocks) Stop(names ...ClockName) {
 // StopTag removes every clock of a tag.
 func (c *Clocks) StopTag(tag ClockTag) {
 	*c = slices.DeleteFunc(*c, func(x Clock) bool { return x.Name.Tag() == tag })
+}
+
+// KeepTag removes every clock but those of a tag.
+func (c *Clocks) KeepTag(tag ClockTag) {
+	*c = slices.DeleteFunc(*c, func(x Clock) bool { return x.Name.Tag() != tag })
 }
 
 // Has reports whether the clock runs (paused or not).

@@ -3,8 +3,10 @@ package lifecycle
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloudmarket/orders/internal/order"
@@ -36,7 +38,8 @@ func Check(s *State, ev Event) error {
 		}
 		return nil
 	}
-	if s.Phase.Final() {
+	if s.Phase.Final() && !(ev.Kind == EvResolve && s.rules(RulesSeams)) {
+		// An appeal outlives billing's end of the order (RulesSeams): ops still resolve it.
 		return invalid("the order is %s", s.Status())
 	}
 	switch ev.Kind {
@@ -152,9 +155,20 @@ func (s *State) start(ev Event, o *Outcome) {
 // delivered moves a delivered order on: to the buyer's acceptance when the product is
 // supervised, else straight to accepted.
 func (s *State) delivered(ev Event, o *Outcome, name order.StepName, actor order.Actor, detail map[string]string) {
-	s.Clocks.Stop(ClockDeploymentSLA, ClockRedelivery, ClockLicenseDue, ClockProvisionLate)
-	if s.Attention != "" && s.Calls.Empty() {
-		s.Attention = "" // what was late has come
+	s.Clocks.Stop(ClockDeploymentSLA, ClockRedelivery, ClockLicenseDue, ClockProvisionLate, ClockFirstDelivery, ClockShipment, ClockSignoff)
+	if s.rules(RulesSeams) {
+		s.clearFlags(deliveryLate) // what was late has come
+	} else if s.Attention != "" && s.Calls.Empty() {
+		s.Attention, s.AttentionCause = "", "" // what was late has come
+	}
+	if s.rules(RulesSeams) {
+		s.OpenedAt = ev.OpenedAt // the delivery the buyer accepts says when the service opened
+		if ev.OpenedAt != nil {
+			if detail == nil {
+				detail = map[string]string{}
+			}
+			detail["openedAt"] = ev.OpenedAt.UTC().Format(time.RFC3339)
+		}
 	}
 	if !s.In.Supervised {
 		s.record(o, name, actor, detail, nil)
@@ -171,11 +185,18 @@ func (s *State) delivered(ev Event, o *Outcome, name order.StepName, actor order
 // (posted, or blocked while an appeal is open), and puts the order in service (or completes
 // a one-time order).
 func (s *State) accept(ev Event, o *Outcome, by order.Actor) {
-	s.record(o, order.StepAccepted, by, nil, func() {
+	var detail map[string]string
+	if exp := s.validityFromAcceptance(ev); exp != nil {
+		detail = map[string]string{"expireTime": exp.Format(time.RFC3339)}
+	}
+	s.record(o, order.StepAccepted, by, detail, func() {
 		s.Clocks.StopTag(TagSupervision)
 		s.AcceptedBy = &by
 		s.Settlement = s.split(s.In.Amount)
 		s.Settlement.Status = s.due(o, order.LineOrder, "", s.Settlement)
+		if s.rules(RulesSeams) {
+			s.payableAtAcceptance(o)
+		}
 		if !s.In.BillingMode.Subscribed() {
 			s.Phase = order.PhaseCompleted
 			return
@@ -205,7 +226,7 @@ func (s *State) reject(ev Event, o *Outcome) {
 func (s *State) refund(ev Event, o *Outcome, by order.Actor, reason string) {
 	s.record(o, order.StepRefunded, by, map[string]string{"reason": reason}, func() {
 		s.serviceEnded(ev.At)
-		s.Clocks = nil
+		s.stopClocksButAppeal()
 		s.Phase = order.PhaseCancelled
 		s.Holds = nil
 		s.refundAll(o)
@@ -218,6 +239,9 @@ func (s *State) refund(ev Event, o *Outcome, by order.Actor, reason string) {
 func (s *State) cleanUp(o *Outcome) {
 	if !s.hasInstance() || s.Calls.Running(CallNewInstance) || s.Calls.Running(CallQuery) {
 		return // a running provisioning call's result is released when it comes
+	}
+	if s.rules(RulesSeams) && (s.Calls.Has(CallRelease) || s.Calls.Has(CallRecover)) {
+		return // under way already (or failed, waiting for ops' retry)
 	}
 	switch {
 	case s.InstanceID != "":
@@ -234,7 +258,13 @@ func (s *State) serviceEnded(at time.Time) {
 	}
 }
 
+// startCall starts a call. A call of a kind already running is not started twice
+// (RulesSeams): its answer is still to come, and a second activity would outlive the one
+// the order counts.
 func (s *State) startCall(o *Outcome, k CallKind) {
+	if s.rules(RulesSeams) && s.Calls.Running(k) {
+		return
+	}
 	if k == CallRefresh && s.Refresh != nil {
 		s.RefreshSent = s.Refresh.RenewalOrderID
 	}
@@ -285,7 +315,13 @@ func (s *State) needsAttention(o *Outcome, by order.Actor, why, cause string, de
 		detail = map[string]string{}
 	}
 	detail["attention"], detail["cause"] = why, cause
-	s.record(o, order.StepNeedsAttention, by, detail, func() { s.Attention = why })
+	s.record(o, order.StepNeedsAttention, by, detail, func() {
+		s.Attention, s.AttentionCause = why, cause
+		if s.rules(RulesSeams) {
+			s.Flags = slices.DeleteFunc(s.Flags, func(f Flag) bool { return f.Cause == cause })
+			s.Flags = append(s.Flags, Flag{Cause: cause, Why: why})
+		}
+	})
 }
 
 func (s *State) clockRanOut(ev Event, o *Outcome) {
@@ -306,6 +342,17 @@ func (s *State) clockRanOut(ev Event, o *Outcome) {
 		s.provisionFailed(ev, o, timer, "license_not_delivered", "")
 	case ClockEscalate:
 		s.escalateAppeal(ev, o)
+	case ClockLastTier:
+		if s.AppealOpen() {
+			s.needsAttention(o, timer, fmt.Sprintf("appeal %s unresolved past the last tier's SLA: resolve it with POST /v1/appeals/%s/resolution",
+				s.Appeal.AppealID, s.Appeal.AppealID), string(ev.Clock), map[string]string{"appealId": s.Appeal.AppealID})
+		}
+	case ClockFirstDelivery:
+		s.needsAttention(o, timer, "not delivered within the first-delivery SLA", string(ev.Clock), nil)
+	case ClockShipment:
+		s.needsAttention(o, timer, "not shipped within the shipment SLA", string(ev.Clock), nil)
+	case ClockSignoff:
+		s.needsAttention(o, timer, "no carrier sign-off within the sign-off SLA after the shipment", string(ev.Clock), nil)
 	case ClockExpire:
 		s.expired(o)
 	case ClockFreeze:
@@ -364,6 +411,9 @@ func (s *State) callFinished(ev Event, o *Outcome) {
 			s.startCall(o, CallRelease)
 		case r.OK || r.Refused: // nothing was made
 			s.ProvisionUncertain = false
+			if s.rules(RulesSeams) && s.ReleaseBy != nil && !s.Phase.Final() {
+				s.released(ev, o) // the release waited to learn there was nothing to release
+			}
 		default:
 			s.callFailed(o, r)
 		}
@@ -397,8 +447,18 @@ func (s *State) attentionCleared(o *Outcome, k CallKind) {
 	if s.Attention == "" || len(s.Calls.Failed()) > 0 {
 		return
 	}
+	if s.rules(RulesSeams) {
+		if !slices.ContainsFunc(s.Flags, func(f Flag) bool { return strings.HasPrefix(f.Cause, "call:") }) {
+			return // flagged for something else, which stands
+		}
+		s.record(o, order.StepAttentionCleared, system, map[string]string{"call": string(k)}, func() {
+			s.LastError = ""
+			s.clearFlags(func(cause string) bool { return strings.HasPrefix(cause, "call:") })
+		})
+		return
+	}
 	s.record(o, order.StepAttentionCleared, system, map[string]string{"call": string(k)}, func() {
-		s.Attention, s.LastError = "", ""
+		s.Attention, s.AttentionCause, s.LastError = "", "", ""
 	})
 }
 

@@ -63,10 +63,12 @@ func (m *machine) posted() []string { return m.postings }
 // apply checks and applies ev at the machine's time; it fails the test on a refusal.
 func (m *machine) apply(ev Event) Outcome {
 	m.t.Helper()
+	if ev.At.IsZero() {
+		ev.At = m.now // as the loop does, before it checks
+	}
 	if err := m.try(ev); err != nil {
 		m.t.Fatalf("%s refused in %s: %v", ev.Kind, m.s.Status(), err)
 	}
-	ev.At = m.now
 	out := Apply(&m.s, ev)
 	for _, st := range out.Steps {
 		m.steps = append(m.steps, string(st.Event))
@@ -84,6 +86,9 @@ func (m *machine) try(ev Event) error { return Check(&m.s, ev) }
 // refused asserts that ev is refused with code.
 func (m *machine) refused(ev Event, code string) {
 	m.t.Helper()
+	if ev.At.IsZero() {
+		ev.At = m.now
+	}
 	err := m.try(ev)
 	var r *order.Refusal
 	if !errors.As(err, &r) || r.Code != code {

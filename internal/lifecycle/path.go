@@ -56,6 +56,9 @@ func checkDelivery(s *State, ev Event, first order.Phase) error {
 	if s.Phase != order.PhaseRejected && s.Phase != first {
 		return invalid("cannot deliver an order that is %s", s.Status())
 	}
+	if err := checkOpenedAt(s, ev); err != nil {
+		return err
+	}
 	return checkText("note", ev.Note, 1, 2000)
 }
 
@@ -109,7 +112,7 @@ func (p instancePath) check(s *State, ev Event) error {
 		if s.Phase != order.PhaseProvisioning && (s.Phase != order.PhaseProvisionFailed || s.InstanceID == "") {
 			return invalid("cannot deliver a licence to an order that is %s", s.Status())
 		}
-		return nil
+		return checkOpenedAt(s, ev)
 	}
 	return refuseOther(s, ev)
 }
@@ -161,6 +164,11 @@ func (p instancePath) provisioned(s *State, ev Event, o *Outcome) {
 			// No licence in the answers: it comes through the seller's licence call, or
 			// the licence_due clock fails the order.
 		}
+	case s.Phase != order.PhaseProvisioning && s.rules(RulesSeams):
+		// Delivered meanwhile (a licence by callback), or failed already (the licence
+		// clock): the order does not go back. What the seller made stays uncertain, for a
+		// release to find (recover).
+		s.ProvisionUncertain = s.ProvisionUncertain || (!r.Refused && s.InstanceID == "")
 	case r.Refused:
 		s.provisionFailed(ev, o, system, "seller_refused", r.ErrorType)
 	default:

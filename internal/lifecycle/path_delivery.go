@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"slices"
+	"time"
 
 	"github.com/cloudmarket/orders/internal/order"
 )
@@ -55,6 +56,11 @@ func (packagePath) check(s *State, ev Event) error {
 	if s.Deployment[i].State == order.DeploymentDone && r.State != order.DeploymentDone {
 		return invalid("%s is done already", r.Phase)
 	}
+	if r.Phase == order.PhaseVerify && r.State == order.DeploymentDone {
+		if err := checkOpenedAt(s, ev); err != nil {
+			return err
+		}
+	}
 	return checkText("detail", r.Detail, 0, 2000)
 }
 
@@ -73,6 +79,10 @@ func (packagePath) apply(s *State, ev Event, o *Outcome) {
 		if s.Phase == order.PhaseRejected {
 			s.Phase = order.PhaseDeploying // the redeployment has begun
 			s.Clocks.Stop(ClockRedelivery)
+			if s.rules(RulesSeams) {
+				// A redeployment that stalls is as late as a first one.
+				s.Clocks.Set(ClockDeploymentSLA, ev.At.Add(s.In.Windows.DeploymentSLA))
+			}
 		}
 		at := ev.At
 		s.Deployment[i] = order.DeploymentPhase{Phase: r.Phase, State: r.State, Detail: r.Detail, UpdatedAt: &at}
@@ -92,7 +102,13 @@ func (packagePath) rejected(s *State) { s.Deployment = freshPhases() }
 // reshipment.
 type hardwarePath struct{}
 
-func (hardwarePath) start(s *State, ev Event, o *Outcome) { s.placed(o, nil) }
+func (hardwarePath) start(s *State, ev Event, o *Outcome) {
+	s.placed(o, func() {
+		if sla := s.In.Windows.ShipmentSLA; s.rules(RulesSeams) && sla > 0 {
+			s.Clocks.Set(ClockShipment, ev.At.Add(sla))
+		}
+	})
+}
 
 func (hardwarePath) check(s *State, ev Event) error {
 	switch ev.Kind {
@@ -121,6 +137,16 @@ func (hardwarePath) check(s *State, ev Event) error {
 		if ev.SignedAt.IsZero() {
 			return invalid("signedAt is required")
 		}
+		if s.rules(RulesSeams) {
+			// The acceptance window counts from the carrier's signedAt: it must be a time
+			// the carrier can have reported, after the shipment and not in the future.
+			switch t := ev.SignedAt.UTC(); {
+			case t.After(businessAt(s.In, ev.At).Add(openedAtSkew)):
+				return invalid("signedAt %s is in the future", t.Format(time.RFC3339))
+			case t.Before(businessAt(s.In, s.Shipment.ShippedAt).Add(-openedAtSkew)):
+				return invalid("signedAt %s is before the shipment", t.Format(time.RFC3339))
+			}
+		}
 		return nil
 	}
 	return refuseOther(s, ev)
@@ -137,11 +163,21 @@ func (hardwarePath) apply(s *State, ev Event, o *Outcome) {
 			s.Phase = order.PhaseShipping
 			s.Clocks.Stop(ClockRedelivery)
 			s.Shipment = &order.Shipment{Carrier: ev.Shipment.Carrier, TrackingNumber: ev.Shipment.TrackingNumber, ShippedAt: ev.At}
+			if s.rules(RulesSeams) {
+				s.Clocks.Stop(ClockShipment)
+				if sla := s.In.Windows.SignoffSLA; sla > 0 {
+					s.Clocks.Set(ClockSignoff, ev.At.Add(sla))
+				}
+			}
 		})
 	case EvSignoff:
 		signed := ev.SignedAt
 		s.Shipment.SignedAt = &signed
 		s.delivered(ev, o, order.StepSignedOff, ev.Actor, map[string]string{"signedAt": signed.UTC().Format("2006-01-02T15:04:05Z")})
+		if s.rules(RulesSeams) && s.Phase == order.PhaseAwaitingAcceptance {
+			// The window counts from the carrier's signedAt, not from when it was relayed.
+			s.Clocks.Set(ClockAutoAccept, scaledAt(s.In, signed).Add(s.In.Windows.AcceptanceWindow))
+		}
 	}
 }
 
@@ -155,7 +191,13 @@ func (hardwarePath) rejected(*State) {}
 // rejection is answered by a redelivery.
 type servicePath struct{}
 
-func (servicePath) start(s *State, ev Event, o *Outcome) { s.placed(o, nil) }
+func (servicePath) start(s *State, ev Event, o *Outcome) {
+	s.placed(o, func() {
+		if sla := s.In.Windows.FirstDeliverySLA; s.rules(RulesSeams) && sla > 0 {
+			s.Clocks.Set(ClockFirstDelivery, ev.At.Add(sla))
+		}
+	})
+}
 
 func (servicePath) check(s *State, ev Event) error {
 	if ev.Kind != EvDeliver {

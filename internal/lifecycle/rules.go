@@ -76,3 +76,44 @@ func provisionLate(w order.Windows) time.Duration {
 	}
 	return worst(w.NewInstance) + worst(w.Poll)
 }
+
+// businessAt maps a time of the workflow's clock back to the business time it stands for
+// (the inverse of scaledAt): at time scale 1 they are the same.
+func businessAt(in order.StartInput, t time.Time) time.Time {
+	scale := in.Windows.TimeScale
+	if scale <= 0 {
+		scale = 1
+	}
+	return in.PlacedAt.Add(time.Duration(float64(t.Sub(in.PlacedAt)) * scale)).UTC()
+}
+
+// shiftPeriod moves the period [from, to) so that it starts at start, counting whole
+// calendar months as months (Jan 1 to Feb 1, started Feb 1, ends Mar 1) and the rest as a
+// duration.
+func shiftPeriod(from, to, start time.Time) time.Time {
+	months := (to.Year()-from.Year())*12 + int(to.Month()-from.Month())
+	for months > 0 && from.AddDate(0, months, 0).After(to) {
+		months--
+	}
+	rest := to.Sub(from.AddDate(0, months, 0))
+	return start.AddDate(0, months, 0).Add(rest)
+}
+
+// openedAtSkew is how far ahead of the order's clock an actual open time may be before it
+// counts as in the future (the seller's clock drifts; the API allows as much).
+const openedAtSkew = time.Hour
+
+// checkOpenedAt refuses an actual open time before the order was placed or in the future
+// (RulesSeams; before, the field was not read).
+func checkOpenedAt(s *State, ev Event) error {
+	if ev.OpenedAt == nil || !s.rules(RulesSeams) {
+		return nil
+	}
+	switch t := ev.OpenedAt.UTC(); {
+	case t.Before(s.In.PlacedAt.UTC()):
+		return invalid("openedAt %s is before the order was placed", t.Format(time.RFC3339))
+	case t.After(businessAt(s.In, ev.At).Add(openedAtSkew)):
+		return invalid("openedAt %s is in the future", t.Format(time.RFC3339))
+	}
+	return nil
+}

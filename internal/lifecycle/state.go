@@ -92,6 +92,17 @@ type State struct {
 	// unsubscribed), for the released step.
 	ReleaseBy     *order.Actor `json:"releaseBy,omitempty"`
 	ReleaseReason string       `json:"releaseReason,omitempty"`
+
+	// OpenedAt is the actual open time the seller reported with the delivery the buyer
+	// accepts (RulesSeams): a supervised period product's validity counts from it, or from
+	// the acceptance when the seller reported none.
+	OpenedAt *time.Time `json:"openedAt,omitempty"`
+	// AttentionCause is what raised Attention (a clock's name, call:<kind>); Flags are all
+	// the causes still standing, oldest first (RulesSeams): what resolves a cause clears its
+	// flag, and Attention shows the latest left. One SLA that ran out is not forgotten when
+	// another flag comes and goes.
+	AttentionCause string `json:"attentionCause,omitempty"`
+	Flags          []Flag `json:"flags,omitempty"`
 }
 
 // AppealOpen reports whether an appeal is open.
@@ -99,15 +110,27 @@ func (s *State) AppealOpen() bool {
 	return s.Appeal != nil && s.Appeal.State == order.AppealStateOpen
 }
 
-// Status is the API status derived from the three parts (order-states.md).
+// Status is the API status derived from the three parts (order-states.md): appealing while
+// an appeal is open on an order whose phase is not final; frozen while the service is held
+// (RulesSeams: an order not in service yet may be held for arrears, and shows its phase
+// until it enters service, frozen at once); else the phase.
 func (s *State) Status() order.Status {
-	return order.DeriveStatus(s.Phase, len(s.Holds) > 0, s.AppealOpen())
+	if !s.rules(RulesSeams) {
+		return order.DeriveStatus(s.Phase, len(s.Holds) > 0, s.AppealOpen())
+	}
+	return order.DeriveStatus(s.Phase, s.frozen(), s.AppealOpen() && !s.Phase.Final())
 }
 
-// Done reports whether the workflow may end: a final phase, and no seller call left to
-// make (a release after a refund, say).
+// frozen reports whether the service is held at the seller's (or would be, once made).
+func (s *State) frozen() bool {
+	return len(s.Holds) > 0 && (s.Phase == order.PhaseInService || !s.rules(RulesSeams))
+}
+
+// Done reports whether the workflow may end: a final phase, no seller call left to make (a
+// release after a refund, say) and (RulesSeams) no appeal left for ops to resolve: an
+// appeal outlives billing's end of the order.
 func (s *State) Done() bool {
-	return s.Phase.Final() && s.Calls.Empty()
+	return s.Phase.Final() && s.Calls.Empty() && (!s.rules(RulesSeams) || !s.AppealOpen())
 }
 
 // hasInstance reports whether the product type keeps an instance at the seller, which

@@ -45,3 +45,29 @@ func ForeverWait(s *State) Wait {
 	}
 	return ""
 }
+
+// Flag is one standing cause of an order needing ops (RulesSeams): a clock that ran out
+// (its name) or a call that failed for good (call:<kind>), and what ops read.
+type Flag struct {
+	Cause string `json:"cause"`
+	Why   string `json:"why"`
+}
+
+// deliveryLate are the causes a delivery clears: what was late has come.
+func deliveryLate(cause string) bool {
+	switch ClockName(cause) {
+	case ClockFirstDelivery, ClockShipment, ClockSignoff, ClockDeploymentSLA, ClockRedelivery, ClockProvisionLate:
+		return true
+	}
+	return false
+}
+
+// clearFlags drops the flags whose cause matches; Attention then shows the latest left.
+func (s *State) clearFlags(match func(cause string) bool) {
+	s.Flags = slices.DeleteFunc(s.Flags, func(f Flag) bool { return match(f.Cause) })
+	if n := len(s.Flags); n > 0 {
+		s.Attention, s.AttentionCause = s.Flags[n-1].Why, s.Flags[n-1].Cause
+	} else {
+		s.Attention, s.AttentionCause = "", ""
+	}
+}

@@ -67,6 +67,8 @@ type DeploymentReport struct {
 	Phase  DeploymentPhaseName `json:"phase"`
 	State  DeploymentState     `json:"state"`
 	Detail string              `json:"detail,omitempty"`
+	// OpenedAt is the actual open time the seller reports with verify done (optional).
+	OpenedAt *time.Time `json:"openedAt,omitempty"`
 }
 
 // DeploymentPhase is one phase as the order shows it.
@@ -103,6 +105,9 @@ type SignoffRequest struct {
 type DeliveryRequest struct {
 	Actor Actor  `json:"actor"`
 	Note  string `json:"note"`
+	// OpenedAt is the actual open time of the service the seller reports (optional): a
+	// period product's validity counts from it rather than from the acceptance.
+	OpenedAt *time.Time `json:"openedAt,omitempty"`
 }
 
 // Delivery is the last delivery note as the order shows it.
@@ -131,6 +136,8 @@ type LicenseRef struct {
 type LicenseDelivery struct {
 	Actor   Actor      `json:"actor"`
 	License LicenseRef `json:"license"`
+	// OpenedAt is the actual open time the seller reports with the licence (optional).
+	OpenedAt *time.Time `json:"openedAt,omitempty"`
 }
 
 // Rejection is the buyer's last rejection as the order shows it.

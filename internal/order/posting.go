@@ -37,6 +37,10 @@ const (
 	PostingRefundPart PostingAction = "refund_part"
 )
 
+// AllUsageKey is the key of a refund posting of kind usage that refunds every usage line of
+// the order: the machine does not know them (the statements price them), the books do.
+const AllUsageKey = "*"
+
 // Posting is one money move of a transition.
 type Posting struct {
 	Kind          LineKind      `json:"kind"`

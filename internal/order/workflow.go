@@ -120,6 +120,10 @@ type Settlement struct {
 	Gross      int64            `json:"gross"`
 	Commission int64            `json:"commission"`
 	Net        int64            `json:"net"`
+	// Refunded is the part of Gross refunded so far (an unsubscription's refund, taken
+	// from the latest lines first); what is left is split afresh when the line is posted
+	// or refunded.
+	Refunded int64 `json:"refunded,omitempty"`
 }
 
 // View is the order as the API shows it: the workflow's query answer and the JSON document

@@ -108,12 +108,23 @@ type Policy struct {
 		DeploymentSLA    Duration                       `yaml:"deploymentSLA"`
 		RedeliverySLA    Duration                       `yaml:"redeliverySLA"`
 		LicenseWait      Duration                       `yaml:"licenseWait"`
+		// FirstDeliverySLA, ShipmentSLA and SignoffSLA flag an order for ops when a
+		// service's first delivery, hardware's first shipment or the carrier's sign-off
+		// after it does not come within them (the phase does not change).
+		FirstDeliverySLA Duration `yaml:"firstDeliverySLA"`
+		ShipmentSLA      Duration `yaml:"shipmentSLA"`
+		SignoffSLA       Duration `yaml:"signoffSLA"`
 	} `yaml:"supervision"`
 	Appeals struct {
 		// Tiers are the SLA of each appeal tier but the last, which stays open until
 		// resolved: [2d, 3d] means tier 1 escalates after 2 days, tier 2 after 3 more,
 		// and tier 3 is the last.
 		Tiers []Duration `yaml:"tiers"`
+		// LastTierSLA: an appeal at the last tier unresolved this long flags the order for
+		// ops (it stays open).
+		LastTierSLA Duration `yaml:"lastTierSLA"`
+		// MaxPerOrder caps the appeals of one order; past it, appeal_limit_reached.
+		MaxPerOrder int `yaml:"maxPerOrder"`
 	} `yaml:"appeals"`
 	DefaultLevel string           `yaml:"defaultLevel"`
 	Levels       map[string]Level `yaml:"levels"`
@@ -224,7 +235,9 @@ func (p *Policy) validate() error {
 		bad("supervision.rejectionLimit: want 0-100, got %d", p.Supervision.RejectionLimit)
 	}
 	for name, d := range map[string]Duration{"deploymentSLA": p.Supervision.DeploymentSLA,
-		"redeliverySLA": p.Supervision.RedeliverySLA, "licenseWait": p.Supervision.LicenseWait} {
+		"redeliverySLA": p.Supervision.RedeliverySLA, "licenseWait": p.Supervision.LicenseWait,
+		"firstDeliverySLA": p.Supervision.FirstDeliverySLA, "shipmentSLA": p.Supervision.ShipmentSLA,
+		"signoffSLA": p.Supervision.SignoffSLA} {
 		if d <= 0 {
 			bad("supervision.%s: must be set and positive", name)
 		}
@@ -236,6 +249,12 @@ func (p *Policy) validate() error {
 		if d <= 0 {
 			bad("appeals.tiers[%d]: must be positive", i)
 		}
+	}
+	if p.Appeals.LastTierSLA <= 0 {
+		bad("appeals.lastTierSLA: must be set and positive")
+	}
+	if n := p.Appeals.MaxPerOrder; n < 1 || n > 100 {
+		bad("appeals.maxPerOrder: want 1-100, got %d", n)
 	}
 	for _, name := range Levels {
 		l, ok := p.Levels[name]
@@ -336,6 +355,11 @@ func (p *Policy) Windows(t order.ProductType) order.Windows {
 		RedeliverySLA:    p.Scale(time.Duration(p.Supervision.RedeliverySLA)),
 		LicenseWait:      p.Scale(time.Duration(p.Supervision.LicenseWait)),
 		AppealTiers:      tiers,
+		FirstDeliverySLA: p.Scale(time.Duration(p.Supervision.FirstDeliverySLA)),
+		ShipmentSLA:      p.Scale(time.Duration(p.Supervision.ShipmentSLA)),
+		SignoffSLA:       p.Scale(time.Duration(p.Supervision.SignoffSLA)),
+		LastTierSLA:      p.Scale(time.Duration(p.Appeals.LastTierSLA)),
+		AppealLimit:      p.Appeals.MaxPerOrder,
 		HistoryLimit:     p.History.MaxEventsPerRun,
 	}
 }

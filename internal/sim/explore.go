@@ -42,7 +42,7 @@ func Explore(cfg Config, steps, workers int, noShrink bool) (*Stats, []Found) {
 			}()
 			for {
 				mu.Lock()
-				if total.Steps+local.Steps >= steps {
+				if total.Steps >= steps {
 					mu.Unlock()
 					return
 				}
@@ -51,19 +51,20 @@ func Explore(cfg Config, steps, workers int, noShrink bool) (*Stats, []Found) {
 				mu.Unlock()
 				c := cfg
 				c.Seed = seed
-				before := local.Steps
 				res := Run(c, local)
+				// Count this run's steps in the budget now (other counts merge at the end).
+				mu.Lock()
+				total.Steps += local.Steps
+				local.Steps = 0
+				mu.Unlock()
 				if res.Violation == nil {
 					continue
 				}
 				local.Runs++ // a run that broke an invariant counts too
-				key := res.Violation.Invariant + ": " + numbers.ReplaceAllString(res.Violation.Detail, "#")
+				key := res.Violation.Invariant + ": " + numbers.ReplaceAllString(hexIDs.ReplaceAllString(res.Violation.Detail, "AP"), "#")
 				mu.Lock()
 				seen := kinds[key]
 				kinds[key] = true
-				// Flush this worker's steps so far, so the budget counts them.
-				total.Steps += local.Steps - before
-				local.Steps = before
 				mu.Unlock()
 				if seen {
 					continue
@@ -85,4 +86,7 @@ func Explore(cfg Config, steps, workers int, noShrink bool) (*Stats, []Found) {
 	return total, found
 }
 
-var numbers = regexp.MustCompile(`[0-9]+`)
+var (
+	numbers = regexp.MustCompile(`[0-9]+`)
+	hexIDs  = regexp.MustCompile(`AP[0-9a-f]{20}`)
+)

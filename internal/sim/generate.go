@@ -231,6 +231,16 @@ func (w *World) generate(r *rand.Rand) Action {
 		}
 		return Action{Kind: ActTell, C: c}
 	case n < 93:
+		// Usage comes for a pay-per-use order with an instance, mostly.
+		var ppu []int
+		for i, x := range w.orders {
+			if x.st.In.BillingMode == order.BillingPayPerUse && x.st.InstanceID != "" {
+				ppu = append(ppu, i)
+			}
+		}
+		if len(ppu) > 0 && r.IntN(5) > 0 {
+			oi = ppu[r.IntN(len(ppu))]
+		}
 		return Action{Kind: ActUsage, O: oi, V: v, D: time.Duration(r.IntN(240)) * hour}
 	case n < 95:
 		return Action{Kind: ActStatement}

@@ -19,7 +19,7 @@ const settleLimit = 5000
 func (w *World) settleNext() (Action, bool) {
 	for i, o := range w.orders {
 		if len(o.inflight) > 0 {
-			return Action{Kind: ActAnswer, O: i, Out: "ok", V: 4}, true
+			return Action{Kind: ActAnswer, O: i, Out: "ok"}, true // a licence comes in the answer
 		}
 	}
 	for c, acc := range w.accounts {
@@ -41,7 +41,7 @@ func (w *World) settleNext() (Action, bool) {
 		switch {
 		case s.AppealOpen():
 			ev = lifecycle.EvResolve // continue
-		case len(s.Calls.Failed()) > 0 || s.Phase == order.PhaseProvisionFailed:
+		case len(s.Calls.Failed()) > 0 || (s.Phase == order.PhaseProvisionFailed && !(s.In.ProductType == order.TypeLicense && s.InstanceID != "")):
 			ev = lifecycle.EvRetry
 		case s.Phase == order.PhaseDeploying || (s.Phase == order.PhaseRejected && s.In.ProductType == order.TypePackage):
 			ev = lifecycle.EvDeploy
@@ -62,6 +62,8 @@ func (w *World) settleNext() (Action, bool) {
 			ev = lifecycle.EvDeliver
 		case s.Phase == order.PhaseAwaitingAcceptance:
 			ev = lifecycle.EvAccept
+		case s.In.ProductType == order.TypeLicense && s.License == nil:
+			ev = lifecycle.EvLicense // the seller's licence callback
 		}
 		if ev == "" {
 			continue

@@ -22,8 +22,13 @@ supervision:
   deploymentSLA: 30m
   redeliverySLA: 30m
   licenseWait: 10m
+  firstDeliverySLA: 30m
+  shipmentSLA: 30m
+  signoffSLA: 30m
 appeals:
   tiers: [30m, 30m]
+  lastTierSLA: 30m
+  maxPerOrder: 3
 history:
   maxEventsPerRun: 300
 settlement: {statementDay: 3, statementHour: 2}

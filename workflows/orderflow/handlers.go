@@ -27,10 +27,10 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 			return lifecycle.Event{Kind: lifecycle.EvReject, Actor: r.Actor, Reason: r.Reason}
 		}),
 		register(ctx, o, order.UpdateDeliver, func(r order.DeliveryRequest) lifecycle.Event {
-			return lifecycle.Event{Kind: lifecycle.EvDeliver, Actor: r.Actor, Note: r.Note}
+			return lifecycle.Event{Kind: lifecycle.EvDeliver, Actor: r.Actor, Note: r.Note, OpenedAt: r.OpenedAt}
 		}),
 		register(ctx, o, order.UpdateDeploy, func(r order.DeploymentReport) lifecycle.Event {
-			return lifecycle.Event{Kind: lifecycle.EvDeploy, Actor: r.Actor, Deploy: r}
+			return lifecycle.Event{Kind: lifecycle.EvDeploy, Actor: r.Actor, Deploy: r, OpenedAt: r.OpenedAt}
 		}),
 		register(ctx, o, order.UpdateShip, func(r order.ShipmentRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvShip, Actor: r.Actor, Shipment: r}
@@ -39,7 +39,7 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 			return lifecycle.Event{Kind: lifecycle.EvSignoff, Actor: r.Actor, SignedAt: r.SignedAt}
 		}),
 		register(ctx, o, order.UpdateLicense, func(r order.LicenseDelivery) lifecycle.Event {
-			return lifecycle.Event{Kind: lifecycle.EvLicense, Actor: r.Actor, License: r.License}
+			return lifecycle.Event{Kind: lifecycle.EvLicense, Actor: r.Actor, License: r.License, OpenedAt: r.OpenedAt}
 		}),
 		register(ctx, o, order.UpdateResolve, func(r order.AppealResolution) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvResolve, Actor: r.Actor, Resolution: r}
@@ -61,8 +61,9 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 				}
 				return order.AppealAnswer{AppealID: r.view.Appeal.AppealID, Order: r.view}, nil
 			},
-			workflow.UpdateHandlerOptions{Validator: func(req order.AppealRequest) error {
-				return asApplicationError(lifecycle.Check(&o.st, lifecycle.Event{Kind: lifecycle.EvAppeal, Actor: req.Actor, Appeal: req}))
+			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req order.AppealRequest) error {
+				return asApplicationError(lifecycle.Check(&o.st, lifecycle.Event{Kind: lifecycle.EvAppeal, Actor: req.Actor, Appeal: req,
+					At: workflow.Now(ctx)}))
 			}}),
 	}
 	for _, err := range regs {
@@ -83,8 +84,12 @@ func register[T any](ctx workflow.Context, o *orderImpl, name string, toEvent fu
 			}
 			return r.view, nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(req T) error {
-			return asApplicationError(lifecycle.Check(&o.st, toEvent(req)))
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req T) error {
+			// The check sees the time the loop would (an actual open time in the future is
+			// refused by it).
+			ev := toEvent(req)
+			ev.At = workflow.Now(ctx)
+			return asApplicationError(lifecycle.Check(&o.st, ev))
 		}})
 }
 

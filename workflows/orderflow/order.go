@@ -29,6 +29,12 @@ import (
 // it, the late result released the buyer's instance and turned the order released.
 const ChangeLateResultKept = "late-result-kept"
 
+// ChangeSeams is the version marker of the rules of 2026-12 (lifecycle.RulesSeams): read
+// once, when an order starts, it puts the order under the new rules, which it keeps for
+// life (the state carries them across continue-as-new). Histories recorded before replay
+// with the rules they ran under.
+const ChangeSeams = "rules-seams"
+
 // Order is the order workflow (order.WorkflowType): one per marketplace order, with ID
 // order.WorkflowID(orderId). It returns the final view of the order.
 //
@@ -67,6 +73,9 @@ func Order(ctx workflow.Context, in order.StartInput) (order.View, error) {
 		searchattr.CustomerID.GetName(): in.CustomerID, searchattr.ProductID.GetName(): in.ProductID,
 		searchattr.ProductType.GetName(): string(in.ProductType),
 	})
+	if workflow.GetVersion(ctx, ChangeSeams, workflow.DefaultVersion, 1) >= 1 {
+		o.st.Rules = lifecycle.RulesSeams
+	}
 	// The order starts before any handler can see it: an update that arrives with the
 	// first workflow task is checked against the started order, not an empty one.
 	start := lifecycle.Event{Kind: lifecycle.EvStart, At: workflow.Now(ctx)}
