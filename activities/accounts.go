@@ -99,14 +99,17 @@ type HoldRequest struct {
 	Actor      order.Actor         `json:"actor"`
 }
 
-// HoldOrders signals the action to every pay-per-use order of the customer that is in
-// service (frozen ones are in service too), and returns how many it told. Each order
-// reconciles its own seller calls (FREEZE, UNFREEZE, release) under the per-seller limits;
-// a repeated signal changes nothing, so a retried activity resumes from its heartbeat and
-// may tell some orders twice at no cost. Orders whose workflow has closed are skipped.
+// HoldOrders signals the action to every pay-per-use order of the customer that has not
+// ended, whatever its phase (order-states.md, section 4: one still being delivered is held
+// and frozen the moment it enters service; released, it is cancelled), and returns how
+// many it told. Each order reconciles its own seller calls (FREEZE, UNFREEZE, release)
+// under the per-seller limits; a repeated signal changes nothing, so a retried activity
+// resumes from its heartbeat and may tell some orders twice at no cost. Orders whose
+// workflow has closed are skipped; an order of the rules before 2026-12 refuses (and logs)
+// a hold it is not in service for.
 func (a *Accounts) HoldOrders(ctx context.Context, r HoldRequest) (int, error) {
 	rows, err := a.DB.Query(ctx, `SELECT order_id FROM orders
-		WHERE customer_id = $1 AND billing_mode = 'pay_per_use' AND phase = 'in_service'
+		WHERE customer_id = $1 AND billing_mode = 'pay_per_use' AND phase NOT IN ('completed', 'released', 'cancelled')
 		ORDER BY order_id`, r.CustomerID)
 	if err != nil {
 		return 0, fmt.Errorf("list pay-per-use orders of customer %s: %w", r.CustomerID, err)

@@ -40,24 +40,75 @@ func (s *server) rejectOrder(c echo.Context) error {
 
 func (s *server) deliverOrder(c echo.Context) error {
 	var req struct {
-		Note string `json:"note"`
+		Note     string  `json:"note"`
+		OpenedAt *string `json:"openedAt"`
 	}
 	if err := s.bind(c, &req); err != nil {
 		return err
 	}
-	return s.act(c, order.UpdateDeliver, order.DeliveryRequest{Actor: callerOf(c).actor(), Note: req.Note})
+	id := c.Param("orderId")
+	d, err := s.loadVisibleOrder(c, id)
+	if err != nil {
+		return err
+	}
+	opened, err := s.openedAt(req.OpenedAt, d.View)
+	if err != nil {
+		return err
+	}
+	return s.actVisible(c, d, id, order.UpdateDeliver, order.DeliveryRequest{Actor: callerOf(c).actor(), Note: req.Note, OpenedAt: opened})
+}
+
+// openedAt reads the optional actual open time a seller reports with a delivery: an RFC
+// 3339 time, not before the order was placed and not in the future. The future is the
+// order's: on a demo time scale (TIME_SCALE) its days pass in seconds, so "now" for the
+// order is its placing plus the time since, scaled.
+func (s *server) openedAt(raw *string, view []byte) (*time.Time, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	at, err := time.Parse(time.RFC3339, *raw)
+	if err != nil {
+		return nil, invalidField("openedAt", "openedAt must be an RFC 3339 date-time")
+	}
+	var v order.View
+	if err := decodeView(view, &v); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if scale := s.policy.TimeScale; scale > 1 {
+		now = v.PlacedAt.Add(time.Duration(float64(now.Sub(v.PlacedAt)) * scale))
+	}
+	switch {
+	case at.After(now.Add(time.Hour)):
+		return nil, invalidField("openedAt", "openedAt is in the future")
+	case at.Before(v.PlacedAt.Truncate(time.Second)):
+		return nil, invalidField("openedAt", "openedAt is before the order was placed")
+	}
+	at = at.UTC()
+	return &at, nil
 }
 
 func (s *server) reportDeployment(c echo.Context) error {
 	var req struct {
-		Phase  order.DeploymentPhaseName `json:"phase"`
-		State  order.DeploymentState     `json:"state"`
-		Detail string                    `json:"detail"`
+		Phase    order.DeploymentPhaseName `json:"phase"`
+		State    order.DeploymentState     `json:"state"`
+		Detail   string                    `json:"detail"`
+		OpenedAt *string                   `json:"openedAt"`
 	}
 	if err := s.bind(c, &req); err != nil {
 		return err
 	}
-	return s.act(c, order.UpdateDeploy, order.DeploymentReport{Actor: callerOf(c).actor(), Phase: req.Phase, State: req.State, Detail: req.Detail})
+	id := c.Param("orderId")
+	d, err := s.loadVisibleOrder(c, id)
+	if err != nil {
+		return err
+	}
+	opened, err := s.openedAt(req.OpenedAt, d.View)
+	if err != nil {
+		return err
+	}
+	return s.actVisible(c, d, id, order.UpdateDeploy, order.DeploymentReport{Actor: callerOf(c).actor(), Phase: req.Phase, State: req.State,
+		Detail: req.Detail, OpenedAt: opened})
 }
 
 func (s *server) shipOrder(c echo.Context) error {

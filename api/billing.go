@@ -70,16 +70,57 @@ func (s *server) unsubscribeOrder(c echo.Context) error {
 // refuseInArrears refuses a new pay-per-use order of a customer whose arrears froze (or
 // already released) their pay-per-use orders: 409 customer_in_arrears until they pay.
 func (s *server) refuseInArrears(ctx context.Context, customerID string) error {
-	var state string
-	err := s.db.QueryRow(ctx, `SELECT state FROM arrears_accounts WHERE customer_id = $1`, customerID).Scan(&state)
+	state, _, err := s.arrearsState(ctx, customerID)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil
 	case err != nil:
-		return dbFailure("read arrears of customer "+customerID, err)
-	case state == "frozen" || state == "released":
+		return err
+	case state == order.AccountFrozen || state == order.AccountReleased:
 		return conflict(CodeCustomerInArrears, fmt.Sprintf(
 			"customer %s is in arrears (%s): new pay-per-use orders are refused until the arrears are paid", customerID, state))
 	}
 	return nil
+}
+
+// arrearsState reads a customer's account state and case ("none" without an account).
+func (s *server) arrearsState(ctx context.Context, customerID string) (order.AccountState, string, error) {
+	var state, caseID string
+	err := s.db.QueryRow(ctx, `SELECT state, case_id FROM arrears_accounts WHERE customer_id = $1`, customerID).Scan(&state, &caseID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return order.AccountNone, "", nil
+	case err != nil:
+		return "", "", dbFailure("read arrears of customer "+customerID, err)
+	}
+	return order.AccountState(state), caseID, nil
+}
+
+// holdIfFrozenMeanwhile closes the race between a pay-per-use order's placing and its
+// customer's freeze: the API checked the account before it started the order, the account
+// lists the customer's orders after it froze. The account writes its state, then reads the
+// orders; the API writes the order's row, then reads the state again here: one of the two
+// sees the other. If the account froze (or released) meanwhile, the order is told as the
+// account's hold activity would have told it. A failure is logged: the order's row is the
+// account's to find on its next action.
+func (s *server) holdIfFrozenMeanwhile(ctx context.Context, in order.StartInput) {
+	dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	state, caseID, err := s.arrearsState(dbCtx, in.CustomerID)
+	action := order.ArrearsFreeze
+	switch {
+	case err != nil:
+		s.log.Warn("arrears of a just-placed order's customer not read again", "order_id", in.OrderID, "error", err)
+		return
+	case state == order.AccountReleased:
+		action = order.ArrearsRelease
+	case state != order.AccountFrozen:
+		return
+	}
+	tctx, tcancel := context.WithTimeout(ctx, temporalTimeout)
+	defer tcancel()
+	sig := order.ArrearsSignal{Action: action, CaseID: caseID, Actor: order.Actor{Kind: order.ActorSystem}}
+	if err := s.tc.SignalWorkflow(tctx, order.WorkflowID(in.OrderID), "", order.SignalArrears, sig); err != nil {
+		s.log.Warn("hold of an order placed as its customer froze not sent", "order_id", in.OrderID, "error", err)
+		return
+	}
+	s.log.Info("order placed as its customer froze: held", "order_id", in.OrderID, "customer_id", in.CustomerID, "action", action)
 }

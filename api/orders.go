@@ -220,6 +220,9 @@ func (s *server) createOrder(c echo.Context) error {
 	switch {
 	case err == nil:
 		s.recordPlacement(ctx, in, initial)
+		if in.BillingMode == order.BillingPayPerUse {
+			s.holdIfFrozenMeanwhile(ctx, in)
+		}
 		s.log.Info("order placed", "request_id", requestID(c), "order_id", in.OrderID,
 			"product_id", in.ProductID, "customer_id", in.CustomerID)
 		c.Response().Header().Set(echo.HeaderLocation, "/v1/orders/"+in.OrderID)

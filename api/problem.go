@@ -38,6 +38,7 @@ const (
 	CodeAppealOpen           = order.ErrAppealOpen
 	CodeRejectionLimit       = order.ErrRejectionLimit
 	CodeLicenseMismatch      = order.ErrLicenseMismatch
+	CodeAppealLimit          = order.ErrAppealLimit  // 409: the order's appeals reached the policy's cap
 	CodeAlreadyReviewed      = "already_reviewed"    // 409: the order has its review
 	CodeAppealNotFound       = "appeal_not_found"    // 404: no appeal with this appealId
 	CodeStatementNotFound    = "statement_not_found" // 404: no statement of that seller for that month (not stated yet)
@@ -71,6 +72,7 @@ var titles = map[string]string{
 	CodeAppealOpen:           "Appeal open",
 	CodeRejectionLimit:       "Rejection limit reached",
 	CodeLicenseMismatch:      "Licence mismatch",
+	CodeAppealLimit:          "Appeal limit reached",
 	CodeAlreadyReviewed:      "Already reviewed",
 	CodeAppealNotFound:       "Appeal not found",
 	CodeStatementNotFound:    "Statement not found",

@@ -67,8 +67,9 @@ func sellerView(v order.View) sellerOrder {
 func (s *server) sellerDeliverLicense(c echo.Context) error {
 	id := c.Param("orderId")
 	var req struct {
-		OrderLineID string `json:"orderLineId"`
-		License     string `json:"license"`
+		OrderLineID string  `json:"orderLineId"`
+		License     string  `json:"license"`
+		OpenedAt    *string `json:"openedAt"`
 	}
 	if err := s.bind(c, &req); err != nil {
 		return err
@@ -87,6 +88,10 @@ func (s *server) sellerDeliverLicense(c echo.Context) error {
 	if v.ProductType != order.TypeLicense {
 		return conflict(CodeInvalidTransition, "order "+id+" is not of a licence product")
 	}
+	opened, err := s.openedAt(req.OpenedAt, d.View)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
 	defer cancel()
 	ref, err := licenses.Store(ctx, s.db, s.keys, id, req.License, "callback", s.now())
@@ -97,7 +102,7 @@ func (s *server) sellerDeliverLicense(c echo.Context) error {
 		return dbFailure("store licence of order "+id, err)
 	}
 	var after order.View
-	arg := order.LicenseDelivery{Actor: callerOf(c).actor(), License: ref}
+	arg := order.LicenseDelivery{Actor: callerOf(c).actor(), License: ref, OpenedAt: opened}
 	if err := s.update(c, id, order.UpdateLicense, arg, &after); err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ var conflictTypes = map[string]bool{
 	order.ErrAppealOpen:        true,
 	order.ErrRejectionLimit:    true,
 	order.ErrLicenseMismatch:   true,
+	order.ErrAppealLimit:       true,
 }
 
 func conflict(code, detail string) *Problem {

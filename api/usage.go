@@ -2,13 +2,16 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/usage"
 )
 
@@ -29,9 +32,11 @@ type usageAnswer struct {
 
 // sellerUsage takes a seller's pay-per-use usage records (POST /v1/seller-api/usage, signed
 // by the seller): each is checked on its own (usage.Check), then against the seller's
-// pay-per-use orders (its instance must be one of them), and the rest are stored in one
-// statement whose unique key makes a resent record a duplicate. The answer lists every
-// record's outcome in the order sent; one bad record never refuses the others.
+// pay-per-use orders and what is stored (storeUsage: its instance must be one of them, its
+// period within the order's time in service and clear of the periods stored for the
+// instance), and the rest are stored in one statement whose unique key makes a resent
+// record a duplicate. The answer lists every record's outcome in the order sent; one bad
+// record never refuses the others.
 func (s *server) sellerUsage(c echo.Context) error {
 	var records []usage.Record
 	if err := s.bind(c, &records); err != nil {
@@ -42,7 +47,6 @@ func (s *server) sellerUsage(c echo.Context) error {
 	results := make([]usageResult, len(records))
 	checked := make([]usage.Checked, len(records))
 	seen := map[string]bool{}
-	var instances []string
 	for i, r := range records {
 		results[i].MeteringSn = r.MeteringSn
 		c, reason := usage.Check(r, now)
@@ -54,49 +58,21 @@ func (s *server) sellerUsage(c echo.Context) error {
 		default:
 			seen[r.MeteringSn] = true
 			checked[i] = c
-			instances = append(instances, c.InstanceID)
 		}
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
 	defer cancel()
-	orderOf, err := s.payPerUseInstances(ctx, sellerID, instances)
-	if err != nil {
-		return err
-	}
-	var sns, orders, insts []string
-	var begins, ends []time.Time
-	var quantities []int64
-	for i := range records {
-		if results[i].Outcome != "" {
-			continue
-		}
-		c := checked[i]
-		orderID, ok := orderOf[c.InstanceID]
-		if !ok {
-			results[i].Outcome, results[i].Reason = "refused", usage.ReasonUnknownInstance
-			continue
-		}
-		sns, orders, insts = append(sns, c.MeteringSn), append(orders, orderID), append(insts, c.InstanceID)
-		begins, ends, quantities = append(begins, c.Begin), append(ends, c.End), append(quantities, c.Quantity)
-	}
 	stored := map[string]bool{}
-	if len(sns) > 0 {
-		rows, err := s.db.Query(ctx, `
-			INSERT INTO usage_records (seller_id, metering_sn, order_id, instance_id, begin_time, end_time, quantity_e4, received_at)
-			SELECT $1, sn, o, i, b, e, q, $8
-			FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::bigint[]) AS r(sn, o, i, b, e, q)
-			ON CONFLICT (seller_id, metering_sn) DO NOTHING
-			RETURNING metering_sn`, sellerID, sns, orders, insts, begins, ends, quantities, now)
-		if err != nil {
-			return dbFailure("store usage records of seller "+sellerID, err)
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		clear(stored)
+		return s.storeUsage(ctx, tx, sellerID, now, checked, results, stored)
+	})
+	if err != nil {
+		var p *Problem
+		if errors.As(err, &p) {
+			return p
 		}
-		list, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return dbFailure("store usage records of seller "+sellerID, err)
-		}
-		for _, sn := range list {
-			stored[sn] = true
-		}
+		return dbFailure("store usage records of seller "+sellerID, err)
 	}
 	var out usageAnswer
 	for i := range results {
@@ -117,25 +93,161 @@ func (s *server) sellerUsage(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// payPerUseInstances maps the given instance IDs that belong to the seller's pay-per-use
-// orders to their orders.
-func (s *server) payPerUseInstances(ctx context.Context, sellerID string, instances []string) (map[string]string, error) {
-	out := map[string]string{}
-	if len(instances) == 0 {
-		return out, nil
+// storeUsage checks the records that passed usage.Check against their orders and what is
+// stored already, and stores the rest, in one transaction that holds a lock per instance
+// (so two calls at once cannot store overlapping periods): a record whose meteringSn is
+// stored is a duplicate; one whose instance is not one of the seller's pay-per-use orders
+// is refused; one outside the order's time in service, of an order refunded in full, or
+// overlapping a period stored (or earlier in this call) for the same instance is refused
+// with usage.Admit's reason. stored gets the meteringSns stored now.
+func (s *server) storeUsage(ctx context.Context, tx pgx.Tx, sellerID string, now time.Time, checked []usage.Checked,
+	results []usageResult, stored map[string]bool) error {
+	var instances, sns []string
+	minBegin, maxEnd := now, time.Time{}
+	for i, c := range checked {
+		if results[i].Outcome != "" {
+			continue
+		}
+		if !slices.Contains(instances, c.InstanceID) {
+			instances = append(instances, c.InstanceID)
+		}
+		sns = append(sns, c.MeteringSn)
+		minBegin = minTime(minBegin, c.Begin)
+		if c.End.After(maxEnd) {
+			maxEnd = c.End
+		}
 	}
-	rows, err := s.db.Query(ctx, `SELECT instance_id, order_id FROM orders
+	if len(instances) == 0 {
+		return nil
+	}
+	slices.Sort(instances)
+	for _, inst := range instances {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('usage/' || $1 || '/' || $2))`, sellerID, inst); err != nil {
+			return fmt.Errorf("lock instance %s: %w", inst, err)
+		}
+	}
+	services, err := payPerUseServices(ctx, tx, sellerID, instances)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, `SELECT instance_id, metering_sn, begin_time, end_time FROM usage_records
+		WHERE seller_id = $1 AND (metering_sn = ANY($2) OR (instance_id = ANY($3) AND begin_time <= $4 AND end_time >= $5))`,
+		sellerID, sns, instances, maxEnd, minBegin)
+	if err != nil {
+		return fmt.Errorf("read stored usage: %w", err)
+	}
+	known := map[string]bool{}
+	periods := map[string][]usage.Period{}
+	for rows.Next() {
+		var inst, sn string
+		var p usage.Period
+		if err := rows.Scan(&inst, &sn, &p.Begin, &p.End); err != nil {
+			rows.Close()
+			return fmt.Errorf("read stored usage: %w", err)
+		}
+		known[sn] = true
+		periods[inst] = append(periods[inst], p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read stored usage: %w", err)
+	}
+	var take []int
+	for i, c := range checked {
+		if results[i].Outcome != "" {
+			continue
+		}
+		svc, ok := services[c.InstanceID]
+		switch {
+		case known[c.MeteringSn]:
+			continue // a resend: answered as a duplicate
+		case !ok:
+			results[i].Outcome, results[i].Reason = "refused", usage.ReasonUnknownInstance
+			continue
+		}
+		p := usage.Period{Begin: c.Begin, End: c.End}
+		if reason := usage.Admit(p, svc.Service, periods[c.InstanceID]); reason != "" {
+			results[i].Outcome, results[i].Reason = "refused", reason
+			continue
+		}
+		periods[c.InstanceID] = append(periods[c.InstanceID], p)
+		take = append(take, i)
+	}
+	if len(take) == 0 {
+		return nil
+	}
+	var ins, orders, insts []string
+	var begins, ends []time.Time
+	var quantities []int64
+	for _, i := range take {
+		c := checked[i]
+		ins, orders, insts = append(ins, c.MeteringSn), append(orders, services[c.InstanceID].OrderID), append(insts, c.InstanceID)
+		begins, ends, quantities = append(begins, c.Begin), append(ends, c.End), append(quantities, c.Quantity)
+	}
+	inserted, err := tx.Query(ctx, `
+		INSERT INTO usage_records (seller_id, metering_sn, order_id, instance_id, begin_time, end_time, quantity_e4, received_at)
+		SELECT $1, sn, o, i, b, e, q, $8
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::bigint[]) AS r(sn, o, i, b, e, q)
+		ON CONFLICT (seller_id, metering_sn) DO NOTHING
+		RETURNING metering_sn`, sellerID, ins, orders, insts, begins, ends, quantities, now)
+	if err != nil {
+		return fmt.Errorf("store usage: %w", err)
+	}
+	list, err := pgx.CollectRows(inserted, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("store usage: %w", err)
+	}
+	for _, sn := range list {
+		stored[sn] = true
+	}
+	return nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// instanceService is one of the seller's pay-per-use orders, by instance: its order and
+// its service as usage.Admit needs it.
+type instanceService struct {
+	OrderID string
+	usage.Service
+}
+
+// payPerUseServices maps the given instance IDs that belong to the seller's pay-per-use
+// orders to their orders' time in service. An order recorded before the read model kept
+// it (no inServiceSince) counts as in service from its placing, and a final one until its
+// last transition.
+func payPerUseServices(ctx context.Context, tx pgx.Tx, sellerID string, instances []string) (map[string]instanceService, error) {
+	rows, err := tx.Query(ctx, `SELECT instance_id, order_id, view, placed_at, updated_at FROM orders
 		WHERE seller_id = $1 AND instance_id = ANY($2) AND billing_mode = 'pay_per_use'`, sellerID, instances)
 	if err != nil {
-		return nil, dbFailure(fmt.Sprintf("look up %d instances of seller %s", len(instances), sellerID), err)
+		return nil, fmt.Errorf("look up %d instances of seller %s: %w", len(instances), sellerID, err)
 	}
 	defer rows.Close()
+	out := map[string]instanceService{}
 	for rows.Next() {
 		var inst, orderID string
-		if err := rows.Scan(&inst, &orderID); err != nil {
-			return nil, dbFailure("look up instances of seller "+sellerID, err)
+		var raw []byte
+		var placed, updated time.Time
+		if err := rows.Scan(&inst, &orderID, &raw, &placed, &updated); err != nil {
+			return nil, fmt.Errorf("look up instances of seller %s: %w", sellerID, err)
 		}
-		out[inst] = orderID
+		var v order.View
+		if err := decodeView(raw, &v); err != nil {
+			return nil, err
+		}
+		svc := usage.ServiceOf(v)
+		if svc.Since == nil && (v.Phase == order.PhaseInService || v.Phase.Final()) && v.AcceptedBy != nil {
+			svc.Since = &placed // recorded before the read model kept the time in service
+			if v.Phase.Final() && svc.Until == nil {
+				svc.Until = &updated
+			}
+		}
+		out[inst] = instanceService{OrderID: orderID, Service: svc}
 	}
 	return out, rows.Err()
 }

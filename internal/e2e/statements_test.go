@@ -42,8 +42,8 @@ func sendUsage(t *testing.T, sellerID string, records []map[string]string) (repl
 }
 
 func usageRecord(sn, instanceID string, begin, end time.Time, value string) map[string]string {
-	return map[string]string{"meteringSn": sn, "instanceId": instanceID, "beginTime": begin.UTC().Format(time.RFC3339),
-		"endTime": end.UTC().Format(time.RFC3339), "usageValue": value}
+	return map[string]string{"meteringSn": sn, "instanceId": instanceID, "beginTime": begin.UTC().Format(time.RFC3339Nano),
+		"endTime": end.UTC().Format(time.RFC3339Nano), "usageValue": value}
 }
 
 func TestMonthlyStatementLineByLine(t *testing.T) {
@@ -73,12 +73,14 @@ func TestMonthlyStatementLineByLine(t *testing.T) {
 	wantOK(t, do(t, buyer("c-stmt", "POST", "/v1/orders", oneTimeOrder("STMT-PPU", "c-stmt", "p-stmt-ppu", 0))), "POST")
 	v := waitStatus(t, "STMT-PPU", order.Status(order.PhaseInService), 15*time.Second)
 	inst := v.InstanceID
+	since := *v.InServiceSince // usage counts from the order's time in service
+	time.Sleep(400 * time.Millisecond)
 	now := time.Now()
 	r, a := sendUsage(t, seller, []map[string]string{
-		usageRecord("u-1", inst, now.Add(-3*time.Hour), now.Add(-2*time.Hour), "1.5"),
-		usageRecord("u-2", inst, now.Add(-2*time.Hour), now.Add(-time.Hour), "2.25"),
-		usageRecord("u-3", inst, now.Add(-time.Hour), now.Add(-time.Minute), "0.0001"),
-		usageRecord("u-1", inst, now.Add(-3*time.Hour), now.Add(-2*time.Hour), "9"), // again in the call
+		usageRecord("u-1", inst, since, since.Add(100*time.Millisecond), "1.5"),
+		usageRecord("u-2", inst, since.Add(100*time.Millisecond), since.Add(200*time.Millisecond), "2.25"),
+		usageRecord("u-3", inst, since.Add(200*time.Millisecond), since.Add(300*time.Millisecond), "0.0001"),
+		usageRecord("u-1", inst, since, since.Add(100*time.Millisecond), "9"), // again in the call
 		usageRecord("u-old", inst, now.Add(-22*24*time.Hour), now.Add(-21*24*time.Hour), "1"),
 		usageRecord("u-future", inst, now, now.Add(time.Hour), "1"),
 		usageRecord("u-backwards", inst, now.Add(-time.Hour), now.Add(-2*time.Hour), "1"),
@@ -96,7 +98,7 @@ func TestMonthlyStatementLineByLine(t *testing.T) {
 	if strings.Join(reasons, ",") != want {
 		t.Fatalf("outcomes %v", reasons)
 	}
-	if _, a := sendUsage(t, seller, []map[string]string{usageRecord("u-2", inst, now.Add(-2*time.Hour), now.Add(-time.Hour), "99")}); a.Duplicates != 1 {
+	if _, a := sendUsage(t, seller, []map[string]string{usageRecord("u-2", inst, since.Add(100*time.Millisecond), since.Add(200*time.Millisecond), "99")}); a.Duplicates != 1 {
 		t.Fatalf("a resent record: %+v", a)
 	}
 	if r, _ := sendUsage(t, "s-e2e", []map[string]string{usageRecord("u-9", inst, now.Add(-time.Hour), now, "1")}); r.status == http.StatusOK {

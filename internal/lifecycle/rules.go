@@ -89,8 +89,9 @@ func businessAt(in order.StartInput, t time.Time) time.Time {
 
 // shiftPeriod moves the period [from, to) so that it starts at start, counting whole
 // calendar months as months (Jan 1 to Feb 1, started Feb 1, ends Mar 1) and the rest as a
-// duration.
+// duration, at the second (expireTime's resolution at the seller).
 func shiftPeriod(from, to, start time.Time) time.Time {
+	from, to, start = from.Truncate(time.Second), to.Truncate(time.Second), start.Truncate(time.Second)
 	months := (to.Year()-from.Year())*12 + int(to.Month()-from.Month())
 	for months > 0 && from.AddDate(0, months, 0).After(to) {
 		months--
