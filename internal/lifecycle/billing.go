@@ -12,10 +12,13 @@ import (
 // is told of holds and expiry, and the money each of these moves. Billing events are not
 // supervision: an open appeal neither refuses nor pauses them.
 
+// HoldReason is why the service is held (frozen at the seller).
+type HoldReason string
+
 // Hold reasons.
 const (
-	HoldExpiry  = "expiry"
-	HoldArrears = "arrears"
+	HoldExpiry  HoldReason = "expiry"
+	HoldArrears HoldReason = "arrears"
 )
 
 // What a level lookup is for.
@@ -77,7 +80,7 @@ func (s *State) renew(ev Event, o *Outcome) {
 	s.record(o, order.StepRenewed, ev.Actor, map[string]string{"renewalOrderId": r.RenewalOrderID, "expireTime": exp.Format(time.RFC3339)}, func() {
 		s.ExpireTime = &exp
 		s.Expiry = scaledAt(s.In, exp)
-		s.Holds = slices.DeleteFunc(s.Holds, func(h string) bool { return h == HoldExpiry })
+		s.Holds = slices.DeleteFunc(s.Holds, func(h HoldReason) bool { return h == HoldExpiry })
 		if s.Phase == order.PhaseInService {
 			s.Clocks.Stop(ClockExpire, ClockFreeze, ClockRelease)
 			s.Clocks.Set(ClockExpire, *s.Expiry)
@@ -186,7 +189,7 @@ func checkArrears(s *State, ev Event) error {
 func (s *State) arrears(ev Event, o *Outcome) {
 	a := ev.Arrears
 	held := slices.Contains(s.Holds, HoldArrears)
-	detail := map[string]string{"reason": HoldArrears, "caseId": a.CaseID}
+	detail := map[string]string{"reason": string(HoldArrears), "caseId": a.CaseID}
 	switch a.Action {
 	case order.ArrearsFreeze:
 		if held {
@@ -200,7 +203,7 @@ func (s *State) arrears(ev Event, o *Outcome) {
 			return
 		}
 		s.record(o, order.StepUnfrozen, ev.Actor, detail, func() {
-			s.Holds = slices.DeleteFunc(s.Holds, func(h string) bool { return h == HoldArrears })
+			s.Holds = slices.DeleteFunc(s.Holds, func(h HoldReason) bool { return h == HoldArrears })
 		})
 	case order.ArrearsRelease:
 		if s.Calls.Has(CallRelease) || (s.ReleaseBy != nil && s.Calls.Has(CallRecover)) {
@@ -213,7 +216,7 @@ func (s *State) arrears(ev Event, o *Outcome) {
 			s.refund(ev, o, ev.Actor, "arrears")
 			return
 		}
-		s.release(ev, o, ev.Actor, HoldArrears)
+		s.release(ev, o, ev.Actor, string(HoldArrears))
 	}
 }
 
@@ -285,7 +288,7 @@ func (s *State) levelRead(ev Event, o *Outcome) {
 		})
 	case levelForRetention:
 		s.Retention = r.Retention
-		s.record(o, order.StepFrozen, timer, map[string]string{"reason": HoldExpiry, "retention": r.Retention.String()}, func() {
+		s.record(o, order.StepFrozen, timer, map[string]string{"reason": string(HoldExpiry), "retention": r.Retention.String()}, func() {
 			s.Holds = appendOnce(s.Holds, HoldExpiry)
 			s.Clocks.Set(ClockRelease, ev.At.Add(r.Retention))
 		})

@@ -358,13 +358,13 @@ func (s *State) clockRanOut(ev Event, o *Outcome) {
 	case ClockFreeze:
 		s.graceOver(o)
 	case ClockRelease:
-		s.release(ev, o, timer, HoldExpiry)
+		s.release(ev, o, timer, string(HoldExpiry))
 	default:
 		pathOf(s).apply(s, ev, o)
 	}
 }
 
-func appendOnce(list []string, v string) []string {
+func appendOnce[T comparable](list []T, v T) []T {
 	if slices.Contains(list, v) {
 		return list
 	}

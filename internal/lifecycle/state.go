@@ -44,7 +44,7 @@ type State struct {
 	AcceptedBy    *order.Actor     `json:"acceptedBy,omitempty"`
 
 	// Hold: the reasons the service is frozen at the seller (expiry, arrears).
-	Holds []string `json:"holds,omitempty"`
+	Holds []HoldReason `json:"holds,omitempty"`
 
 	// Appeal: the open one, or the last one resolved; Appeals counts those opened.
 	Appeal  *order.Appeal `json:"appeal,omitempty"`

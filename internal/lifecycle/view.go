@@ -14,7 +14,10 @@ func View(s *State, now time.Time) order.View {
 	v := order.InitialView(s.In)
 	v.Phase, v.Status = s.Phase, s.Status()
 	v.InstanceID, v.FrontEndURL = s.InstanceID, s.FrontEndURL
-	v.Frozen = append([]string{}, s.Holds...)
+	v.Frozen = make([]string, 0, len(s.Holds))
+	for _, h := range s.Holds {
+		v.Frozen = append(v.Frozen, string(h))
+	}
 	v.NeedsAttention, v.Attention, v.LastError = s.Attention != "", s.Attention, s.LastError
 	v.WaitingOn = waitingOn(s)
 	v.Rejections, v.LastRejection = s.Rejections, s.LastRejection
