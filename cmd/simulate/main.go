@@ -21,7 +21,7 @@ func main() {
 	steps := flag.Int("steps", 1_000_000, "steps to run in all (each seed is one run of -run-steps actions, then it settles)")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "the first seed (the runs use seed, seed+1, ...)")
 	runSteps := flag.Int("run-steps", 400, "actions per run before it settles")
-	orders := flag.Int("orders", 6, "most orders a run places")
+	orders := flag.Int("orders", 8, "most orders a run places")
 	legacy := flag.Bool("legacy", false, "simulate the rules before 2026-12, to see what they break")
 	workers := flag.Int("workers", runtime.GOMAXPROCS(0), "runs at once")
 	noShrink := flag.Bool("no-shrink", false, "print violations as found, without shrinking them")

@@ -172,7 +172,20 @@ func (w *World) generate(r *rand.Rand) Action {
 	if len(w.orders) == 0 || (n < 6 && len(w.orders) < w.cfg.MaxOrders) {
 		return Action{Kind: ActPlace, C: r.IntN(customers), V: v}
 	}
+	// Mostly an order that is still open: actions on ended ones are refused at once.
+	var open []int
+	for i, x := range w.orders {
+		if !x.st.Done() {
+			open = append(open, i)
+		}
+	}
+	if len(open) == 0 && len(w.orders) < w.cfg.MaxOrders {
+		return Action{Kind: ActPlace, C: r.IntN(customers), V: v}
+	}
 	oi := r.IntN(len(w.orders))
+	if len(open) > 0 && r.IntN(10) > 0 {
+		oi = open[r.IntN(len(open))]
+	}
 	o := w.orders[oi]
 	switch {
 	case n < 40:
@@ -183,6 +196,9 @@ func (w *World) generate(r *rand.Rand) Action {
 		ev := progress(o, r)
 		switch ev {
 		case "":
+			if _, ok := w.nextDeadline(); !ok {
+				return Action{Kind: ActAdvance, D: []time.Duration{hour, day, 10 * day}[r.IntN(3)]}
+			}
 			return Action{Kind: ActNext, V: r.IntN(3)}
 		case lifecycle.EvDeploy:
 			// The next phase not done, mostly reported done.
@@ -204,9 +220,12 @@ func (w *World) generate(r *rand.Rand) Action {
 		if len(o.inflight) > 0 {
 			return Action{Kind: ActAnswer, O: oi, V: v, Out: pickOutcome(r)}
 		}
-		return Action{Kind: ActNext, V: r.IntN(3)}
+		if _, ok := w.nextDeadline(); ok {
+			return Action{Kind: ActNext, V: r.IntN(3)}
+		}
+		return Action{Kind: ActAdvance, D: day}
 	case n < 62:
-		if r.IntN(2) == 0 {
+		if _, ok := w.nextDeadline(); ok && r.IntN(2) == 0 {
 			return Action{Kind: ActNext, V: r.IntN(3)}
 		}
 		return Action{Kind: ActAdvance, D: []time.Duration{time.Minute, hour, 6 * hour, day, 3 * day, 10 * day, 40 * day}[r.IntN(7)]}

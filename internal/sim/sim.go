@@ -35,7 +35,7 @@ type Config struct {
 	Seed uint64
 	// Steps is how many actions a run takes before it settles (default 400).
 	Steps int
-	// MaxOrders bounds the orders a run places (default 6).
+	// MaxOrders bounds the orders a run places (default 8).
 	MaxOrders int
 	// Legacy runs the rules before 2026-12 (lifecycle rules 0, the holds query of orders in
 	// service only, statements that carry nothing, usage unchecked): what the simulation
@@ -55,7 +55,7 @@ func (c *Config) defaults() {
 		c.Steps = 400
 	}
 	if c.MaxOrders <= 0 {
-		c.MaxOrders = 6
+		c.MaxOrders = 8
 	}
 }
 
@@ -86,7 +86,7 @@ func Run(cfg Config, stats *Stats) Result {
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	w := newWorld(cfg, stats)
 	res := Result{Seed: cfg.Seed}
-	for step := 0; step < cfg.Steps; step++ {
+	for step := 0; step < cfg.Steps && !w.spent(); step++ {
 		a := w.generate(rng)
 		res.Actions = append(res.Actions, a)
 		if v := w.step(a); v != nil {
@@ -100,6 +100,20 @@ func Run(cfg Config, stats *Stats) Result {
 	}
 	stats.endRun(w)
 	return res
+}
+
+// spent reports whether the run has nothing left to explore: it placed all its orders and
+// every one has ended.
+func (w *World) spent() bool {
+	if len(w.orders) < w.cfg.MaxOrders {
+		return false
+	}
+	for _, o := range w.orders {
+		if !o.st.Done() {
+			return false
+		}
+	}
+	return true
 }
 
 // settle brings the run to rest (settleNext) and checks the end state.
