@@ -46,16 +46,24 @@ func (s *server) deliverOrder(c echo.Context) error {
 	if err := s.bind(c, &req); err != nil {
 		return err
 	}
+	return s.actOpened(c, order.UpdateDeliver, req.OpenedAt, func(opened *time.Time) any {
+		return order.DeliveryRequest{Actor: callerOf(c).actor(), Note: req.Note, OpenedAt: opened}
+	})
+}
+
+// actOpened runs an action that may carry the seller's actual open time, checked against
+// the order it is about (openedAt) before the order sees it.
+func (s *server) actOpened(c echo.Context, name string, raw *string, arg func(opened *time.Time) any) error {
 	id := c.Param("orderId")
 	d, err := s.loadVisibleOrder(c, id)
 	if err != nil {
 		return err
 	}
-	opened, err := s.openedAt(req.OpenedAt, d.View)
+	opened, err := s.openedAt(raw, d.View)
 	if err != nil {
 		return err
 	}
-	return s.actVisible(c, d, id, order.UpdateDeliver, order.DeliveryRequest{Actor: callerOf(c).actor(), Note: req.Note, OpenedAt: opened})
+	return s.actVisible(c, d, id, name, arg(opened))
 }
 
 // openedAt reads the optional actual open time a seller reports with a delivery: an RFC
@@ -98,17 +106,9 @@ func (s *server) reportDeployment(c echo.Context) error {
 	if err := s.bind(c, &req); err != nil {
 		return err
 	}
-	id := c.Param("orderId")
-	d, err := s.loadVisibleOrder(c, id)
-	if err != nil {
-		return err
-	}
-	opened, err := s.openedAt(req.OpenedAt, d.View)
-	if err != nil {
-		return err
-	}
-	return s.actVisible(c, d, id, order.UpdateDeploy, order.DeploymentReport{Actor: callerOf(c).actor(), Phase: req.Phase, State: req.State,
-		Detail: req.Detail, OpenedAt: opened})
+	return s.actOpened(c, order.UpdateDeploy, req.OpenedAt, func(opened *time.Time) any {
+		return order.DeploymentReport{Actor: callerOf(c).actor(), Phase: req.Phase, State: req.State, Detail: req.Detail, OpenedAt: opened}
+	})
 }
 
 func (s *server) shipOrder(c echo.Context) error {

@@ -128,12 +128,12 @@ func (m *Memory) apply(i int, exists bool, c Change, at time.Time) error {
 	if c.Amounts != nil {
 		r.Amounts = *c.Amounts
 	}
-	return m.write(i, r.Currency, c.Entries, at)
+	return m.write(i, c.Entries, at)
 }
 
 // write adds entries to row i, refusing an entry written before (the database's unique
 // key) and an unbalanced posting (its trigger).
-func (m *Memory) write(i int, currency string, entries []Entry, at time.Time) error {
+func (m *Memory) write(i int, entries []Entry, at time.Time) error {
 	balance := map[string]int64{}
 	for _, e := range entries {
 		k := entryKey{i, e.Posting, e.Account, e.Direction}
@@ -157,7 +157,6 @@ func (m *Memory) write(i int, currency string, entries []Entry, at time.Time) er
 			return fmt.Errorf("books: posting %s of row %d unbalanced by %d", posting, i, b)
 		}
 	}
-	_ = currency
 	return nil
 }
 
@@ -328,7 +327,7 @@ func (m *Memory) State(sellerID string, end time.Time, appealOpen func(orderID s
 	for _, l := range stated {
 		m.stated[statedKey{int(l.RowID), l.Posting}] = true
 		_, entries := Payout(l)
-		if err := m.write(int(l.RowID), l.Currency, entries, at); err != nil {
+		if err := m.write(int(l.RowID), entries, at); err != nil {
 			return st, err
 		}
 		if r := m.rows[l.RowID]; l.Posting == EntryPost && r.Status == RowPending {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -222,23 +220,10 @@ func TestSeamValidityAndFirstDeliveryClocks(t *testing.T) {
 	const sellerID = "s-seam-valid"
 	supervised := true
 	catalogueOf(t, sellerID, "p-seam-valid", order.TypeService, order.BillingMonthly, &supervised)
-	file := filepath.Join(t.TempDir(), "policy.yaml")
 	// A day in 0.2 s: the first-delivery SLA (1 d) runs out in a fifth of a second.
-	fast := strings.Replace(testPolicy, "timeScale: 1\n", "timeScale: 432000\n", 1)
-	fast = strings.Replace(fast, "firstDeliverySLA: 10m", "firstDeliverySLA: 1d", 1)
-	fast = strings.Replace(fast, "acceptanceWindow: {saas: 10m, license: 10m, package: 10m, hardware: 10m, service: 10m}",
-		"acceptanceWindow: {saas: 365d, license: 365d, package: 365d, hardware: 365d, service: 365d}", 1)
-	if !strings.Contains(fast, "timeScale: 432000") || !strings.Contains(fast, "firstDeliverySLA: 1d") || !strings.Contains(fast, "service: 365d") {
-		t.Fatal("the test policy moved: update this test")
-	}
-	if err := os.WriteFile(file, []byte(fast), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	p := startOrders(t, nil, map[string]string{"API_ADDR": addr, "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
-		"ORDERS_ROLES": "api", "POLICY_FILE": file})
-	base := "http://" + addr
-	waitReady(t, base, p)
+	base := apiWithPolicy(t, "timeScale: 1\n", "timeScale: 432000\n", "firstDeliverySLA: 10m", "firstDeliverySLA: 1d",
+		"acceptanceWindow: {saas: 10m, license: 10m, package: 10m, hardware: 10m, service: 10m}",
+		"acceptanceWindow: {saas: 365d, license: 365d, package: 365d, hardware: 365d, service: 365d}")
 	placedAt := time.Now().UTC()
 	body := newOrder("SEAM-VALID", "c-seam-valid", "p-seam-valid", 9900, 0)
 	body["expireTime"] = placedAt.AddDate(0, 1, 0).Format(time.RFC3339) // paid for a month

@@ -370,19 +370,7 @@ func TestAppealRefundReleasesTheInstance(t *testing.T) {
 // is placed through an API process whose policy has 1 s tiers; the stack's worker runs it.
 func TestAppealEscalatesThroughEveryTierThenForcedAccept(t *testing.T) {
 	catalogue(t, "s-esc", "p-esc", true)
-	file := filepath.Join(t.TempDir(), "policy.yaml")
-	short := strings.Replace(testPolicy, "tiers: [10m, 10m]", "tiers: [1s, 1s]", 1)
-	if short == testPolicy {
-		t.Fatal("the test policy's tiers moved: update this test")
-	}
-	if err := os.WriteFile(file, []byte(short), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	p := startOrders(t, nil, map[string]string{"API_ADDR": addr, "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
-		"ORDERS_ROLES": "api", "POLICY_FILE": file})
-	base := "http://" + addr
-	waitReady(t, base, p)
+	base := apiWithPolicy(t, "tiers: [10m, 10m]", "tiers: [1s, 1s]")
 	place := buyer("c-esc", "POST", "/v1/orders", newOrder("ESC-1", "c-esc", "p-esc", 1000, time.Hour))
 	place.base = base
 	wantOK(t, do(t, place), "POST order")
@@ -443,6 +431,31 @@ func TestAppealEscalatesThroughEveryTierThenForcedAccept(t *testing.T) {
 		t.Fatalf("after a forced acceptance: status %s accepted by %+v", v.Status, v.AcceptedBy)
 	}
 	recordHistory(t, "ESC-1", "saas_appeal_escalated_accepted")
+}
+
+// apiWithPolicy starts an API process whose policy is the test policy with each old text
+// replaced by the new that follows it (pairs), and returns its base URL: orders placed
+// through it carry that policy's windows (the stack's worker runs them).
+func apiWithPolicy(t *testing.T, pairs ...string) string {
+	t.Helper()
+	policy := testPolicy
+	for i := 0; i+1 < len(pairs); i += 2 {
+		changed := strings.Replace(policy, pairs[i], pairs[i+1], 1)
+		if changed == policy {
+			t.Fatalf("the test policy has no %q any more: update this test", pairs[i])
+		}
+		policy = changed
+	}
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(file, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	p := startOrders(t, nil, map[string]string{"API_ADDR": addr, "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
+		"ORDERS_ROLES": "api", "POLICY_FILE": file})
+	base := "http://" + addr
+	waitReady(t, base, p)
+	return base
 }
 
 // appealItem is what the tests read of GET /v1/appeals.

@@ -99,6 +99,7 @@ type Refusal struct {
 	Msg  string
 }
 
+// Error says the code and why.
 func (r *Refusal) Error() string { return r.Code + ": " + r.Msg }
 
 // Refuse builds a refusal with a formatted message.

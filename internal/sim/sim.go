@@ -65,6 +65,7 @@ type Violation struct {
 	Detail    string
 }
 
+// String writes the violation as people read it.
 func (v Violation) String() string { return v.Invariant + ": " + v.Detail }
 
 // Result is what one run found.

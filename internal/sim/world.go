@@ -182,7 +182,6 @@ func (w *World) process(o *simOrder, ev lifecycle.Event, party bool) {
 	if party {
 		before, _ = json.Marshal(&o.st)
 	}
-	wasAppeal := o.st.AppealOpen()
 	out := lifecycle.Apply(&o.st, ev)
 	w.stats.applied(string(ev.Kind))
 	o.hash(string(ev.Kind) + ">" + string(o.st.Status()))
@@ -207,7 +206,6 @@ func (w *World) process(o *simOrder, ev lifecycle.Event, party bool) {
 	if out.Appeal != nil && out.Appeal.Kind == order.AppealResolved && out.Appeal.Appeal.Outcome == order.OutcomeRefund {
 		o.refundedAll = true
 	}
-	_ = wasAppeal
 	for _, p := range out.Postings {
 		if p.Action == order.PostingPost {
 			if r, ok := w.books.Row(o.id, p.Kind, p.Key); ok && r.Status.Posted() {
@@ -470,7 +468,6 @@ func (w *World) account(c int, ev arrears.Event) {
 		w.stats.refusal("account:"+string(ev.Kind), code)
 		return
 	}
-	before := acc.a.State
 	out := arrears.Apply(&acc.a, ev)
 	w.stats.applied("account:" + string(ev.Kind))
 	if out.LevelLookup {
@@ -487,7 +484,6 @@ func (w *World) account(c int, ev arrears.Event) {
 			}
 		}
 	}
-	_ = before
 }
 
 func (w *World) customerOf(orderID string) int {
