@@ -320,3 +320,20 @@ func TestEveryEventIsAppliedOrRefused(t *testing.T) {
 		t.Fatalf("a repeated unfreeze: %+v", out)
 	}
 }
+
+// TestAnAppealThatOutlivesTheOrderWaitsOnOps: released by billing with its appeal open, the
+// order waits on ops (WaitingOn), not on nobody.
+func TestAnAppealThatOutlivesTheOrderWaitsOnOps(t *testing.T) {
+	m := seams(t, order.TypeSaaS, order.BillingMonthly, false)
+	m.provisioned()
+	m.apply(appealBy(buyer))
+	m.apply(unsubscription(0))
+	m.result(ok(CallRelease, ""))
+	if got := View(&m.s, m.now).WaitingOn; got != order.WaitOps {
+		t.Fatalf("waiting on %s, want ops", got)
+	}
+	m.apply(resolve(m, order.OutcomeContinue))
+	if got := View(&m.s, m.now).WaitingOn; got != order.WaitNone || !m.s.Done() {
+		t.Fatalf("resolved: waiting on %s, done %v", got, m.s.Done())
+	}
+}

@@ -45,8 +45,8 @@ func View(s *State, now time.Time) order.View {
 // waitingOn names who must act next: the WaitingOn search attribute.
 func waitingOn(s *State) order.WaitingOn {
 	switch {
-	case s.Phase.Final() && s.Calls.Empty():
-		return order.WaitNone
+	case s.Phase.Final() && s.Calls.Empty() && !(s.AppealOpen() && s.rules(RulesSeams)):
+		return order.WaitNone // (an appeal that outlives the order waits on ops)
 	case s.AppealOpen() || len(s.Calls.Failed()) > 0 || s.Phase == order.PhaseProvisionFailed:
 		return order.WaitOps
 	case slices.Contains(s.Holds, HoldArrears):

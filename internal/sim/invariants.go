@@ -79,6 +79,11 @@ func (w *World) checkCases(o *simOrder) {
 			w.violate("cases", "order %s ended showing %s", o.id, s.Status())
 		}
 	}
+	if s.AppealOpen() && s.Rules >= lifecycle.RulesSeams {
+		if v := lifecycle.View(s, w.now); v.WaitingOn != order.WaitOps {
+			w.violate("cases", "order %s: appeal %s open, yet the order waits on %s, not ops", o.id, s.Appeal.AppealID, v.WaitingOn)
+		}
+	}
 	if a := s.Appeal; a != nil && a.State == order.AppealStateResolved && (a.ResolvedBy == nil || a.Outcome == "") {
 		w.violate("cases", "order %s: appeal %s resolved without who or how", o.id, a.AppealID)
 	}

@@ -41,6 +41,9 @@ var regressions = []struct {
 	{"a lost newInstance after a retry: two releases, the workflow ends before the second", "cases",
 		`place c=0 v=2846 | advance d=72h0m0s | update o=0 ev=retry v=3920 | answer o=0 v=67 out=lost | next v=2`},
 
+	{"an appeal that outlives the order shows it waiting on nobody (found in the Temporal UI, then by the simulation)", "",
+		`place c=0 v=195 | answer o=0 v=3133 out=ok | update o=0 ev=unsubscribe v=4020 | update o=0 ev=appeal v=4020`},
+
 	// Money.
 	{"a renewal before acceptance posts a payable line", "money", `place c=0 v=1380 | update o=0 ev=renew v=860`},
 	{"a renewal (at the order's amount) before acceptance posts a payable line", "money", `place c=0 v=2282 | update o=0 ev=renew v=400`},

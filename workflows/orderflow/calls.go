@@ -77,8 +77,11 @@ func (o *orderImpl) startCall(ctx workflow.Context, k lifecycle.CallKind) {
 		call.MaxAttempts = w.SellerCall.Attempts
 		call.About = &activities.OtherOrder{OrderID: r.RenewalOrderID, OrderLineID: r.RenewalOrderLineID}
 		call.ExpireTime = &r.ExpireTime
-		f = workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, "refreshInstance at the seller: renewal "+r.RenewalOrderID),
-			seller.RefreshInstance, call)
+		summary := "refreshInstance at the seller: renewal " + r.RenewalOrderID
+		if r.RenewalOrderID == in.OrderID {
+			summary = "refreshInstance at the seller: validity from the acceptance"
+		}
+		f = workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, summary), seller.RefreshInstance, call)
 	}
 	o.running = append(o.running, &running{kind: k, f: f})
 }
