@@ -163,12 +163,16 @@ func refundUsage(ctx context.Context, tx pgx.Tx, orderID, sellerID, currency str
 		return nil, fmt.Errorf("list usage lines: %w", err)
 	}
 	for _, key := range keys {
-		r, _, err := lockRow(ctx, tx, orderID, order.LineUsage, key)
+		r, id, err := lockRow(ctx, tx, orderID, order.LineUsage, key)
 		if err != nil || r == nil {
 			return nil, err
 		}
-		more, err := applyPosting(ctx, tx, orderID, sellerID, order.Posting{Kind: order.LineUsage, Key: key, Action: order.PostingRefund,
+		c, err := books.Decide(r, orderID, sellerID, order.Posting{Kind: order.LineUsage, Key: key, Action: order.PostingRefund,
 			Currency: r.Currency, Gross: r.Gross, Commission: r.Commission, Net: r.Net})
+		if err != nil {
+			return nil, nonRetryable(ErrTypeInvalidInput, err)
+		}
+		more, _, err := writeChange(ctx, tx, id, c) // an update of a locked row: no insert to conflict
 		if err != nil {
 			return nil, err
 		}

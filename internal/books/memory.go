@@ -343,10 +343,21 @@ type Balance map[string]int64
 
 // OrderBalance sums the entries of an order's rows per account (debit positive).
 func (m *Memory) OrderBalance(orderID string) Balance {
-	b := Balance{}
+	if b := m.Balances()[orderID]; b != nil {
+		return b
+	}
+	return Balance{}
+}
+
+// Balances are every order's entries summed per account (debit positive), in one pass.
+func (m *Memory) Balances() map[string]Balance {
+	out := map[string]Balance{}
 	for _, e := range m.entries {
-		if m.rows[e.Row].OrderID != orderID {
-			continue
+		id := m.rows[e.Row].OrderID
+		b := out[id]
+		if b == nil {
+			b = Balance{}
+			out[id] = b
 		}
 		if e.Direction == "debit" {
 			b[e.Account] += e.Amount
@@ -354,7 +365,7 @@ func (m *Memory) OrderBalance(orderID string) Balance {
 			b[e.Account] -= e.Amount
 		}
 	}
-	return b
+	return out
 }
 
 // CurrencyBalance sums every entry per currency: debits less credits (zero when balanced).

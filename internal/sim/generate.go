@@ -109,16 +109,13 @@ func (w *World) event(o *simOrder, a Action) (lifecycle.Event, bool) {
 		if (v/4)%4 == 3 {
 			exp = cur // does not move the expiry
 		}
-		n := o.renewals + 1
-		if v%4 == 3 && o.renewals > 0 {
-			n = o.renewals // the last renewal again, as it was sent
+		n := renewalNumber(o, v)
+		if n == o.renewals { // the last renewal again, as it was sent
 			for _, r := range s.Renewals {
 				if r.RenewalOrderID == o.id+"-R"+strconv.Itoa(n) {
 					exp = r.ExpireTime
 				}
 			}
-		} else {
-			o.renewals = n
 		}
 		ev.Renewal = order.RenewalRequest{Actor: ev.Actor, RenewalOrderID: o.id + "-R" + strconv.Itoa(n), RenewalOrderLineID: o.id + "-R" + strconv.Itoa(n) + "-1",
 			ExpireTime: exp}
@@ -144,6 +141,15 @@ func (w *World) event(o *simOrder, a Action) (lifecycle.Event, bool) {
 		return ev, false
 	}
 	return ev, true
+}
+
+// renewalNumber is the renewal a renew action names: the last one again (variant bits say
+// so, once there is one), else the next.
+func renewalNumber(o *simOrder, v int) int {
+	if v%4 == 3 && o.renewals > 0 {
+		return o.renewals
+	}
+	return o.renewals + 1
 }
 
 // openedAt is the actual open time a seller reports with a delivery: none, the placing,

@@ -12,26 +12,6 @@ import (
 // features meet. check runs after every step; checkStatement after a statement run;
 // checkEnd once a run has settled.
 
-// balances are every order's entries summed per account (debit positive).
-func (w *World) balances() map[string]books.Balance {
-	out := map[string]books.Balance{}
-	rows := w.books.Rows()
-	for _, e := range w.books.Entries() {
-		id := rows[e.Row].OrderID
-		b := out[id]
-		if b == nil {
-			b = books.Balance{}
-			out[id] = b
-		}
-		if e.Direction == "debit" {
-			b[e.Account] += e.Amount
-		} else {
-			b[e.Account] -= e.Amount
-		}
-	}
-	return out
-}
-
 // usagePaid is what the buyer was charged for an order's usage: its priced usage lines.
 func (w *World) usagePaid(orderID string) int64 {
 	var total int64
@@ -49,7 +29,7 @@ func (w *World) check() {
 			w.violate("money", "the books are unbalanced in %s by %d", c, b)
 		}
 	}
-	bal := w.balances()
+	bal := w.books.Balances()
 	for _, o := range w.orders {
 		w.checkCases(o)
 		w.checkClocks(o)
@@ -141,7 +121,7 @@ func (w *World) checkMoney(o *simOrder, b books.Balance) {
 // checkStatement: a statement pays out nothing of an order whose appeal is open or that
 // was not accepted, and settles each order it states in full (the seller owed nothing).
 func (w *World) checkStatement() {
-	bal := w.balances()
+	bal := w.books.Balances()
 	for _, o := range w.orders {
 		if !w.stated[o.id] {
 			continue
@@ -205,7 +185,7 @@ func (w *World) checkEnd() *Violation {
 	}
 	if len(w.violations) == 0 {
 		w.statement()
-		bal := w.balances()
+		bal := w.books.Balances()
 		for _, o := range w.orders {
 			b := bal[o.id]
 			if o.refundedAll && (b[books.AccountPaidOut] != 0 || b[books.AccountBuyerFunds] != 0 || b[books.AccountCommission] != 0) {

@@ -82,9 +82,7 @@ func (w *World) settleNext() (Action, bool) {
 // wouldChange reports whether the machine would take the action's event now (so the
 // settling never loops on a refusal).
 func (w *World) wouldChange(o *simOrder, a Action) bool {
-	renewals := o.renewals
 	ev, ok := w.event(o, a)
-	o.renewals = renewals
 	if !ok {
 		return false
 	}

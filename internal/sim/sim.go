@@ -180,6 +180,9 @@ func (w *World) apply(a Action) bool {
 		if !ok {
 			return false
 		}
+		if a.Ev == lifecycle.EvRenew {
+			o.renewals = max(o.renewals, renewalNumber(o, a.V>>2)) // billing handed out its ID
+		}
 		w.process(o, ev, true)
 	case ActAnswer:
 		o := w.order(a.O)
