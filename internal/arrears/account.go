@@ -31,6 +31,14 @@ type Account struct {
 	// told now ("" for none). One at a time: the next follows when the last is done.
 	Told    order.ArrearsAction `json:"told,omitempty"`
 	Telling order.ArrearsAction `json:"telling,omitempty"`
+	// PerCase (set when the account workflow starts, behind the version marker
+	// accountflow.ChangeToldPerCase) makes a hold told for one arrears case not count for
+	// the next: a freeze told while a new case began lists the orders of before, so the new
+	// case's freeze is told again (an order placed in between would never be held).
+	// ToldCase and TellingCase are the cases of Told and Telling.
+	PerCase     bool   `json:"perCase,omitempty"`
+	ToldCase    string `json:"toldCase,omitempty"`
+	TellingCase string `json:"tellingCase,omitempty"`
 }
 
 // EventKind names what happened to an account.
@@ -104,10 +112,16 @@ func Apply(a *Account, ev Event) Outcome {
 		a.levelRead(ev, &o)
 	case EvTold:
 		a.Told, a.Telling = a.Telling, ""
+		a.ToldCase, a.TellingCase = a.TellingCase, ""
 	}
 	if a.Telling == "" {
-		if want := a.wanted(); want != "" && want != a.Told {
+		want := a.wanted()
+		stale := a.PerCase && want != order.ArrearsUnfreeze && a.ToldCase != a.CaseID
+		if want != "" && (want != a.Told || stale) {
 			a.Telling, o.Tell = want, want
+			if a.PerCase {
+				a.TellingCase = a.CaseID
+			}
 		}
 	}
 	return o

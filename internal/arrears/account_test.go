@@ -203,3 +203,31 @@ func TestAccountRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A freeze still being told when the case is paid and a new case freezes the account again
+// listed the orders of the old case: the new case's freeze is told again (PerCase), so an
+// order placed in between is held. Found by the simulation (internal/sim regressions).
+func TestAccountFreezeToldAgainForANewCase(t *testing.T) {
+	for _, perCase := range []bool{false, true} {
+		x := newAcct(t)
+		x.a.PerCase = perCase
+		x.report(100)
+		x.level(24*time.Hour, 7*24*time.Hour)
+		x.deadline()
+		x.level(24*time.Hour, 7*24*time.Hour)
+		x.state(order.AccountFrozen)
+		x.wantTells(order.ArrearsFreeze)
+		x.pay(100) // while the freeze is being told
+		x.report(50)
+		x.level(24*time.Hour, 7*24*time.Hour)
+		x.deadline()
+		x.level(24*time.Hour, 7*24*time.Hour)
+		x.state(order.AccountFrozen)
+		x.told() // the old case's freeze, told to the orders of then
+		if perCase {
+			x.wantTells(order.ArrearsFreeze, order.ArrearsFreeze)
+		} else {
+			x.wantTells(order.ArrearsFreeze) // before: the new case counted as told
+		}
+	}
+}

@@ -196,14 +196,22 @@ func (s *State) arrears(ev Event, o *Outcome) {
 			o.Noop = "held for arrears already"
 			return
 		}
+		if s.HoldOverride {
+			o.Noop = "ops lifted the arrears hold by hand"
+			return
+		}
 		s.record(o, order.StepFrozen, ev.Actor, detail, func() { s.Holds = append(s.Holds, HoldArrears) })
 	case order.ArrearsUnfreeze:
 		if !held {
+			if s.HoldOverride {
+				s.HoldOverride = false // the case ended: a new one holds the order again
+			}
 			o.Noop = "not held for arrears"
 			return
 		}
 		s.record(o, order.StepUnfrozen, ev.Actor, detail, func() {
 			s.Holds = slices.DeleteFunc(s.Holds, func(h HoldReason) bool { return h == HoldArrears })
+			s.HoldOverride = false
 		})
 	case order.ArrearsRelease:
 		if s.Calls.Has(CallRelease) || (s.ReleaseBy != nil && s.Calls.Has(CallRecover)) {

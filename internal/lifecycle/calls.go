@@ -45,6 +45,9 @@ const (
 type Call struct {
 	Kind  CallKind  `json:"kind"`
 	State CallState `json:"state"`
+	// Since is when the call (this attempt of ops' or the order's) began (RulesOps): the
+	// clock of a call failing on our side counts from it.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // Calls are the calls in flight or owed, at most one per kind, in the order they began.
@@ -72,7 +75,7 @@ func (c Calls) Fail(k CallKind) {
 
 // Running reports whether a call of that kind is in flight.
 func (c Calls) Running(k CallKind) bool {
-	return slices.Contains(c, Call{Kind: k, State: CallRunning})
+	return slices.ContainsFunc(c, func(x Call) bool { return x.Kind == k && x.State == CallRunning })
 }
 
 // Failed lists the calls waiting for ops, in the order they began.
@@ -108,6 +111,10 @@ type CallResult struct {
 	Refused bool `json:"refused,omitempty"`
 	// ErrorType is the failure's class (SellerRefused, WindowExhausted, ...).
 	ErrorType string `json:"errorType,omitempty"`
+	// ErrorText is the failure's own words (the endpoint called and what went wrong, e.g.
+	// "dial tcp 127.0.0.1:36067: connect: connection refused"), never a secret: what ops
+	// read in the attention item and the UI.
+	ErrorText string `json:"errorText,omitempty"`
 	// Grace and Retention answer CallLevel.
 	Grace     time.Duration `json:"grace,omitempty"`
 	Retention time.Duration `json:"retention,omitempty"`

@@ -29,6 +29,9 @@ const (
 	// (RulesSeams).
 	ClockEscalate ClockName = "appeal_escalation"
 	ClockLastTier ClockName = "appeal_last_tier_sla"
+	// ClockOurSide: the earliest time a running seller call is past its whole seller window
+	// and the policy's attention.ourSideAfter (RulesOps): failing on our side, flagged.
+	ClockOurSide ClockName = "call_failing_our_side"
 )
 
 // ClockTag is the kind of a clock, which decides what an appeal does to it.
@@ -39,6 +42,8 @@ const (
 	TagSupervision ClockTag = "supervision"
 	TagBilling     ClockTag = "billing"
 	TagAppeal      ClockTag = "appeal"
+	// TagCalls: the clock of the calls in flight; nothing pauses it.
+	TagCalls ClockTag = "calls"
 )
 
 // clockInfo is what each clock is, for tags and for the summaries people read in the
@@ -61,6 +66,7 @@ var clockInfo = map[ClockName]struct {
 	ClockRelease:       {TagBilling, "retention ends: release"},
 	ClockEscalate:      {TagAppeal, "appeal tier SLA: escalate"},
 	ClockLastTier:      {TagAppeal, "last appeal tier SLA: needs attention"},
+	ClockOurSide:       {TagCalls, "a seller call failing on our side: needs attention"},
 }
 
 // Summary is what a person reads for the clock.

@@ -26,6 +26,8 @@ func Check(s *State, ev Event) error {
 	switch ev.Kind {
 	case EvStart, EvClock, EvResult:
 		return nil
+	case EvOps:
+		return checkOps(s, ev)
 	case EvRetry:
 		// Also on a final order: a cancelled order whose release (or recovery) call failed
 		// is final for the buyer, yet its workflow waits for ops to get the seller to clean
@@ -92,7 +94,10 @@ func Check(s *State, ev Event) error {
 // Apply applies ev, which Check allowed, to s, and says what follows.
 func Apply(s *State, ev Event) Outcome {
 	var o Outcome
+	s.now = ev.At
 	switch ev.Kind {
+	case EvOps:
+		s.opsAction(ev, &o)
 	case EvStart:
 		s.start(ev, &o)
 	case EvAccept:
@@ -124,6 +129,7 @@ func Apply(s *State, ev Event) Outcome {
 		s.Clocks.Pause(TagSupervision, ev.At)
 	}
 	s.reconcileSeller(&o)
+	s.armOurSide()
 	return o
 }
 
@@ -229,6 +235,11 @@ func (s *State) refund(ev Event, o *Outcome, by order.Actor, reason string) {
 		s.stopClocksButAppeal()
 		s.Phase = order.PhaseCancelled
 		s.Holds = nil
+		if s.rules(RulesOps) {
+			// What was late or failed ended with the order; its calls' and appeal's flags stand.
+			s.HoldOverride = false
+			s.clearFlags(func(cause string) bool { return cause != string(ClockLastTier) && !isCallCause(cause) })
+		}
 		s.refundAll(o)
 		s.cleanUp(o)
 	})
@@ -269,6 +280,9 @@ func (s *State) startCall(o *Outcome, k CallKind) {
 		s.RefreshSent = s.Refresh.RenewalOrderID
 	}
 	s.Calls.Start(k)
+	if s.rules(RulesOps) {
+		s.Calls[len(s.Calls)-1].Since = s.now
+	}
 	o.Calls = append(o.Calls, k)
 }
 
@@ -288,12 +302,21 @@ func (s *State) provisionFailed(ev Event, o *Outcome, by order.Actor, reason, er
 		s.Clocks.Stop(ClockProvisionLate, ClockLicenseDue)
 		s.Clocks.Set(ClockRefund, ev.At.Add(s.In.Windows.RefundHold))
 	})
+	if s.rules(RulesOps) {
+		refundAt := ev.At.Add(s.In.Windows.RefundHold)
+		s.needsAttention(o, by, "provisioning failed ("+s.LastError+"): retry with POST /v1/orders/"+s.In.OrderID+
+			"/retry before "+refundAt.UTC().Format(time.RFC3339)+", or the buyer is refunded", CauseProvisionFailed,
+			map[string]string{"refundAt": refundAt.UTC().Format(time.RFC3339)})
+	}
 }
 
 func (s *State) retry(ev Event, o *Outcome) {
 	if s.Phase == order.PhaseProvisionFailed {
 		s.record(o, order.StepRetryRequested, ev.Actor, map[string]string{"call": string(CallNewInstance)}, func() {
 			s.Phase, s.LastError = order.PhaseProvisioning, ""
+			if s.rules(RulesOps) {
+				s.clearFlags(func(cause string) bool { return cause == CauseProvisionFailed })
+			}
 			s.Clocks.Stop(ClockRefund)
 			s.startCall(o, CallNewInstance)
 			s.Clocks.Set(ClockProvisionLate, ev.At.Add(provisionLate(s.In.Windows)))
@@ -318,8 +341,12 @@ func (s *State) needsAttention(o *Outcome, by order.Actor, why, cause string, de
 	s.record(o, order.StepNeedsAttention, by, detail, func() {
 		s.Attention, s.AttentionCause = why, cause
 		if s.rules(RulesSeams) {
+			f := Flag{Cause: cause, Why: why}
+			if s.rules(RulesOps) {
+				f.Since = s.now
+			}
 			s.Flags = slices.DeleteFunc(s.Flags, func(f Flag) bool { return f.Cause == cause })
-			s.Flags = append(s.Flags, Flag{Cause: cause, Why: why})
+			s.Flags = append(s.Flags, f)
 		}
 	})
 }
@@ -353,6 +380,8 @@ func (s *State) clockRanOut(ev Event, o *Outcome) {
 		s.needsAttention(o, timer, "not shipped within the shipment SLA", string(ev.Clock), nil)
 	case ClockSignoff:
 		s.needsAttention(o, timer, "no carrier sign-off within the sign-off SLA after the shipment", string(ev.Clock), nil)
+	case ClockOurSide:
+		s.ourSideFired(o)
 	case ClockExpire:
 		s.expired(o)
 	case ClockFreeze:
@@ -375,6 +404,13 @@ func appendOnce[T comparable](list []T, v T) []T {
 func (s *State) callFinished(ev Event, o *Outcome) {
 	r := ev.Result
 	s.Calls.Finish(r.Call)
+	if s.rules(RulesOps) {
+		if r.OK {
+			s.ourSideCleared(o, r.Call)
+		} else {
+			s.clearFlags(func(c string) bool { return c == ourSidePrefix+string(r.Call) }) // the seller's answer says more
+		}
+	}
 	switch r.Call {
 	case CallNewInstance, CallQuery:
 		if s.Phase.Final() && ev.KeepLateInstance && s.Phase != order.PhaseCancelled {
@@ -439,8 +475,17 @@ func (s *State) callFailed(o *Outcome, r CallResult) {
 	s.Calls.Start(r.Call)
 	s.Calls.Fail(r.Call)
 	s.LastError = string(r.Call) + " failed (" + r.ErrorType + ")"
-	s.needsAttention(o, system, string(r.Call)+" failed: retry with POST /v1/orders/"+s.In.OrderID+"/retry",
-		"call:"+string(r.Call), map[string]string{"call": string(r.Call), "errorType": r.ErrorType})
+	detail := map[string]string{"call": string(r.Call), "errorType": r.ErrorType}
+	why := string(r.Call) + " failed: retry with POST /v1/orders/" + s.In.OrderID + "/retry"
+	if s.rules(RulesOps) && r.ErrorText != "" {
+		s.LastError += ": " + r.ErrorText
+		detail["error"] = r.ErrorText
+		why = string(r.Call) + " failed (" + r.ErrorText + "): retry with POST /v1/orders/" + s.In.OrderID + "/retry"
+	}
+	if s.rules(RulesOps) {
+		s.clearFlags(func(cause string) bool { return cause == ourSidePrefix+string(r.Call) })
+	}
+	s.needsAttention(o, system, why, "call:"+string(r.Call), detail)
 }
 
 func (s *State) attentionCleared(o *Outcome, k CallKind) {

@@ -14,8 +14,12 @@ const (
 	// the seller's actual open time; every wait has a clock or is flagged; appeals are
 	// capped; hardware's acceptance window counts from the carrier's signedAt.
 	RulesSeams = 1
+	// RulesOps: the rules of ops' case handling (issue 16): every flag says its cause and
+	// since when; a failed production is flagged; a seller call failing on our side past
+	// the policy's window is flagged; the current cause is a search attribute.
+	RulesOps = 2
 	// RulesCurrent is the generation new orders start with.
-	RulesCurrent = RulesSeams
+	RulesCurrent = RulesOps
 )
 
 // rules reports whether the order runs under generation g or a later one.

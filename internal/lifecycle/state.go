@@ -103,6 +103,13 @@ type State struct {
 	// another flag comes and goes.
 	AttentionCause string `json:"attentionCause,omitempty"`
 	Flags          []Flag `json:"flags,omitempty"`
+
+	// HoldOverride: ops lifted the order's arrears hold by hand (RulesOps); the account's
+	// freezes of the same case pass it by until the case ends or ops re-freeze.
+	HoldOverride bool `json:"holdOverride,omitempty"`
+
+	// now is the time of the event being applied (set by Apply; never carried).
+	now time.Time
 }
 
 // AppealOpen reports whether an appeal is open.
@@ -155,6 +162,7 @@ const (
 	EvAppeal  EventKind = order.UpdateAppeal
 	EvResolve EventKind = order.UpdateResolve
 	EvRetry   EventKind = order.UpdateRetry
+	EvOps     EventKind = order.UpdateOps // ops' case handling (ops.go)
 	// Billing's events.
 	EvRenew       EventKind = order.UpdateRenew
 	EvUnsubscribe EventKind = order.UpdateUnsubscribe
@@ -181,6 +189,7 @@ type Event struct {
 	License    order.LicenseRef
 	Appeal     order.AppealRequest
 	Resolution order.AppealResolution
+	Ops        order.OpsRequest
 	Clock      ClockName
 	Result     CallResult
 	// Billing.
@@ -203,6 +212,9 @@ type Outcome struct {
 	Calls    []CallKind
 	// LevelLookup asks for the customer level's grace and retention (at expiry).
 	LevelLookup bool
+	// TellAccount is the word for the customer's account workflow when ops lifted or put
+	// back a hold by hand (the account owns arrears holds).
+	TellAccount *order.HoldOverride
 	// Noop says why an event the order took changed nothing (a repeat of what it did
 	// already): every event is applied, refused with a code, or a no-op that says so.
 	Noop string

@@ -19,6 +19,13 @@ func View(s *State, now time.Time) order.View {
 		v.Frozen = append(v.Frozen, string(h))
 	}
 	v.NeedsAttention, v.Attention, v.LastError = s.Attention != "", s.Attention, s.LastError
+	if v.NeedsAttention {
+		v.AttentionCause = s.CauseCode(s.AttentionCause)
+		v.AttentionItems = s.AttentionItems()
+		if n := len(v.AttentionItems); n > 0 {
+			v.AttentionCause, v.AttentionSince = v.AttentionItems[n-1].Cause, v.AttentionItems[n-1].Since
+		}
+	}
 	v.WaitingOn = waitingOn(s)
 	v.Rejections, v.LastRejection = s.Rejections, s.LastRejection
 	v.Settlement = s.Settlement

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"slices"
+	"time"
 
 	"github.com/cloudmarket/orders/internal/order"
 )
@@ -51,6 +52,8 @@ func ForeverWait(s *State) Wait {
 type Flag struct {
 	Cause string `json:"cause"`
 	Why   string `json:"why"`
+	// Since is when the cause was raised (RulesOps; zero before).
+	Since time.Time `json:"since,omitzero"`
 }
 
 // deliveryLate are the causes a delivery clears: what was late has come.

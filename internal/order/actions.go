@@ -160,6 +160,9 @@ type AppealRequest struct {
 	Actor    Actor      `json:"actor"`
 	Reason   string     `json:"reason"`
 	Evidence []Evidence `json:"evidence"`
+	// OnBehalfOf is the party (the order's buyer or seller) an ops person opens the appeal
+	// for, when Actor is ops: the appeal is the party's, the audit line names the ops person.
+	OnBehalfOf *Actor `json:"onBehalfOf,omitempty"`
 }
 
 // AppealOutcome is how ops resolve an appeal.

@@ -36,6 +36,8 @@ const (
 	StepFrozen             StepName = "frozen"
 	StepUnfrozen           StepName = "unfrozen"
 	StepReleased           StepName = "released"
+	// StepOpsAction is ops' action by hand (who, what, why), before what it does.
+	StepOpsAction StepName = "ops_action"
 )
 
 // Step is one line of the audit trail a transition leaves: what happened, who did it, the

@@ -101,6 +101,10 @@ type Windows struct {
 	SignoffSLA       time.Duration `json:"signoffSla,omitempty"`
 	LastTierSLA      time.Duration `json:"lastTierSla,omitempty"`
 	AppealLimit      int           `json:"appealLimit,omitempty"`
+	// OurSideAfter arrived with the ops rules (lifecycle.RulesOps): a seller call still
+	// running this long after its whole seller window can only be failing on our side
+	// (PostgreSQL, the catalogue, the worker): the order is flagged for ops, the call goes on.
+	OurSideAfter time.Duration `json:"ourSideAfter,omitempty"`
 	// HistoryLimit is how many history events a run of the order workflow may reach before
 	// it continues as new (carrying its state), so that a subscription renewed for years
 	// keeps each run's history bounded. 0: Temporal's own suggestion only.
@@ -146,13 +150,19 @@ type View struct {
 	Frozen         []string    `json:"frozen"`
 	NeedsAttention bool        `json:"needsAttention"`
 	// Attention says what needs ops when NeedsAttention is set.
-	Attention  string     `json:"attention,omitempty"`
-	WaitingOn  WaitingOn  `json:"waitingOn"`
-	Rejections int        `json:"rejections"`
-	LastError  string     `json:"lastError,omitempty"`
-	Settlement Settlement `json:"settlement"`
-	Deadlines  []Deadline `json:"deadlines"`
-	ExpireTime *time.Time `json:"expireTime,omitempty"`
+	Attention string `json:"attention,omitempty"`
+	// AttentionCause is the stable code of the latest standing cause (lifecycle.CauseCodes),
+	// AttentionSince when it was raised; AttentionItems are every standing cause, oldest
+	// first. Orders placed before causes show "other" and no since.
+	AttentionCause string          `json:"attentionCause,omitempty"`
+	AttentionSince *time.Time      `json:"attentionSince,omitempty"`
+	AttentionItems []AttentionItem `json:"attentionItems,omitempty"`
+	WaitingOn      WaitingOn       `json:"waitingOn"`
+	Rejections     int             `json:"rejections"`
+	LastError      string          `json:"lastError,omitempty"`
+	Settlement     Settlement      `json:"settlement"`
+	Deadlines      []Deadline      `json:"deadlines"`
+	ExpireTime     *time.Time      `json:"expireTime,omitempty"`
 	// InServiceSince and ServiceEndedAt bound the order's time in service: the usage a
 	// seller reports must fall within.
 	InServiceSince *time.Time `json:"inServiceSince,omitempty"`
@@ -226,4 +236,14 @@ func InitialView(in StartInput) View {
 	}
 	v.Status = DeriveStatus(v.Phase, false, false)
 	return v
+}
+
+// AttentionItem is one standing cause of an order needing ops: its code, what ops read
+// (with the underlying error and the endpoint called, when a call failed), since when, and
+// the call it is about.
+type AttentionItem struct {
+	Cause string     `json:"cause"`
+	Why   string     `json:"why"`
+	Since *time.Time `json:"since,omitempty"`
+	Call  string     `json:"call,omitempty"`
 }

@@ -8,6 +8,7 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -126,6 +127,12 @@ type Policy struct {
 		// MaxPerOrder caps the appeals of one order; past it, appeal_limit_reached.
 		MaxPerOrder int `yaml:"maxPerOrder"`
 	} `yaml:"appeals"`
+	Attention struct {
+		// OurSideAfter: a seller call still running this long after its whole seller
+		// window is failing on our side (it never reached the seller): the order is
+		// flagged for ops with cause call_failing_our_side; the call goes on. Default 1h.
+		OurSideAfter Duration `yaml:"ourSideAfter"`
+	} `yaml:"attention"`
 	DefaultLevel string           `yaml:"defaultLevel"`
 	Levels       map[string]Level `yaml:"levels"`
 	Settlement   struct {
@@ -253,6 +260,9 @@ func (p *Policy) validate() error {
 	if p.Appeals.LastTierSLA <= 0 {
 		bad("appeals.lastTierSLA: must be set and positive")
 	}
+	if p.Attention.OurSideAfter < 0 {
+		bad("attention.ourSideAfter: must be positive (or left out: 1h)")
+	}
 	if n := p.Appeals.MaxPerOrder; n < 1 || n > 100 {
 		bad("appeals.maxPerOrder: want 1-100, got %d", n)
 	}
@@ -360,6 +370,7 @@ func (p *Policy) Windows(t order.ProductType) order.Windows {
 		SignoffSLA:       p.Scale(time.Duration(p.Supervision.SignoffSLA)),
 		LastTierSLA:      p.Scale(time.Duration(p.Appeals.LastTierSLA)),
 		AppealLimit:      p.Appeals.MaxPerOrder,
+		OurSideAfter:     p.Scale(cmp.Or(time.Duration(p.Attention.OurSideAfter), time.Hour)),
 		HistoryLimit:     p.History.MaxEventsPerRun,
 	}
 }

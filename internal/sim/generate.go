@@ -137,6 +137,9 @@ func (w *World) event(o *simOrder, a Action) (lifecycle.Event, bool) {
 			u.Refund = &order.Money{Value: paid + 1, Currency: currency}
 		}
 		ev.Unsubscribe = u
+	case lifecycle.EvOps:
+		ev.Actor = who(ops)
+		ev.Ops = w.opsRequest(o, ev.Actor, v)
 	default:
 		return ev, false
 	}
@@ -239,7 +242,7 @@ func (w *World) generate(r *rand.Rand) Action {
 		// Any event from anyone: most are refused, each with its code.
 		kinds := []lifecycle.EventKind{lifecycle.EvAccept, lifecycle.EvReject, lifecycle.EvDeliver, lifecycle.EvDeploy, lifecycle.EvShip,
 			lifecycle.EvSignoff, lifecycle.EvLicense, lifecycle.EvAppeal, lifecycle.EvResolve, lifecycle.EvRetry, lifecycle.EvRenew,
-			lifecycle.EvUnsubscribe}
+			lifecycle.EvUnsubscribe, lifecycle.EvOps}
 		return Action{Kind: ActUpdate, O: oi, Ev: kinds[r.IntN(len(kinds))], V: v}
 	case n < 75:
 		return Action{Kind: ActUpdate, O: oi, Ev: lifecycle.EvAppeal, V: v &^ 3}
@@ -275,7 +278,7 @@ func (w *World) generate(r *rand.Rand) Action {
 		}
 		return Action{Kind: ActCAN, O: oi}
 	default:
-		ev := []lifecycle.EventKind{lifecycle.EvRenew, lifecycle.EvUnsubscribe}[r.IntN(2)]
+		ev := []lifecycle.EventKind{lifecycle.EvRenew, lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvOps}[r.IntN(4)]
 		return Action{Kind: ActUpdate, O: oi, Ev: ev, V: v &^ 3}
 	}
 }
@@ -345,4 +348,42 @@ func progress(o *simOrder, r *rand.Rand) lifecycle.EventKind {
 		}
 	}
 	return ""
+}
+
+// opsRequest is an ops action by hand (issue 16), picked by v: cancel (refunding nothing
+// said, nothing, a part, everything left or more), force-accept, unfreeze, re-freeze, or
+// extend a clock (one that runs, one that flagged the order, or one that is not there).
+func (w *World) opsRequest(o *simOrder, by order.Actor, v int) order.OpsRequest {
+	s := &o.st
+	req := order.OpsRequest{Actor: by, Action: order.OpsActionKinds[v%len(order.OpsActionKinds)], Reason: "by hand"}
+	v /= len(order.OpsActionKinds)
+	if v%11 == 10 {
+		req.Reason = ""
+	}
+	switch req.Action {
+	case order.OpsCancel:
+		left := o.paid - o.unsubRefund
+		switch v % 5 {
+		case 1:
+			req.Refund = &order.Money{Value: 0, Currency: currency}
+		case 2:
+			req.Refund = &order.Money{Value: 1000, Currency: currency}
+		case 3:
+			req.Refund = &order.Money{Value: left, Currency: currency}
+		case 4:
+			req.Refund = &order.Money{Value: left + 1, Currency: currency}
+		}
+	case order.OpsExtendClock:
+		req.By = []time.Duration{hour, day, 0, 100 * day}[v%4]
+		var names []string
+		for _, c := range s.Clocks {
+			names = append(names, string(c.Name))
+		}
+		for _, f := range s.Flags {
+			names = append(names, f.Cause)
+		}
+		names = append(names, string(lifecycle.ClockAutoAccept), string(lifecycle.ClockExpire))
+		req.Clock = names[(v/4)%len(names)]
+	}
+	return req
 }

@@ -44,6 +44,10 @@ var regressions = []struct {
 	{"an appeal that outlives the order shows it waiting on nobody (found in the Temporal UI, then by the simulation)", "",
 		`place c=0 v=195 | answer o=0 v=3133 out=ok | update o=0 ev=unsubscribe v=4020 | update o=0 ev=appeal v=4020`},
 
+	// Holds.
+	{"a freeze told while a new arrears case began lists the orders of before: an order placed in between is never held", "",
+		`place c=1 v=1817 | arrears c=1 v=3152 | advance d=240h0m0s | level c=1 v=1667 | next v=1 | level c=1 v=2574 | pay c=1 v=220 | tell c=1 | arrears c=1 v=4069 | level c=1 v=1850 | place c=1 v=598 | advance d=960h0m0s`},
+
 	// Money.
 	{"a renewal before acceptance posts a payable line", "money", `place c=0 v=1380 | update o=0 ev=renew v=860`},
 	{"a renewal (at the order's amount) before acceptance posts a payable line", "money", `place c=0 v=2282 | update o=0 ev=renew v=400`},

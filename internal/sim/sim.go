@@ -209,7 +209,7 @@ func (w *World) apply(a Action) bool {
 		c := a.C % customers
 		if w.accounts[c] == nil {
 			// Billing's signal-with-start.
-			w.accounts[c] = &simAccount{a: arrears.Account{In: order.AccountInput{CustomerID: w.customerID(c), TimeScale: 1}, State: order.AccountNone}}
+			w.accounts[c] = &simAccount{a: arrears.Account{In: order.AccountInput{CustomerID: w.customerID(c), TimeScale: 1}, State: order.AccountNone, PerCase: !w.cfg.Legacy}}
 		}
 		amount := int64(1000 * (1 + a.V%3))
 		w.account(c, arrears.Event{Kind: arrears.EvReported, Report: order.ArrearsReport{Amount: order.Money{Value: amount, Currency: currency},
@@ -375,6 +375,11 @@ func Trace(cfg Config, actions []Action, out func(string)) *Violation {
 			s := &o.st
 			out(fmt.Sprintf("    %s %s %s/%s phase=%s inflight=%v calls=%v clocks=%v holds=%v appeal=%v attention=%q settlement=%s",
 				prefix, o.id, s.In.ProductType, s.In.BillingMode, s.Phase, o.inflight, s.Calls, s.Clocks, s.Holds, s.AppealOpen(), s.Attention, s.Settlement.Status))
+		}
+		for c := range customers {
+			if acc := w.accounts[c]; acc != nil {
+				out(fmt.Sprintf("    %s c%d account=%s told=%s telling=%v(%s) targets=%v", prefix, c, acc.a.State, acc.a.Told, acc.telling, acc.a.Telling, acc.targets))
+			}
 		}
 	}
 	for i, a := range actions {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/cloudmarket/orders/internal/arrears"
@@ -194,6 +195,11 @@ func (w *World) process(o *simOrder, ev lifecycle.Event, party bool) {
 	for _, st := range out.Steps {
 		switch st.Event {
 		case order.StepRefunded:
+			if st.Detail["part"] == "true" { // ops cancelled with a part refund
+				part, _ := strconv.ParseInt(st.Detail["refund"], 10, 64)
+				o.unsubRefund += part
+				break
+			}
 			o.refundedAll = true
 		case order.StepRenewed:
 			o.paid += o.renewalPaid(st)

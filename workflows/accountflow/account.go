@@ -44,6 +44,8 @@ func AccountWorkflow(ctx workflow.Context, in order.AccountInput) error {
 		}
 		w.a, w.seq = r.Account, r.Seq
 		w.a.In.Resume = nil
+	} else if workflow.GetVersion(ctx, ChangeToldPerCase, workflow.DefaultVersion, 1) >= 1 {
+		w.a.PerCase = true
 	}
 	if err := workflow.SetQueryHandler(ctx, order.QueryAccount, func() (order.AccountView, error) {
 		return arrears.View(&w.a, workflow.Now(ctx)), nil
@@ -60,6 +62,11 @@ func AccountWorkflow(ctx workflow.Context, in order.AccountInput) error {
 	}
 	return w.run(ctx)
 }
+
+// ChangeToldPerCase is the version marker of the account rule that a hold told for one
+// arrears case does not count for the next (arrears.Account.PerCase): read once when an
+// account starts, carried across continue-as-new.
+const ChangeToldPerCase = "told-per-case"
 
 type accountResumed struct {
 	Account arrears.Account `json:"account"`
