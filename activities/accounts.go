@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -59,11 +60,11 @@ func (a *Accounts) RecordAccount(ctx context.Context, r AccountRecord) error {
 		}
 		for i, st := range r.Steps {
 			tag, err := tx.Exec(ctx, `
-				INSERT INTO arrears_events (customer_id, seq, at, event, from_state, to_state, case_id, amount, currency, actor_kind, actor_id)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+				INSERT INTO arrears_events (customer_id, seq, at, event, from_state, to_state, case_id, amount, currency, actor_kind, actor_id, detail)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 				ON CONFLICT (customer_id, seq) DO NOTHING`,
 				v.CustomerID, r.FirstSeq+i, r.At, st.Event, st.From, st.To, r.CaseID, st.Amount.Value, st.Amount.Currency,
-				st.Actor.Kind, st.Actor.ID)
+				st.Actor.Kind, st.Actor.ID, detailJSON(st.Detail))
 			if err != nil {
 				return fmt.Errorf("append account event of customer %s: %w", v.CustomerID, err)
 			}
@@ -134,4 +135,13 @@ func (a *Accounts) HoldOrders(ctx context.Context, r HoldRequest) (int, error) {
 		}
 	}
 	return len(ids), nil
+}
+
+// detailJSON is a step's detail as the jsonb column stores it ({} for none).
+func detailJSON(d map[string]string) []byte {
+	raw, err := json.Marshal(d)
+	if err != nil || d == nil {
+		return []byte("{}")
+	}
+	return raw
 }

@@ -21,6 +21,16 @@ func projectOrder(ctx context.Context, tx pgx.Tx, v order.View, fingerprint, wor
 	if err != nil {
 		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("encode view of order %s: %w", v.OrderID, err))
 	}
+	// The attention list's columns: the latest cause (orders placed before causes: other)
+	// and since when (before causes: when the read model first saw the flag).
+	var cause *string
+	if v.NeedsAttention {
+		c := v.AttentionCause
+		if c == "" {
+			c = "other"
+		}
+		cause = &c
+	}
 	var unitPrice *int64
 	if v.UnitPrice != nil {
 		unitPrice = &v.UnitPrice.Value
@@ -28,17 +38,21 @@ func projectOrder(ctx context.Context, tx pgx.Tx, v order.View, fingerprint, wor
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO orders (order_id, order_line_id, customer_id, product_id, seller_id,
 		    product_type, billing_mode, status, phase, request_fingerprint, workflow_id, seq,
-		    view, placed_at, updated_at, unit_price, instance_id)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,nullif($17, ''))
+		    view, placed_at, updated_at, unit_price, instance_id, attention_cause, attention_since)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,nullif($17, ''),$18,
+		    CASE WHEN $18::text IS NULL THEN NULL ELSE coalesce($19::timestamptz, $15::timestamptz) END)
 		ON CONFLICT (order_id) DO UPDATE SET
 		    status = excluded.status, phase = excluded.phase, seq = excluded.seq,
 		    view = excluded.view, updated_at = excluded.updated_at,
 		    unit_price = coalesce(orders.unit_price, excluded.unit_price),
-		    instance_id = coalesce(excluded.instance_id, orders.instance_id)
+		    instance_id = coalesce(excluded.instance_id, orders.instance_id),
+		    attention_cause = excluded.attention_cause,
+		    attention_since = CASE WHEN excluded.attention_cause IS NULL THEN NULL
+		        ELSE coalesce($19::timestamptz, orders.attention_since, excluded.updated_at) END
 		WHERE orders.seq < excluded.seq`,
 		v.OrderID, v.OrderLineID, v.CustomerID, v.ProductID, v.SellerID, v.ProductType,
 		v.BillingMode, v.Status, v.Phase, fingerprint, workflowID, seq, view,
-		v.PlacedAt, at, unitPrice, v.InstanceID); err != nil {
+		v.PlacedAt, at, unitPrice, v.InstanceID, cause, v.AttentionSince); err != nil {
 		return fmt.Errorf("project order %s: %w", v.OrderID, err)
 	}
 	return nil

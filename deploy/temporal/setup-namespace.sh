@@ -20,6 +20,7 @@ NextDeadline Datetime
 AppealTier Int
 AppealOpen Bool
 NeedsAttention Bool
+AttentionCause Keyword
 "
 ns=$TEMPORAL_NAMESPACE
 

@@ -51,6 +51,8 @@ const (
 	EvDeadline EventKind = "deadline" // the grace or the retention ran out
 	EvLevel    EventKind = "level"    // the level lookup answered
 	EvTold     EventKind = "told"     // the orders were all told Telling
+	// EvOverride: an order says ops lifted its arrears hold by hand, or put it back.
+	EvOverride EventKind = "override"
 )
 
 // Event is one thing that happened to the account.
@@ -61,6 +63,8 @@ type Event struct {
 	Payment order.Payment
 	// Grace and Retention answer EvLevel.
 	Grace, Retention time.Duration
+	// Override is EvOverride's word from the order.
+	Override order.HoldOverride
 }
 
 // Outcome is what applying an event produced: audit steps, a level lookup to make,
@@ -110,6 +114,10 @@ func Apply(a *Account, ev Event) Outcome {
 		}
 	case EvLevel:
 		a.levelRead(ev, &o)
+	case EvOverride:
+		ov := ev.Override
+		a.step(&o, order.AccountStepOrderOverride, a.State, order.Money{}, ov.Actor, nil)
+		o.Steps[len(o.Steps)-1].Detail = map[string]string{"orderId": ov.OrderID, "held": strconv.FormatBool(ov.Held), "reason": ov.Reason}
 	case EvTold:
 		a.Told, a.Telling = a.Telling, ""
 		a.ToldCase, a.TellingCase = a.TellingCase, ""

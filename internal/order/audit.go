@@ -81,6 +81,9 @@ const (
 	AccountStepGraceStarted   AccountStepName = "grace_started"
 	AccountStepFrozen         AccountStepName = "frozen"
 	AccountStepReleased       AccountStepName = "released"
+	// AccountStepOrderOverride: ops lifted an order's arrears hold by hand, or put it back
+	// (the order and the ops person in the detail); the account's state does not change.
+	AccountStepOrderOverride AccountStepName = "order_hold_overridden"
 )
 
 // AccountStep is one line of an account's arrears trail.
@@ -90,6 +93,8 @@ type AccountStep struct {
 	To     AccountState    `json:"to"`
 	Amount Money           `json:"amount"`
 	Actor  Actor           `json:"actor"`
+	// Detail says more where the step needs it (an override: orderId, held, reason).
+	Detail map[string]string `json:"detail,omitempty"`
 }
 
 // Refusal is why a machine refuses an event now: Code is the stable problem code the API

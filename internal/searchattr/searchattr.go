@@ -10,7 +10,7 @@ import (
 )
 
 // The keys. They stay within the SQL visibility
-// limits: 7 of 10 Keyword, 1 of 3 Datetime, 1 of 3 Int, 2 of 3 Bool.
+// limits: 8 of 10 Keyword, 1 of 3 Datetime, 1 of 3 Int, 2 of 3 Bool.
 var (
 	OrderStatus    = temporal.NewSearchAttributeKeyKeyword("OrderStatus")
 	SellerID       = temporal.NewSearchAttributeKeyKeyword("SellerId")
@@ -23,6 +23,10 @@ var (
 	AppealTier     = temporal.NewSearchAttributeKeyInt64("AppealTier")
 	AppealOpen     = temporal.NewSearchAttributeKeyBool("AppealOpen")
 	NeedsAttention = temporal.NewSearchAttributeKeyBool("NeedsAttention")
+	// AttentionCause is the code of the latest standing cause of an order needing ops
+	// (lifecycle.CauseCodes); unset when none. Orders placed before 2026-12's ops rules
+	// never set it.
+	AttentionCause = temporal.NewSearchAttributeKeyKeyword("AttentionCause")
 )
 
 // All lists every custom search attribute with its type, for registering them
@@ -40,5 +44,6 @@ func All() map[string]enumspb.IndexedValueType {
 		"AppealTier":     enumspb.INDEXED_VALUE_TYPE_INT,
 		"AppealOpen":     enumspb.INDEXED_VALUE_TYPE_BOOL,
 		"NeedsAttention": enumspb.INDEXED_VALUE_TYPE_BOOL,
+		"AttentionCause": enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }

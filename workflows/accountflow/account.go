@@ -36,6 +36,7 @@ func AccountWorkflow(ctx workflow.Context, in order.AccountInput) error {
 		logger:   log.With(workflow.GetLogger(ctx), "customer_id", in.CustomerID),
 		reported: workflow.GetSignalChannel(ctx, order.SignalArrearsReported),
 		paid:     workflow.GetSignalChannel(ctx, order.SignalPayment),
+		override: workflow.GetSignalChannel(ctx, order.SignalHoldOverride),
 	}
 	if len(in.Resume) > 0 {
 		var r accountResumed
@@ -79,8 +80,9 @@ type accountImpl struct {
 	logger    log.Logger
 	reported  workflow.ReceiveChannel
 	paid      workflow.ReceiveChannel
-	level     workflow.Future // the level lookup in flight
-	telling   workflow.Future // the hold action in flight
+	override  workflow.ReceiveChannel // order.HoldOverride, from orders ops acted on
+	level     workflow.Future         // the level lookup in flight
+	telling   workflow.Future         // the hold action in flight
 	timer     loop.Timer
 	published loop.Published
 }
@@ -101,6 +103,11 @@ func (w *accountImpl) run(ctx workflow.Context) error {
 			var p order.Payment
 			c.Receive(ctx, &p)
 			err = w.process(ctx, arrears.Event{Kind: arrears.EvPaid, Payment: p})
+		})
+		sel.AddReceive(w.override, func(c workflow.ReceiveChannel, _ bool) {
+			var ov order.HoldOverride
+			c.Receive(ctx, &ov)
+			err = w.process(ctx, arrears.Event{Kind: arrears.EvOverride, Override: ov})
 		})
 		if w.level != nil {
 			sel.AddFuture(w.level, func(f workflow.Future) {
@@ -213,6 +220,7 @@ func (w *accountImpl) continueAsNew(ctx workflow.Context) error {
 	for {
 		var r order.ArrearsReport
 		var p order.Payment
+		var ov order.HoldOverride
 		switch {
 		case w.reported.ReceiveAsync(&r):
 			if err := w.process(ctx, arrears.Event{Kind: arrears.EvReported, Report: r}); err != nil {
@@ -220,6 +228,10 @@ func (w *accountImpl) continueAsNew(ctx workflow.Context) error {
 			}
 		case w.paid.ReceiveAsync(&p):
 			if err := w.process(ctx, arrears.Event{Kind: arrears.EvPaid, Payment: p}); err != nil {
+				return err
+			}
+		case w.override.ReceiveAsync(&ov):
+			if err := w.process(ctx, arrears.Event{Kind: arrears.EvOverride, Override: ov}); err != nil {
 				return err
 			}
 		default:

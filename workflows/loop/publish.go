@@ -21,6 +21,15 @@ func Keyword(k temporal.SearchAttributeKeyKeyword, v string) Attr {
 	return Attr{k.GetName(), v, k.ValueSet(v)}
 }
 
+// OptionalKeyword is a Keyword attribute's wanted value that "" unsets, so that a query for
+// any value never matches a workflow that has none.
+func OptionalKeyword(k temporal.SearchAttributeKeyKeyword, v string) Attr {
+	if v == "" {
+		return Attr{k.GetName(), v, k.ValueUnset()}
+	}
+	return Keyword(k, v)
+}
+
 // Bool is a Bool attribute's wanted value.
 func Bool(k temporal.SearchAttributeKeyBool, v bool) Attr { return Attr{k.GetName(), v, k.ValueSet(v)} }
 

@@ -2,6 +2,8 @@ package orderflow
 
 import (
 	"errors"
+	"strings"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -133,6 +135,24 @@ func resultOf(ctx workflow.Context, k lifecycle.CallKind, f workflow.Future) lif
 	if errors.As(err, &appErr) {
 		r.ErrorType = appErr.Type()
 		r.Refused = refusedTypes[appErr.Type()]
+		r.ErrorText = errorText(appErr.Message())
 	}
 	return r
+}
+
+// maxErrorText bounds the error text an order carries (its state, view and audit line).
+const maxErrorText = 300
+
+// errorText is an activity failure's message as ops read it: one line, bounded. The seller
+// client's messages name the call and endpoint and never a key (activities/sellerapi).
+func errorText(msg string) string {
+	msg = strings.Join(strings.Fields(msg), " ")
+	if len(msg) > maxErrorText {
+		cut := maxErrorText
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
+	}
+	return msg
 }

@@ -47,6 +47,9 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 		register(ctx, o, order.UpdateRetry, func(r order.ActionRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvRetry, Actor: r.Actor}
 		}),
+		register(ctx, o, order.UpdateOps, func(r order.OpsRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvOps, Actor: r.Actor, Ops: r}
+		}),
 		register(ctx, o, order.UpdateRenew, func(r order.RenewalRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvRenew, Actor: r.Actor, Renewal: r}
 		}),
@@ -119,13 +122,17 @@ func (o *orderImpl) publish(ctx workflow.Context) {
 	if c, ok := o.st.Clocks.Next(); ok {
 		next = c.At
 	}
-	o.published.Upsert(ctx, o.logger,
+	attrs := []loop.Attr{
 		loop.Keyword(searchattr.OrderStatus, string(v.Status)),
 		loop.Keyword(searchattr.WaitingOn, string(v.WaitingOn)),
 		loop.Bool(searchattr.NeedsAttention, v.NeedsAttention),
 		loop.Bool(searchattr.AppealOpen, o.st.AppealOpen()),
 		loop.Int(searchattr.AppealTier, tier),
 		loop.Time(searchattr.NextDeadline, next),
-	)
+	}
+	if o.st.Rules >= lifecycle.RulesOps {
+		attrs = append(attrs, loop.OptionalKeyword(searchattr.AttentionCause, v.AttentionCause))
+	}
+	o.published.Upsert(ctx, o.logger, attrs...)
 	workflow.SetCurrentDetails(ctx, lifecycle.Details(&o.st, v))
 }

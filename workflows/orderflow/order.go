@@ -35,6 +35,11 @@ const ChangeLateResultKept = "late-result-kept"
 // with the rules they ran under.
 const ChangeSeams = "rules-seams"
 
+// ChangeOps is the version marker of the ops rules (lifecycle.RulesOps, issue 16): flags
+// with causes and since, provision_failed flagged, calls failing on our side flagged, the
+// AttentionCause search attribute. Read once when an order starts, like ChangeSeams.
+const ChangeOps = "rules-ops"
+
 // Order is the order workflow (order.WorkflowType): one per marketplace order, with ID
 // order.WorkflowID(orderId). It returns the final view of the order.
 //
@@ -75,6 +80,9 @@ func Order(ctx workflow.Context, in order.StartInput) (order.View, error) {
 	})
 	if workflow.GetVersion(ctx, ChangeSeams, workflow.DefaultVersion, 1) >= 1 {
 		o.st.Rules = lifecycle.RulesSeams
+		if workflow.GetVersion(ctx, ChangeOps, workflow.DefaultVersion, 1) >= 1 {
+			o.st.Rules = lifecycle.RulesOps
+		}
 	}
 	// The order starts before any handler can see it: an update that arrives with the
 	// first workflow task is checked against the started order, not an empty one.
@@ -270,6 +278,14 @@ func (o *orderImpl) commit(ctx workflow.Context, ev lifecycle.Event, out lifecyc
 		o.seq += len(out.Steps)
 	}
 	o.publish(ctx)
+	if t := out.TellAccount; t != nil {
+		// The account owns arrears holds: its trail says ops lifted or put back this one.
+		// A signal the account cannot take (no account workflow) is logged, not retried.
+		f := workflow.SignalExternalWorkflow(ctx, order.AccountWorkflowID(o.st.In.CustomerID), "", order.SignalHoldOverride, *t)
+		if err := f.Get(ctx, nil); err != nil {
+			o.logger.Warn("tell the account of a hold override", "error", err)
+		}
+	}
 	if o.draining {
 		return nil // the next run starts them (resumeCalls)
 	}

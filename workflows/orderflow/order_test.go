@@ -435,7 +435,7 @@ func (s *orderSuite) TestRefusalThenOpsRetry() {
 	s.env.ExecuteWorkflow(Order, in)
 	v := s.result()
 	s.Equal(order.PhaseCompleted, v.Phase)
-	s.Equal([]string{"placed", "provision_failed", "retry_requested", "instance_created", "delivered", "accepted"}, s.events())
+	s.Equal([]string{"placed", "provision_failed", "needs_attention", "retry_requested", "instance_created", "delivered", "accepted"}, s.events())
 }
 
 func (s *orderSuite) TestRefundWhenNobodyRetriesReleasesNothingMade() {
@@ -473,4 +473,47 @@ func (s *orderSuite) TestReleaseFailureNeedsOpsThenRetry() {
 
 func licenseRef(l string) *order.LicenseRef {
 	return &order.LicenseRef{SHA256: strings.Repeat("a", 63) + string(rune('0'+len(l)%10)), Masked: "L-12…9ABC", Via: "answer"}
+}
+
+func opsReq(action order.OpsActionKind) order.OpsRequest {
+	return order.OpsRequest{Actor: opsA, Action: action, Reason: "the buyer called"}
+}
+
+func (s *orderSuite) TestOpsForceAcceptThenCancelInPart() {
+	in := startInput(order.TypeService, order.BillingMonthly, true)
+	s.update(order.UpdateDeliver, order.DeliveryRequest{Actor: sellerA, Note: "delivered"}, time.Minute,
+		s.wantOK(order.Status(order.PhaseAwaitingAcceptance)))
+	s.update(order.UpdateOps, order.OpsRequest{Actor: buyer, Action: order.OpsForceAccept, Reason: "me"}, 2*time.Minute,
+		s.wantRefused(order.ErrInvalidTransition))
+	s.update(order.UpdateOps, opsReq(order.OpsForceAccept), 3*time.Minute, s.wantOK(order.Status(order.PhaseInService)))
+	cancel := opsReq(order.OpsCancel)
+	cancel.Refund = &order.Money{Value: 1000, Currency: in.Amount.Currency}
+	s.update(order.UpdateOps, cancel, 4*time.Minute, s.wantOK(order.Status(order.PhaseCancelled)))
+	s.env.ExecuteWorkflow(Order, in)
+	v := s.result()
+	s.Equal(order.PhaseCancelled, v.Phase)
+	s.Equal([]string{"placed", "delivered", "ops_action", "accepted", "ops_action", "refunded"}, s.events())
+	s.Equal([]string{"post", "refund_part"}, s.money())
+}
+
+func (s *orderSuite) TestOpsUnfreezeTellsTheAccount() {
+	in := startInput(order.TypeSaaS, order.BillingPayPerUse, false)
+	var told []order.HoldOverride
+	s.env.OnSignalExternalWorkflow(mock.Anything, order.AccountWorkflowID(in.CustomerID), "", order.SignalHoldOverride, mock.Anything).
+		Return(func(_, _, _, _ string, arg any) error { told = append(told, arg.(order.HoldOverride)); return nil })
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(order.SignalArrears, order.ArrearsSignal{Action: order.ArrearsFreeze, CaseID: "AR1",
+			Actor: order.Actor{Kind: order.ActorTimer}})
+	}, time.Hour)
+	s.update(order.UpdateOps, opsReq(order.OpsUnfreeze), 2*time.Hour, s.wantOK(order.Status(order.PhaseInService)))
+	s.update(order.UpdateUnsubscribe, order.UnsubscribeRequest{Actor: order.Actor{Kind: order.ActorBilling, ID: "billing"},
+		Reason: "done", UnsubscribeOrderID: "U-1", UnsubscribeOrderLineID: "U-1-1"}, 3*time.Hour, func(_ order.View, err error) { s.NoError(err) })
+	s.env.ExecuteWorkflow(Order, in)
+	v := s.result()
+	s.Equal(order.PhaseReleased, v.Phase)
+	s.Require().Len(told, 1)
+	s.False(told[0].Held)
+	s.Equal(opsA, told[0].Actor)
+	s.Equal(1, s.count("FREEZE"))
+	s.Equal(1, s.count("UNFREEZE"))
 }
