@@ -1,8 +1,8 @@
 package activities
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
