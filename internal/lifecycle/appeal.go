@@ -34,6 +34,19 @@ func checkAppeal(s *State, ev Event) error {
 		if err := isSeller(s, ev.Actor); err != nil {
 			return err
 		}
+	case order.ActorOps:
+		// Ops open an appeal on a party's behalf (RulesSeams and later): the appeal is the
+		// party's, the audit line names the ops person.
+		p := a.OnBehalfOf
+		switch {
+		case !s.rules(RulesSeams):
+			return invalid("the order was placed under the rules before 2026-12: only its buyer or seller may appeal")
+		case p == nil:
+			return invalid("ops open an appeal on behalf of the order's buyer or seller (onBehalfOf)")
+		case p.Kind == order.ActorBuyer && p.ID == s.In.CustomerID, p.Kind == order.ActorSeller && p.ID == s.In.SellerID:
+		default:
+			return invalid("onBehalfOf must be the order's buyer or its seller")
+		}
 	default:
 		return invalid("only the order's buyer or its seller may appeal")
 	}
@@ -90,14 +103,21 @@ func checkResolution(s *State, ev Event) error {
 // are, its billing clocks run on, and the appeal's first tier SLA starts.
 func (s *State) openAppeal(ev Event, o *Outcome) {
 	s.Appeals++
+	raisedBy := ev.Actor
+	detail := map[string]string{"appealId": "", "reason": ev.Appeal.Reason}
+	if p := ev.Appeal.OnBehalfOf; ev.Actor.Kind == order.ActorOps && p != nil {
+		raisedBy = *p
+		detail["onBehalfOf"] = string(p.Kind)
+	}
 	a := &order.Appeal{
 		AppealID: appealID(s.In.OrderID, s.Appeals), State: order.AppealStateOpen, Tier: 1,
-		RaisedBy: ev.Actor, Reason: ev.Appeal.Reason, Evidence: ev.Appeal.Evidence, RaisedAt: ev.At,
+		RaisedBy: raisedBy, Reason: ev.Appeal.Reason, Evidence: ev.Appeal.Evidence, RaisedAt: ev.At,
 	}
+	detail["appealId"] = a.AppealID
 	if a.Evidence == nil {
 		a.Evidence = []order.Evidence{}
 	}
-	s.record(o, order.StepAppealOpened, ev.Actor, map[string]string{"appealId": a.AppealID, "reason": a.Reason}, func() {
+	s.record(o, order.StepAppealOpened, ev.Actor, detail, func() {
 		s.Appeal = a
 		s.Clocks.Pause(TagSupervision, ev.At)
 		s.setEscalation(ev)

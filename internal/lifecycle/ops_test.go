@@ -241,3 +241,21 @@ func TestAttentionCauses(t *testing.T) {
 		}
 	})
 }
+
+func TestOpsAppealOnBehalf(t *testing.T) {
+	appeal := func(onBehalf *order.Actor) Event {
+		return Event{Kind: EvAppeal, Actor: opsA, Appeal: order.AppealRequest{Actor: opsA, Reason: "the buyer phoned",
+			Evidence: []order.Evidence{}, OnBehalfOf: onBehalf}}
+	}
+	m := opsRules(t, order.TypeService, order.BillingOneTime, true)
+	m.refused(appeal(nil), order.ErrInvalidTransition)
+	m.refused(appeal(&other), order.ErrInvalidTransition)
+	m.apply(appeal(&buyer))
+	if m.s.Appeal.RaisedBy != buyer || m.actors[len(m.actors)-1] != opsA {
+		t.Fatalf("raised by %v, audit line by %v: the appeal is the buyer's, the line names ops", m.s.Appeal.RaisedBy, m.actors[len(m.actors)-1])
+	}
+	// Ops close it with a note: the order goes on where it was.
+	m.apply(Event{Kind: EvResolve, Actor: opsA, Resolution: order.AppealResolution{Actor: opsA, AppealID: m.s.Appeal.AppealID,
+		Outcome: order.OutcomeContinue, Note: "resolved by phone"}})
+	m.status(order.Status(order.PhaseDelivering))
+}

@@ -9,6 +9,10 @@ import (
 	"github.com/cloudmarket/orders/internal/order"
 )
 
+// evAppealByOps is the simulation's name for an appeal ops open on a party's behalf (the
+// order sees an EvAppeal by ops).
+const evAppealByOps lifecycle.EventKind = "appeal_by_ops"
+
 const (
 	hour = time.Hour
 	day  = 24 * time.Hour
@@ -88,6 +92,15 @@ func (w *World) event(o *simOrder, a Action) (lifecycle.Event, bool) {
 		}
 		ev.Actor = who(right)
 		ev.Appeal = order.AppealRequest{Actor: ev.Actor, Reason: "not as described", Evidence: []order.Evidence{}}
+	case evAppealByOps:
+		// Ops open the appeal on the party's behalf (or on someone else's).
+		right := buyer
+		if v%2 == 1 {
+			right = seller
+		}
+		party := who(right)
+		ev.Kind, ev.Actor = lifecycle.EvAppeal, ops
+		ev.Appeal = order.AppealRequest{Actor: ops, Reason: "the party phoned", Evidence: []order.Evidence{}, OnBehalfOf: &party}
 	case lifecycle.EvResolve:
 		ev.Actor = who(ops)
 		id := "AP-none"
@@ -245,6 +258,9 @@ func (w *World) generate(r *rand.Rand) Action {
 			lifecycle.EvUnsubscribe, lifecycle.EvOps}
 		return Action{Kind: ActUpdate, O: oi, Ev: kinds[r.IntN(len(kinds))], V: v}
 	case n < 75:
+		if r.IntN(5) == 0 {
+			return Action{Kind: ActUpdate, O: oi, Ev: evAppealByOps, V: v &^ 3}
+		}
 		return Action{Kind: ActUpdate, O: oi, Ev: lifecycle.EvAppeal, V: v &^ 3}
 	case n < 79:
 		return Action{Kind: ActUpdate, O: oi, Ev: lifecycle.EvResolve, V: v &^ 3}
