@@ -148,18 +148,32 @@ func (s *server) signOffShipment(c echo.Context) error {
 
 func (s *server) appealOrder(c echo.Context) error {
 	var req struct {
-		Reason   string           `json:"reason"`
-		Evidence []order.Evidence `json:"evidence"`
+		Reason     string           `json:"reason"`
+		Evidence   []order.Evidence `json:"evidence"`
+		OnBehalfOf string           `json:"onBehalfOf"`
 	}
 	if err := s.bind(c, &req); err != nil {
 		return err
 	}
 	id := c.Param("orderId")
-	if _, err := s.loadVisibleOrder(c, id); err != nil {
+	d, err := s.loadVisibleOrder(c, id)
+	if err != nil {
 		return err
 	}
-	var answer order.AppealAnswer
 	arg := order.AppealRequest{Actor: callerOf(c).actor(), Reason: req.Reason, Evidence: req.Evidence}
+	switch {
+	case arg.Actor.Kind == order.ActorOps && req.OnBehalfOf == "":
+		return invalidField("onBehalfOf", "ops open an appeal on behalf of the order's buyer or seller: onBehalfOf is required")
+	case arg.Actor.Kind == order.ActorOps:
+		party := order.Actor{Kind: order.ActorBuyer, ID: d.CustomerID}
+		if req.OnBehalfOf == string(order.ActorSeller) {
+			party = order.Actor{Kind: order.ActorSeller, ID: d.SellerID}
+		}
+		arg.OnBehalfOf = &party
+	case req.OnBehalfOf != "":
+		return invalidField("onBehalfOf", "only ops open an appeal on a party's behalf")
+	}
+	var answer order.AppealAnswer
 	if err := s.update(c, id, order.UpdateAppeal, arg, &answer); err != nil {
 		return err
 	}

@@ -169,7 +169,10 @@ func New(d Deps) *Server {
 		"sellerGetOrder": s.sellerGetOrder, "sellerDeliverLicense": s.sellerDeliverLicense,
 		"renewOrder": s.renewOrder, "unsubscribeOrder": s.unsubscribeOrder,
 		"sellerUsage": s.sellerUsage, "listProducts": s.listProducts, "sellerSettlements": s.sellerSettlements, "runStatements": s.runStatements,
-		"getArrears": s.getArrears, "reportArrears": s.reportArrears, "reportPayment": s.reportPayment, "listArrears": s.listArrears,
+		"cancelOrder": s.cancelOrder, "forceAcceptOrder": s.forceAcceptOrder, "unfreezeOrder": s.unfreezeOrder,
+		"refreezeOrder": s.refreezeOrder, "extendOrderClock": s.extendOrderClock, "closeAppeal": s.closeAppeal,
+		"listAttention": s.listAttention,
+		"getArrears":    s.getArrears, "reportArrears": s.reportArrears, "reportPayment": s.reportPayment, "listArrears": s.listArrears,
 	}
 	for _, op := range ct.ops {
 		h, ok := handlers[op.ID]

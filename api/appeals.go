@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -152,17 +151,9 @@ func (s *server) resolveAppeal(c echo.Context) error {
 	if err := s.bind(c, &req); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
-	defer cancel()
-	var orderID string
-	err := s.db.QueryRow(ctx, `SELECT order_id FROM appeals WHERE appeal_id = $1`, appealID).Scan(&orderID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		p := newProblem(http.StatusNotFound, CodeAppealNotFound, fmt.Sprintf("no appeal %q", appealID))
-		p.Field = "appealId"
-		return p
-	}
+	orderID, err := s.appealOrderID(c.Request().Context(), appealID)
 	if err != nil {
-		return dbFailure("read appeal "+appealID, err)
+		return err
 	}
 	var v order.View
 	arg := order.AppealResolution{Actor: callerOf(c).actor(), AppealID: appealID, Outcome: req.Outcome, Note: req.Note}

@@ -42,6 +42,18 @@ func TestAuthentication(t *testing.T) {
 		{"web with bad actor id", "GET", "/v1/orders/o-1", "", merge(buyer("cust-1"), map[string]string{headerActorID: "a b"}), 400, CodeInvalidField, headerActorID},
 		{"ops write without actor id", "PUT", "/v1/customers/c-1", `{"level":"gold"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
 		{"ops retry without actor id", "POST", "/v1/orders/o-1/retry", "", map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		// Ops' case handling and the attention list: ops only, with the ops person named.
+		{"web cancels", "POST", "/v1/orders/o-1/cancellation", `{"reason":"x"}`, buyer("cust-1"), 403, CodeForbidden, ""},
+		{"billing cancels", "POST", "/v1/orders/o-1/cancellation", `{"reason":"x"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"seller forces acceptance", "POST", "/v1/orders/o-1/forced-acceptance", `{"reason":"x"}`, seller("s-1"), 403, CodeForbidden, ""},
+		{"billing unfreezes", "POST", "/v1/orders/o-1/unfreeze", `{"reason":"x"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"web refreezes", "POST", "/v1/orders/o-1/refreeze", `{"reason":"x"}`, buyer("cust-1"), 403, CodeForbidden, ""},
+		{"seller extends a clock", "POST", "/v1/orders/o-1/clock-extensions", `{"reason":"x","clock":"auto_accept","by":"1d"}`, seller("s-1"), 403, CodeForbidden, ""},
+		{"web closes an appeal", "POST", "/v1/appeals/AP1/closure", `{"note":"x"}`, buyer("cust-1"), 403, CodeForbidden, ""},
+		{"billing reads the attention list", "GET", "/v1/attention", "", billingCaller(), 403, CodeForbidden, ""},
+		{"web reads the attention list", "GET", "/v1/attention", "", buyer("cust-1"), 403, CodeForbidden, ""},
+		{"billing appeals", "POST", "/v1/orders/o-1/appeals", `{"reason":"x"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"ops cancel without actor id", "POST", "/v1/orders/o-1/cancellation", `{"reason":"x"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
 		{"bearer is case-insensitive", "GET", "/v1/orders?limit=0", "", map[string]string{"Authorization": "bearer " + opsToken}, 400, CodeInvalidField, "limit"},
 	}
 	for _, tt := range tests {

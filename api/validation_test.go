@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloudmarket/orders/internal/config"
 )
@@ -252,5 +253,65 @@ func TestPathIDValidation(t *testing.T) {
 	} {
 		rec := h.do(t, tt.method, tt.path, "", opsBy("alice"))
 		wantProblem(t, rec, http.StatusBadRequest, CodeInvalidField, tt.field)
+	}
+}
+
+// TestOpsActionValidation: every ops action's body is checked before the order is read
+// (the harness has no database nor Temporal), each bad field named.
+func TestOpsActionValidation(t *testing.T) {
+	h := newHarness(t, nil)
+	long := strings.Repeat("x", 2001)
+	tests := []struct {
+		name, path, body, field string
+	}{
+		{"cancel without reason", "/v1/orders/o-1/cancellation", `{}`, "reason"},
+		{"cancel with an empty reason", "/v1/orders/o-1/cancellation", `{"reason":""}`, "reason"},
+		{"cancel with a reason too long", "/v1/orders/o-1/cancellation", `{"reason":"` + long + `"}`, "reason"},
+		{"cancel with a control character", "/v1/orders/o-1/cancellation", `{"reason":"a\u0000b"}`, "reason"},
+		{"cancel with a negative refund", "/v1/orders/o-1/cancellation", `{"reason":"x","refund":{"value":-1,"currency":"CNY"}}`, "refund.value"},
+		{"cancel with a fractional refund", "/v1/orders/o-1/cancellation", `{"reason":"x","refund":{"value":1.5,"currency":"CNY"}}`, "refund.value"},
+		{"cancel with a bad currency", "/v1/orders/o-1/cancellation", `{"reason":"x","refund":{"value":1,"currency":"yuan"}}`, "refund.currency"},
+		{"force-accept with an unknown field", "/v1/orders/o-1/forced-acceptance", `{"reason":"x","by":"me"}`, "by"},
+		{"unfreeze without reason", "/v1/orders/o-1/unfreeze", `{}`, "reason"},
+		{"refreeze without body", "/v1/orders/o-1/refreeze", ``, ""},
+		{"extend an unknown clock", "/v1/orders/o-1/clock-extensions", `{"reason":"x","clock":"expire","by":"1d"}`, "clock"},
+		{"extend by nothing", "/v1/orders/o-1/clock-extensions", `{"reason":"x","clock":"auto_accept","by":"0d"}`, "by"},
+		{"extend by a week in weeks", "/v1/orders/o-1/clock-extensions", `{"reason":"x","clock":"auto_accept","by":"1w"}`, "by"},
+		{"extend by a year", "/v1/orders/o-1/clock-extensions", `{"reason":"x","clock":"auto_accept","by":"365d"}`, "by"},
+		{"extend by a Go duration", "/v1/orders/o-1/clock-extensions", `{"reason":"x","clock":"auto_accept","by":"1h30m"}`, "by"},
+		{"close an appeal without a note", "/v1/appeals/AP1/closure", `{}`, "note"},
+		{"appeal on behalf of billing", "/v1/orders/o-1/appeals", `{"reason":"x","onBehalfOf":"billing"}`, "onBehalfOf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := h.do(t, http.MethodPost, tt.path, tt.body, opsBy("alice"))
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+			}
+			var p Problem
+			decodeInto(t, rec, &p)
+			if tt.field != "" && p.Field != tt.field {
+				t.Errorf("field %q, want %q (%s)", p.Field, tt.field, p.Detail)
+			}
+		})
+	}
+	t.Run("attention list", func(t *testing.T) {
+		for q, field := range map[string]string{"cause=late": "cause", "sellerId=a%20b": "sellerId", "limit=0": "limit", "cursor=bm9wZQ": "cursor"} {
+			rec := h.do(t, http.MethodGet, "/v1/attention?"+q, "", opsBy("alice"))
+			wantProblem(t, rec, http.StatusBadRequest, CodeInvalidField, field)
+		}
+	})
+}
+
+func TestParseExtension(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30s": 30 * time.Second, "90m": 90 * time.Minute, "36h": 36 * time.Hour, "2d": 48 * time.Hour, "90d": 90 * 24 * time.Hour} {
+		if got, err := parseExtension(in); err != nil || got != want {
+			t.Errorf("%s: %v %v, want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "0h", "-1h", "91d", "1w", "1.5h", "99999999999999999999h"} {
+		if _, err := parseExtension(in); err == nil {
+			t.Errorf("%q taken", in)
+		}
 	}
 }
