@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cloudmarket/orders/internal/lifecycle"
 	"github.com/cloudmarket/orders/internal/order"
 )
 
@@ -30,6 +31,7 @@ type Gauges struct {
 	taken    time.Time
 	byStatus map[string]float64
 	flagged  float64
+	byCause  map[string]float64
 	appeals  map[string]float64
 }
 
@@ -38,6 +40,9 @@ var (
 		"Orders in the read model by API status (released and cancelled included).", []string{"status"}, nil)
 	ordersNeedingAttentionDesc = prometheus.NewDesc("orders_needing_attention",
 		"Orders flagged needsAttention in the read model now (a seller call or clock waiting for ops).", nil, nil)
+	ordersNeedingAttentionByCauseDesc = prometheus.NewDesc("orders_needing_attention_by_cause",
+		"Orders flagged needsAttention in the read model now, by the code of their latest cause (GET /v1/attention?cause=).",
+		[]string{"cause"}, nil)
 	appealsByStateDesc = prometheus.NewDesc("appeals_by_state",
 		"Appeals by state: open (at the first tier), escalated (open at a later tier), resolved.", []string{"state"}, nil)
 )
@@ -49,6 +54,7 @@ var appealStates = []string{"open", "escalated", "resolved"}
 func (g *Gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- ordersByStatusDesc
 	ch <- ordersNeedingAttentionDesc
+	ch <- ordersNeedingAttentionByCauseDesc
 	ch <- appealsByStateDesc
 }
 
@@ -76,6 +82,9 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(ordersByStatusDesc, prometheus.GaugeValue, g.byStatus[string(s)], string(s))
 	}
 	ch <- prometheus.MustNewConstMetric(ordersNeedingAttentionDesc, prometheus.GaugeValue, g.flagged)
+	for _, c := range lifecycle.CauseCodes {
+		ch <- prometheus.MustNewConstMetric(ordersNeedingAttentionByCauseDesc, prometheus.GaugeValue, g.byCause[c], c)
+	}
 	for _, s := range appealStates {
 		ch <- prometheus.MustNewConstMetric(appealsByStateDesc, prometheus.GaugeValue, g.appeals[s], s)
 	}
@@ -92,13 +101,18 @@ func (g *Gauges) refresh() error {
 		FROM orders GROUP BY status`); err != nil {
 		return err
 	}
+	byCause := map[string]float64{}
+	if err := scanCounts(ctx, g.DB, func(k string, n, _ int64) { byCause[k] = float64(n) }, `
+		SELECT attention_cause, count(*), 0 FROM orders WHERE attention_cause IS NOT NULL GROUP BY 1`); err != nil {
+		return err
+	}
 	appeals := map[string]float64{}
 	if err := scanCounts(ctx, g.DB, func(k string, n, _ int64) { appeals[k] = float64(n) }, `
 		SELECT CASE WHEN state = 'open' AND tier > 1 THEN 'escalated' ELSE state END, count(*), 0
 		FROM appeals GROUP BY 1`); err != nil {
 		return err
 	}
-	g.byStatus, g.appeals, g.flagged, g.taken = byStatus, appeals, flagged, time.Now()
+	g.byStatus, g.byCause, g.appeals, g.flagged, g.taken = byStatus, byCause, appeals, flagged, time.Now()
 	return nil
 }
 

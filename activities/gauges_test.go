@@ -39,7 +39,9 @@ func TestGaugesCountTheReadModel(t *testing.T) {
 	s := newStore(t)
 	flagged := view(uniqueID("G"), order.PhaseInService)
 	flagged.NeedsAttention = true
-	for _, v := range []order.View{flagged, view(uniqueID("G"), order.PhaseProvisioning)} {
+	failed := view(uniqueID("G"), order.PhaseProvisionFailed)
+	failed.NeedsAttention, failed.AttentionCause = true, "provision_failed"
+	for _, v := range []order.View{flagged, failed, view(uniqueID("G"), order.PhaseProvisioning)} {
 		if err := s.RecordTransition(ctx, Transition{WorkflowID: "order-" + v.OrderID, Fingerprint: "fp", Seq: 1,
 			At: time.Now().UTC(), Event: "placed", View: v}); err != nil {
 			t.Fatal(err)
@@ -47,10 +49,13 @@ func TestGaugesCountTheReadModel(t *testing.T) {
 	}
 	after := gaugeValues(t, reg)
 	for key, want := range map[string]float64{
-		"orders_by_status{in_service}":   1,
-		"orders_by_status{provisioning}": 1,
-		"orders_by_status{released}":     0,
-		"orders_needing_attention":       1,
+		"orders_by_status{in_service}":                          1,
+		"orders_by_status{provisioning}":                        1,
+		"orders_by_status{released}":                            0,
+		"orders_needing_attention":                              2,
+		"orders_needing_attention_by_cause{other}":              1, // flagged before causes
+		"orders_needing_attention_by_cause{provision_failed}":   1,
+		"orders_needing_attention_by_cause{seller_call_failed}": 0,
 	} {
 		if got := after[key] - before[key]; got != want {
 			t.Errorf("%s went up by %v, want %v", key, got, want)

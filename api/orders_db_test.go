@@ -232,3 +232,63 @@ func TestAcceptance(t *testing.T) {
 		t.Errorf("update = %+v", opts)
 	}
 }
+
+// TestAttentionList: GET /v1/attention lists flagged orders oldest cause first, filtered by
+// cause and seller, in keyset pages, with what ops read.
+func TestAttentionList(t *testing.T) {
+	db := needDB(t)
+	h := newHarness(t, db)
+	sel := uid("seller")
+	base := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC) // before every other test's rows
+	var ids []string
+	for i, cause := range []string{"provision_failed", "seller_call_failed", "provision_failed"} {
+		id := uid("att")
+		ids = append(ids, id)
+		v := viewOf(id, uid("cust"), sel, testNow)
+		since := base.Add(time.Duration(i) * time.Hour)
+		v.NeedsAttention, v.AttentionCause, v.AttentionSince = true, cause, &since
+		v.Attention = "because " + cause
+		v.AttentionItems = []order.AttentionItem{{Cause: cause, Why: v.Attention, Since: &since}}
+		seedOrder(t, db, v, "fp")
+		exec(t, db, `UPDATE orders SET attention_cause = $2, attention_since = $3 WHERE order_id = $1`, id, cause, since)
+	}
+	seedOrder(t, db, viewOf(uid("calm"), uid("cust"), sel, testNow), "fp") // not flagged
+
+	list := func(q string) attentionPageT {
+		rec := h.do(t, http.MethodGet, "/v1/attention?sellerId="+sel+q, "", opsBy("alice"))
+		wantStatus(t, rec, 200)
+		var p attentionPageT
+		decodeInto(t, rec, &p)
+		return p
+	}
+	all := list("")
+	if got := idsOf(all); strings.Join(got, ",") != strings.Join(ids, ",") {
+		t.Fatalf("listed %v, want %v oldest first", got, ids)
+	}
+	if e := all.Items[0]; e.Cause != "provision_failed" || e.Why != "because provision_failed" || len(e.Items) != 1 || !e.Since.Equal(base) {
+		t.Errorf("entry %+v", e)
+	}
+	if got := idsOf(list("&cause=provision_failed")); len(got) != 2 || got[0] != ids[0] || got[1] != ids[2] {
+		t.Errorf("cause filter: %v", got)
+	}
+	first := list("&limit=2")
+	if len(first.Items) != 2 || first.NextCursor == "" {
+		t.Fatalf("first page %v cursor %q", idsOf(first), first.NextCursor)
+	}
+	if second := list("&limit=2&cursor=" + first.NextCursor); len(second.Items) != 1 || second.Items[0].OrderID != ids[2] || second.NextCursor != "" {
+		t.Errorf("second page %v cursor %q", idsOf(second), second.NextCursor)
+	}
+}
+
+type attentionPageT struct {
+	Items      []attentionEntry `json:"items"`
+	NextCursor string           `json:"nextCursor"`
+}
+
+func idsOf(p attentionPageT) []string {
+	var out []string
+	for _, e := range p.Items {
+		out = append(out, e.OrderID)
+	}
+	return out
+}
