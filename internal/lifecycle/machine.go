@@ -299,6 +299,10 @@ func (s *State) provisionFailed(ev Event, o *Outcome, by order.Actor, reason, er
 		if errorType != "" {
 			s.LastError += " (" + errorType + ")"
 		}
+		if text := ev.Result.ErrorText; s.rules(RulesOps) && text != "" {
+			s.LastError += ": " + text
+			detail["error"] = text
+		}
 		s.Clocks.Stop(ClockProvisionLate, ClockLicenseDue)
 		s.Clocks.Set(ClockRefund, ev.At.Add(s.In.Windows.RefundHold))
 	})
