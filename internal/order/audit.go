@@ -36,6 +36,9 @@ const (
 	StepFrozen             StepName = "frozen"
 	StepUnfrozen           StepName = "unfrozen"
 	StepReleased           StepName = "released"
+	// StepRestarted is written by the API, not the machine: ops started the order's lost
+	// workflow again from the read model (the line names them and their reason).
+	StepRestarted StepName = "restarted"
 )
 
 // Step is one line of the audit trail a transition leaves: what happened, who did it, the
