@@ -42,6 +42,9 @@ func TestAuthentication(t *testing.T) {
 		{"web with bad actor id", "GET", "/v1/orders/o-1", "", merge(buyer("cust-1"), map[string]string{headerActorID: "a b"}), 400, CodeInvalidField, headerActorID},
 		{"ops write without actor id", "PUT", "/v1/customers/c-1", `{"level":"gold"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
 		{"ops retry without actor id", "POST", "/v1/orders/o-1/retry", "", map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"web runs the health check", "POST", "/v1/health-checks/runs", `{"reason":"x"}`, seller("s-1"), 403, CodeForbidden, ""},
+		{"billing runs the health check", "POST", "/v1/health-checks/runs", `{"reason":"x"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"ops health check without actor id", "POST", "/v1/health-checks/runs", `{"reason":"x"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
 		{"bearer is case-insensitive", "GET", "/v1/orders?limit=0", "", map[string]string{"Authorization": "bearer " + opsToken}, 400, CodeInvalidField, "limit"},
 	}
 	for _, tt := range tests {
