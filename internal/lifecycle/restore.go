@@ -1,0 +1,297 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cloudmarket/orders/internal/order"
+)
+
+// Restoring an order whose workflow was lost (terminated by hand, failed, gone with a
+// Temporal restore). The workflow's State is gone with it; what PostgreSQL still holds is
+// the order's view (the read model, as of its last recorded transition), the start input the
+// API placed it with, the number of its audit lines and appeals, and the cause of the flag
+// it shows. Restore rebuilds a State from those that a new run of the order workflow can
+// resume (the continue-as-new path), so the order goes on where the read model says it
+// stands. It is pure, like the machine: the API gathers the snapshot, Restore decides.
+//
+// What the view does not carry is rebuilt on the safe side, and said so (Restored.Guessed):
+//   - Seller calls: a call that may have been in flight is started again (newInstance or
+//     queryInstance while provisioning, FREEZE while held, the latest renewal's
+//     refreshInstance, the release of a cancelled or released order still owed one, a call
+//     shown failed): every seller call is idempotent by the protocol, so asking again is
+//     safe where not asking could leave the seller out of step.
+//   - Clocks: every deadline the view shows is set again as it was; one already past fires as
+//     soon as the workflow resumes. Supervision clocks an open appeal had paused are not in
+//     the view: they are set paused with their whole window (the party waited on gets at
+//     least the time it had). An expired subscription whose grace had not begun yet (the
+//     level lookup was in flight) expires again at once.
+//   - Flags: only the latest cause shows in a view; the older ones standing behind it are
+//     lost. Renewals: the view lists the latest order.MaxViewRenewals only.
+//   - Rules: the order runs under the current rules (RulesCurrent) from the restart on; the
+//     view does not say which it ran under, and a new execution has no marker to replay.
+
+// Snapshot is what PostgreSQL holds of an order whose workflow was lost.
+type Snapshot struct {
+	// In is the order's start input: as placed (orders.start_input), or rebuilt with
+	// RebuildInput for orders placed before it was kept.
+	In order.StartInput
+	// View is the read model's view of the order (orders.view).
+	View order.View
+	// Appeals counts the appeals the order opened (the appeals table); the cap on appeals
+	// counts them.
+	Appeals int
+	// AttentionCause is the cause (detail.cause) of the needs_attention audit line that
+	// raised the view's attention, if any: a clock's name or call:<kind>.
+	AttentionCause string
+	// InputRebuilt says In was rebuilt rather than kept: the order is flagged for ops.
+	InputRebuilt bool
+	// Restarter names who restarts the order, for the flag ops read.
+	Restarter order.Actor
+}
+
+// CauseRestarted is the attention cause of an order restarted from the read model when the
+// restore had to guess what the view does not say (Restored.Guessed): ops check the order
+// against the seller and the books.
+const CauseRestarted = "restarted"
+
+// Restored is a rebuilt state and what Restore had to guess for it.
+type Restored struct {
+	State State
+	// Guessed lists what the snapshot did not say and Restore chose (paused clocks set
+	// anew, the start input rebuilt, renewals beyond those the view lists): empty when the
+	// view said everything the order goes on with.
+	Guessed []string
+}
+
+// ErrNotRestorable is what Restore answers for a view it cannot rebuild an order from (a
+// phase, clock or hold it does not know, another order's view).
+var ErrNotRestorable = errors.New("order not restorable")
+
+// Restore rebuilds the order's State from a snapshot at now (the restart's time on the
+// workflow's clock). Calls to resume are in State.Calls as running: the workflow starts them
+// when it resumes. An order that guessed anything is flagged for ops with CauseRestarted.
+func Restore(snap Snapshot, now time.Time) (Restored, error) {
+	in, v := snap.In, snap.View
+	in.Resume = nil
+	if v.OrderID != in.OrderID {
+		return Restored{}, fmt.Errorf("%w: the view is of order %q, the input of %q", ErrNotRestorable, v.OrderID, in.OrderID)
+	}
+	if !slices.Contains(knownPhases, v.Phase) {
+		return Restored{}, fmt.Errorf("%w: phase %q", ErrNotRestorable, v.Phase)
+	}
+	s := State{
+		In: in, Phase: v.Phase, Rules: RulesCurrent,
+		InstanceID: v.InstanceID, FrontEndURL: v.FrontEndURL,
+		License: v.License, Shipment: v.Shipment, Delivery: v.Delivery,
+		Rejections: v.Rejections, LastRejection: v.LastRejection, AcceptedBy: v.AcceptedBy,
+		Appeal: v.Appeal, Appeals: snap.Appeals, Settlement: v.Settlement,
+		InServiceAt: v.InServiceSince, ServiceEndedAt: v.ServiceEndedAt,
+		ExpireTime: v.ExpireTime, Unsubscription: v.Unsubscription, LastError: v.LastError,
+	}
+	var guessed []string
+	if snap.InputRebuilt {
+		guessed = append(guessed, "start input rebuilt from the view, the catalogue and the current policy")
+	}
+	if len(v.Deployment) > 0 {
+		s.Deployment = append([]order.DeploymentPhase{}, v.Deployment...)
+	}
+	if v.Appeal != nil {
+		s.Appeals = max(s.Appeals, 1)
+	}
+	if len(v.Renewals) > 0 {
+		s.Renewals = append([]order.Renewal{}, v.Renewals...)
+		if v.RenewalCount > len(v.Renewals) {
+			guessed = append(guessed, fmt.Sprintf("renewals: the %d latest of %d", len(v.Renewals), v.RenewalCount))
+		}
+	}
+	if v.ExpireTime != nil && in.BillingMode.Periodic() {
+		s.Expiry = scaledAt(in, *v.ExpireTime)
+	}
+	s.InstanceReady = s.InstanceID != "" && s.Phase != order.PhaseProvisioning
+	for _, h := range v.Frozen {
+		switch r := HoldReason(h); r {
+		case HoldExpiry, HoldArrears:
+			s.Holds = append(s.Holds, r)
+		default:
+			return Restored{}, fmt.Errorf("%w: hold %q", ErrNotRestorable, h)
+		}
+	}
+	for _, d := range v.Deadlines {
+		name := ClockName(d.Action)
+		if _, ok := clockInfo[name]; !ok {
+			return Restored{}, fmt.Errorf("%w: clock %q", ErrNotRestorable, d.Action)
+		}
+		s.Clocks.Set(name, d.At)
+	}
+	if s.AppealOpen() && !s.Phase.Final() {
+		guessed = append(guessed, s.pausedClocks()...)
+	}
+	s.restoreBilling()
+	s.restoreCalls(v, snap.AttentionCause)
+	if v.Attention != "" {
+		cause := snap.AttentionCause
+		if cause == "" {
+			cause = "unknown"
+		}
+		s.Attention, s.AttentionCause = v.Attention, cause
+		s.Flags = []Flag{{Cause: cause, Why: v.Attention}}
+	}
+	if len(guessed) > 0 {
+		why := "restarted from the read model by " + snap.Restarter.ID + "; check it against the seller and the books (" +
+			strings.Join(guessed, "; ") + ")"
+		s.Attention, s.AttentionCause = why, CauseRestarted
+		s.Flags = append(s.Flags, Flag{Cause: CauseRestarted, Why: why})
+	}
+	return Restored{State: s, Guessed: guessed}, nil
+}
+
+// knownPhases are the phases Restore rebuilds.
+var knownPhases = []order.Phase{
+	order.PhaseProvisioning, order.PhaseProvisionFailed, order.PhaseDeploying, order.PhaseShipping,
+	order.PhaseDelivering, order.PhaseAwaitingAcceptance, order.PhaseRejected, order.PhaseInService,
+	order.PhaseCompleted, order.PhaseReleased, order.PhaseCancelled,
+}
+
+// pausedClocks sets, paused with its whole window, the supervision clock of the phase that
+// an open appeal had paused (a paused clock is not among the view's deadlines), and says so.
+func (s *State) pausedClocks() []string {
+	w := s.In.Windows
+	var want []Clock
+	add := func(name ClockName, window time.Duration) {
+		if window > 0 && !s.Clocks.Has(name) {
+			want = append(want, Clock{Name: name, Paused: true, Left: window})
+		}
+	}
+	switch s.Phase {
+	case order.PhaseAwaitingAcceptance:
+		add(ClockAutoAccept, w.AcceptanceWindow)
+	case order.PhaseRejected:
+		add(ClockRedelivery, w.RedeliverySLA)
+	case order.PhaseDeploying:
+		add(ClockDeploymentSLA, w.DeploymentSLA)
+	case order.PhaseDelivering:
+		if s.Delivery == nil {
+			add(ClockFirstDelivery, w.FirstDeliverySLA)
+		}
+	case order.PhaseShipping:
+		if s.Shipment == nil {
+			add(ClockShipment, w.ShipmentSLA)
+		} else {
+			add(ClockSignoff, w.SignoffSLA)
+		}
+	case order.PhaseProvisioning:
+		add(ClockProvisionLate, provisionLate(w))
+		if s.In.ProductType == order.TypeLicense && s.License == nil {
+			add(ClockLicenseDue, w.LicenseWait)
+		}
+	case order.PhaseProvisionFailed:
+		add(ClockRefund, w.RefundHold)
+	}
+	var out []string
+	for _, c := range want {
+		s.Clocks = append(s.Clocks, c)
+		out = append(out, fmt.Sprintf("%s paused by the appeal with its whole window (%s)", c.Name, c.Left))
+	}
+	slices.SortFunc(s.Clocks, func(a, b Clock) int { return compareNames(a.Name, b.Name) })
+	return out
+}
+
+// restoreBilling puts back the subscription's expiry when the view shows it passed with
+// nothing after it: the expire clock had fired and the grace's level lookup was in flight.
+// The expiry then runs again at once, and the grace counts from the restart.
+func (s *State) restoreBilling() {
+	if s.Phase != order.PhaseInService || s.Expiry == nil || slices.Contains(s.Holds, HoldExpiry) {
+		return
+	}
+	for _, c := range []ClockName{ClockExpire, ClockFreeze, ClockRelease} {
+		if s.Clocks.Has(c) {
+			return
+		}
+	}
+	s.Clocks.Set(ClockExpire, *s.Expiry) // past: it fires as soon as the workflow resumes
+}
+
+// restoreCalls marks as running the seller calls the order may have had in flight or
+// failed (v is the view it was restored from): the workflow starts them when it resumes.
+func (s *State) restoreCalls(v order.View, attentionCause string) {
+	if !s.hasInstance() {
+		return // the other product types' sellers report; the order calls nobody
+	}
+	start := func(k CallKind) {
+		if !s.Calls.Has(k) {
+			s.Calls = append(s.Calls, Call{Kind: k, State: CallRunning})
+		}
+	}
+	refresh := func() {
+		switch n := len(s.Renewals); {
+		case n > 0:
+			r := s.Renewals[n-1]
+			s.Refresh = &r
+		case s.ExpireTime != nil: // the validity moved at acceptance
+			s.Refresh = &order.Renewal{RenewalOrderID: s.In.OrderID, RenewalOrderLineID: s.In.OrderLineID, ExpireTime: *s.ExpireTime}
+		default:
+			return
+		}
+		s.RefreshSent = s.Refresh.RenewalOrderID
+		start(CallRefresh)
+	}
+	failed, _ := strings.CutPrefix(attentionCause, "call:")
+	if v.Attention == "" {
+		failed = ""
+	}
+	switch {
+	case s.Phase == order.PhaseProvisioning && s.InstanceID == "":
+		s.ProvisionUncertain = true
+		start(CallNewInstance)
+	case s.Phase == order.PhaseProvisioning:
+		start(CallQuery)
+	case s.Phase.Final():
+		// A released or cancelled order whose view still waits on someone may be owed its
+		// release: sent again (000003, released already, counts as done). Without an
+		// instance ID only a recovery that failed is asked again.
+		switch {
+		case CallKind(failed) == CallRecover:
+			s.ProvisionUncertain = true
+			start(CallRecover)
+		case v.WaitingOn != order.WaitNone && s.Phase != order.PhaseCompleted && s.InstanceID != "":
+			start(CallRelease)
+		}
+	case s.InstanceID != "":
+		switch CallKind(failed) {
+		case CallUnfreeze:
+			if !s.frozen() {
+				s.SellerFrozen = true // the seller may still hold it: UNFREEZE again
+				start(CallUnfreeze)
+			}
+		case CallRefresh:
+			refresh()
+		}
+		if s.frozen() {
+			start(CallFreeze) // SellerFrozen stays false until the seller confirms
+		}
+		if len(s.Renewals) > 0 && !s.Calls.Has(CallRefresh) {
+			refresh()
+		}
+	}
+}
+
+// RebuildInput makes the start input of an order placed before the read model kept it
+// (orders.start_input) from what is left: the view (IDs, type, billing mode, supervision,
+// quantity, amount, acceptance criteria, unit price, placing time, the current expireTime),
+// the product's commission rate as the catalogue has it now, and the current policy's
+// windows for the product type. What the order was placed under and has changed since (a
+// commission rate, a policy window, an expireTime a renewal moved) is not recoverable: the
+// restored order is flagged for ops (Snapshot.InputRebuilt).
+func RebuildInput(v order.View, commissionBps int, w order.Windows, fingerprint string) order.StartInput {
+	return order.StartInput{
+		OrderID: v.OrderID, OrderLineID: v.OrderLineID, CustomerID: v.CustomerID, ProductID: v.ProductID,
+		SellerID: v.SellerID, ProductType: v.ProductType, BillingMode: v.BillingMode, Supervised: v.Supervised,
+		Quantity: v.Quantity, Amount: v.Amount, CommissionBps: commissionBps, ExpireTime: v.ExpireTime,
+		AcceptanceCriteria: v.AcceptanceCriteria, UnitPrice: v.UnitPrice, PlacedAt: v.PlacedAt,
+		Fingerprint: fingerprint, Windows: w,
+	}
+}
