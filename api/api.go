@@ -168,7 +168,7 @@ func New(d Deps) *Server {
 		"reviewOrder": s.reviewOrder, "listAppeals": s.listAppeals, "resolveAppeal": s.resolveAppeal,
 		"sellerGetOrder": s.sellerGetOrder, "sellerDeliverLicense": s.sellerDeliverLicense,
 		"renewOrder": s.renewOrder, "unsubscribeOrder": s.unsubscribeOrder,
-		"sellerUsage": s.sellerUsage, "listProducts": s.listProducts, "sellerSettlements": s.sellerSettlements, "runStatements": s.runStatements, "runHealthCheck": s.runHealthCheck,
+		"sellerUsage": s.sellerUsage, "listProducts": s.listProducts, "sellerSettlements": s.sellerSettlements, "runStatements": s.runStatements, "runHealthCheck": s.runHealthCheck, "restartOrder": s.restartOrder,
 		"getArrears": s.getArrears, "reportArrears": s.reportArrears, "reportPayment": s.reportPayment, "listArrears": s.listArrears,
 	}
 	for _, op := range ct.ops {

@@ -54,6 +54,7 @@ var hostileTargets = []struct {
 	{http.MethodPost, "/v1/orders/o-1/acceptance", func() map[string]string { return buyer("cust-1") }},
 	{http.MethodPost, "/v1/orders/o-1/retry", func() map[string]string { return opsBy("alice") }},
 	{http.MethodPost, "/v1/health-checks/runs", func() map[string]string { return opsBy("alice") }},
+	{http.MethodPost, "/v1/orders/o-1/restart", func() map[string]string { return opsBy("alice") }},
 }
 
 // TestHostileBodies: every body-taking operation answers each hostile body with a 400 that
