@@ -72,7 +72,9 @@ func (s *server) restartOrder(c echo.Context) error {
 	if err != nil {
 		return dbFailure("begin restart of order "+id, err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit: a no-op
+	// Rolled back unless committed (after Commit, Rollback is a no-op): a refused or failed
+	// restart writes nothing.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	lo, err := readLostOrder(dbCtx, tx, id)
 	if err != nil {
 		return err
