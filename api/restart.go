@@ -46,6 +46,7 @@ type lostOrder struct {
 	lastSeq     int
 	appeals     int
 	cause       string // of the needs_attention line behind the view's attention
+	arrears     order.AccountState
 }
 
 // restartOrder starts a lost order workflow again from the read model (POST
@@ -83,7 +84,7 @@ func (s *server) restartOrder(c echo.Context) error {
 		return err
 	}
 
-	snap := lifecycle.Snapshot{View: lo.view, Appeals: lo.appeals, AttentionCause: lo.cause,
+	snap := lifecycle.Snapshot{View: lo.view, Appeals: lo.appeals, AttentionCause: lo.cause, Arrears: lo.arrears,
 		Restarter: callerOf(c).actor()}
 	if lo.input != nil {
 		if err := json.Unmarshal(lo.input, &snap.In); err != nil {
@@ -148,7 +149,8 @@ func (s *server) restartOrder(c echo.Context) error {
 
 // readLostOrder reads, and locks for the restart, what the read model holds of the order:
 // the row (locked, so two restarts of one order are serialised), the last line of its
-// audit trail, its appeals and the cause of the flag its view shows.
+// audit trail, its appeals, the cause of the flag its view shows and its customer's
+// arrears state.
 func readLostOrder(ctx context.Context, tx pgx.Tx, id string) (lostOrder, error) {
 	var lo lostOrder
 	var raw []byte
@@ -158,9 +160,10 @@ func readLostOrder(ctx context.Context, tx pgx.Tx, id string) (lostOrder, error)
 		       greatest(o.seq, coalesce((SELECT max(e.seq) FROM order_events e WHERE e.order_id = o.order_id), 0)),
 		       (SELECT count(*) FROM appeals a WHERE a.order_id = o.order_id),
 		       (SELECT e.detail->>'cause' FROM order_events e WHERE e.order_id = o.order_id AND e.event = $2
-		            AND e.detail->>'attention' = o.view->>'attention' ORDER BY e.seq DESC LIMIT 1)
+		            AND e.detail->>'attention' = o.view->>'attention' ORDER BY e.seq DESC LIMIT 1),
+		       coalesce((SELECT a.state FROM arrears_accounts a WHERE a.customer_id = o.customer_id), '')
 		FROM orders o WHERE o.order_id = $1 FOR UPDATE OF o`, id, order.StepNeedsAttention).
-		Scan(&raw, &lo.input, &lo.fingerprint, &lo.lastSeq, &lo.appeals, &cause)
+		Scan(&raw, &lo.input, &lo.fingerprint, &lo.lastSeq, &lo.appeals, &cause, &lo.arrears)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return lo, orderNotFound(id)

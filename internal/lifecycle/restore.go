@@ -29,8 +29,15 @@ import (
 //     the view: they are set paused with their whole window (the party waited on gets at
 //     least the time it had). An expired subscription whose grace had not begun yet (the
 //     level lookup was in flight) expires again at once.
-//   - Flags: only the latest cause shows in a view; the older ones standing behind it are
-//     lost. Renewals: the view lists the latest order.MaxViewRenewals only.
+//   - Ends in flight: a release the order had begun (an unsubscription recorded, an expiry
+//     hold past its retention, a failed release) or that the customer's account ordered
+//     (held for arrears, the account released) is sent again; an arrears hold whose account
+//     no longer owes is lifted (UNFREEZE), as the account's lost signal would have.
+//   - Flags: a view shows the latest cause only. The flags of SLA clocks that ran out (a
+//     phase without its clock, an appeal at the last tier without the last tier's) are
+//     inferred; an older failed call behind the latest flag is lost (the next seller call
+//     that succeeds clears call flags anyway). Renewals: the view lists the latest
+//     order.MaxViewRenewals only.
 //   - Rules: the order runs under the current rules (RulesCurrent) from the restart on; the
 //     view does not say which it ran under, and a new execution has no marker to replay.
 
@@ -49,6 +56,11 @@ type Snapshot struct {
 	AttentionCause string
 	// InputRebuilt says In was rebuilt rather than kept: the order is flagged for ops.
 	InputRebuilt bool
+	// Arrears is the state of the customer's arrears account (arrears_accounts.state; ""
+	// when the customer never had arrears). The account tells its orders to release or
+	// unfreeze by a signal the order records only once it acts: an order held for arrears
+	// whose account released it, or no longer owes, lost that signal with its workflow.
+	Arrears order.AccountState
 	// Restarter names who restarts the order, for the flag ops read.
 	Restarter order.Actor
 }
@@ -131,14 +143,18 @@ func Restore(snap Snapshot, now time.Time) (Restored, error) {
 		guessed = append(guessed, s.pausedClocks()...)
 	}
 	s.restoreBilling()
-	s.restoreCalls(v, snap.AttentionCause)
+	s.restoreCalls(v, snap.AttentionCause, snap.Arrears)
+	s.Flags = s.ranOut()
 	if v.Attention != "" {
 		cause := snap.AttentionCause
 		if cause == "" {
 			cause = "unknown"
 		}
-		s.Attention, s.AttentionCause = v.Attention, cause
-		s.Flags = []Flag{{Cause: cause, Why: v.Attention}}
+		s.Flags = slices.DeleteFunc(s.Flags, func(f Flag) bool { return f.Cause == cause })
+		s.Flags = append(s.Flags, Flag{Cause: cause, Why: v.Attention}) // the latest
+	}
+	if n := len(s.Flags); n > 0 {
+		s.Attention, s.AttentionCause = s.Flags[n-1].Why, s.Flags[n-1].Cause
 	}
 	if len(guessed) > 0 {
 		why := "restarted from the read model by " + snap.Restarter.ID + "; check it against the seller and the books (" +
@@ -147,6 +163,45 @@ func Restore(snap Snapshot, now time.Time) (Restored, error) {
 		s.Flags = append(s.Flags, Flag{Cause: CauseRestarted, Why: why})
 	}
 	return Restored{State: s, Guessed: guessed}, nil
+}
+
+// ranOut infers the flags of SLA clocks that ran out: a view shows one flag only (the
+// latest), but a phase waiting on the seller without its SLA clock, or an appeal at the
+// last tier without the last tier's clock, says the clock ran out and flagged the order.
+// (During an open appeal the supervision clocks are paused and out of the view: nothing is
+// inferred from their absence.)
+func (s *State) ranOut() []Flag {
+	var out []Flag
+	w := s.In.Windows
+	if s.AppealOpen() {
+		if s.Appeal.Tier > len(w.AppealTiers) && w.LastTierSLA > 0 && !s.Clocks.Has(ClockLastTier) {
+			out = append(out, Flag{Cause: string(ClockLastTier), Why: fmt.Sprintf(
+				"appeal %s unresolved past the last tier's SLA: resolve it with POST /v1/appeals/%s/resolution",
+				s.Appeal.AppealID, s.Appeal.AppealID)})
+		}
+		return out
+	}
+	if slices.ContainsFunc(s.Clocks, func(c Clock) bool { return c.Name.Tag() == TagSupervision }) {
+		return out
+	}
+	var name ClockName
+	switch {
+	case s.Phase == order.PhaseProvisioning:
+		name = ClockProvisionLate
+	case (s.Phase == order.PhaseRejected || s.Phase == order.PhaseDeploying) && s.Rejections > 0 && w.RedeliverySLA > 0:
+		name = ClockRedelivery
+	case s.Phase == order.PhaseDeploying && w.DeploymentSLA > 0:
+		name = ClockDeploymentSLA
+	case s.Phase == order.PhaseDelivering && s.Delivery == nil && w.FirstDeliverySLA > 0:
+		name = ClockFirstDelivery
+	case s.Phase == order.PhaseShipping && s.Shipment == nil && w.ShipmentSLA > 0:
+		name = ClockShipment
+	case s.Phase == order.PhaseShipping && s.Shipment != nil && w.SignoffSLA > 0:
+		name = ClockSignoff
+	default:
+		return out
+	}
+	return append(out, Flag{Cause: string(name), Why: name.Summary() + " (ran out before the restart)"})
 }
 
 // knownPhases are the phases Restore rebuilds.
@@ -215,9 +270,36 @@ func (s *State) restoreBilling() {
 	s.Clocks.Set(ClockExpire, *s.Expiry) // past: it fires as soon as the workflow resumes
 }
 
+// restoreRelease says whether the order's service was ending when its workflow was lost,
+// and if so sets who ends it and why, as State.release does: a release that failed (failed
+// names the call), an unsubscription recorded before the release was done, an expiry hold
+// whose retention clock had already run out (the view shows no release deadline), or an
+// arrears hold the customer's account has released.
+func (s *State) restoreRelease(failed CallKind, arrears order.AccountState) bool {
+	if s.Phase != order.PhaseInService {
+		return false
+	}
+	by, reason := timer, ""
+	switch {
+	case s.Unsubscription != nil:
+		by, reason = order.Actor{Kind: order.ActorBilling}, "unsubscribed"
+	case slices.Contains(s.Holds, HoldArrears) && (arrears == order.AccountReleased || failed == CallRelease):
+		by, reason = system, string(HoldArrears)
+	case slices.Contains(s.Holds, HoldExpiry) && (!s.Clocks.Has(ClockRelease) || failed == CallRelease):
+		reason = string(HoldExpiry)
+	case failed == CallRelease:
+		reason = "released"
+	default:
+		return false
+	}
+	s.Clocks.Stop(ClockExpire, ClockFreeze, ClockRelease)
+	s.ReleaseBy, s.ReleaseReason = &by, reason
+	return true
+}
+
 // restoreCalls marks as running the seller calls the order may have had in flight or
 // failed (v is the view it was restored from): the workflow starts them when it resumes.
-func (s *State) restoreCalls(v order.View, attentionCause string) {
+func (s *State) restoreCalls(v order.View, attentionCause string, arrears order.AccountState) {
 	if !s.hasInstance() {
 		return // the other product types' sellers report; the order calls nobody
 	}
@@ -260,7 +342,17 @@ func (s *State) restoreCalls(v order.View, attentionCause string) {
 		case v.WaitingOn != order.WaitNone && s.Phase != order.PhaseCompleted && s.InstanceID != "":
 			start(CallRelease)
 		}
+	case s.InstanceID != "" && s.restoreRelease(CallKind(failed), arrears):
+		start(CallRelease) // nothing else is sent to an instance being released
 	case s.InstanceID != "":
+		if slices.Contains(s.Holds, HoldArrears) && arrears == order.AccountNone {
+			// Paid meanwhile: the account's UNFREEZE was lost with the workflow.
+			s.Holds = slices.DeleteFunc(s.Holds, func(h HoldReason) bool { return h == HoldArrears })
+			if !s.frozen() && s.Phase == order.PhaseInService {
+				s.SellerFrozen = true
+				start(CallUnfreeze)
+			}
+		}
 		switch CallKind(failed) {
 		case CallUnfreeze:
 			if !s.frozen() {

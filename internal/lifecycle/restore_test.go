@@ -29,6 +29,8 @@ func TestRestore(t *testing.T) {
 		// possibly edited as a lost transition would leave it) and the attention's cause.
 		build       func(t *testing.T) (*machine, order.View, string)
 		inputLost   bool
+		arrears     order.AccountState
+		lifted      bool // the arrears hold is lifted: the restored order shows in service
 		calls       []CallKind
 		paused      []ClockName // supervision clocks the restore sets paused
 		guessed     bool
@@ -126,6 +128,39 @@ func TestRestore(t *testing.T) {
 			calls: []CallKind{CallRelease}, cause: "call:release", sameClocks: true,
 		},
 		{
+			name: "held for arrears, the account released it: release again",
+			build: func(t *testing.T) (*machine, order.View, string) {
+				m := current(t, order.TypeSaaS, order.BillingPayPerUse, false)
+				m.provisioned()
+				sys := order.Actor{Kind: order.ActorSystem}
+				m.apply(Event{Kind: EvArrears, Actor: sys, Arrears: order.ArrearsSignal{Action: order.ArrearsFreeze, CaseID: "AR1", Actor: sys}})
+				return m, View(&m.s, m.now), ""
+			},
+			arrears: order.AccountReleased, calls: []CallKind{CallRelease}, sameClocks: true,
+		},
+		{
+			name: "held for arrears, the account paid: UNFREEZE again",
+			build: func(t *testing.T) (*machine, order.View, string) {
+				m := current(t, order.TypeSaaS, order.BillingPayPerUse, false)
+				m.provisioned()
+				sys := order.Actor{Kind: order.ActorSystem}
+				m.apply(Event{Kind: EvArrears, Actor: sys, Arrears: order.ArrearsSignal{Action: order.ArrearsFreeze, CaseID: "AR1", Actor: sys}})
+				return m, View(&m.s, m.now), ""
+			},
+			arrears: order.AccountNone, calls: []CallKind{CallUnfreeze}, lifted: true, sameClocks: true,
+		},
+		{
+			name: "deploying past its SLA: the flag inferred behind a later one",
+			build: func(t *testing.T) (*machine, order.View, string) {
+				m := current(t, order.TypePackage, order.BillingOneTime, true)
+				m.advance(m.s.In.Windows.DeploymentSLA + time.Minute)
+				v := View(&m.s, m.now)
+				v.Attention = "something later"
+				return m, v, "call:freeze"
+			},
+			cause: "call:freeze", sameClocks: true,
+		},
+		{
 			name: "completed: nothing owed",
 			build: func(t *testing.T) (*machine, order.View, string) {
 				m := current(t, order.TypeService, order.BillingOneTime, true)
@@ -153,12 +188,18 @@ func TestRestore(t *testing.T) {
 			}
 			now := m.now.Add(time.Minute)
 			r, err := Restore(Snapshot{In: in, View: v, Appeals: m.s.Appeals, AttentionCause: cause,
-				InputRebuilt: tt.inputLost, Restarter: restarter}, now)
+				InputRebuilt: tt.inputLost, Arrears: tt.arrears, Restarter: restarter}, now)
 			if err != nil {
 				t.Fatal(err)
 			}
 			s := r.State
 			got := View(&s, now)
+			if tt.lifted {
+				if len(got.Frozen) != 0 || got.Status != order.Status(order.PhaseInService) || !s.SellerFrozen {
+					t.Errorf("hold not lifted: %+v, seller frozen %v", got, s.SellerFrozen)
+				}
+				got.Frozen, got.Status = v.Frozen, v.Status
+			}
 			if got.Status != v.Status || got.Phase != v.Phase || got.InstanceID != v.InstanceID ||
 				!slices.Equal(got.Frozen, v.Frozen) || got.Settlement != v.Settlement || (got.Appeal == nil) != (v.Appeal == nil) ||
 				got.Rejections != v.Rejections || !equalTimes(got.ExpireTime, v.ExpireTime) {
@@ -187,6 +228,10 @@ func TestRestore(t *testing.T) {
 			}
 			if s.AttentionCause != tt.cause || (tt.cause != "") != got.NeedsAttention {
 				t.Errorf("attention %q (cause %q), want cause %q", s.Attention, s.AttentionCause, tt.cause)
+			}
+			if tt.name == "deploying past its SLA: the flag inferred behind a later one" &&
+				(len(s.Flags) != 2 || s.Flags[0].Cause != string(ClockDeploymentSLA)) {
+				t.Errorf("flags %+v, want the deployment SLA's behind the latest", s.Flags)
 			}
 			if tt.cause == CauseRestarted && !slices.ContainsFunc(s.Flags, func(f Flag) bool { return f.Cause == CauseRestarted }) {
 				t.Errorf("flags %+v lack %s", s.Flags, CauseRestarted)
