@@ -20,9 +20,11 @@ type Health struct {
 
 // HealthReport is what one check found and did.
 type HealthReport struct {
-	Day      string          `json:"day"`
-	Products int             `json:"products"`
-	Delisted []DelistedEntry `json:"delisted,omitempty"`
+	Day string `json:"day"`
+	// ProductID is the one product checked (a check by hand); empty: every listed product.
+	ProductID string          `json:"productId,omitempty"`
+	Products  int             `json:"products"`
+	Delisted  []DelistedEntry `json:"delisted,omitempty"`
 }
 
 // DelistedEntry is a product the check delisted, and why.
@@ -53,6 +55,21 @@ const FailedCallSQL = `((c.result_code <> '000000' AND c.result_code <> '000004'
 // delisted, with its figures and reason; figures are kept for every product. Counting
 // starts afresh when ops list a product again.
 func (h *Health) CheckProducts(ctx context.Context, day string) (HealthReport, error) {
+	return h.check(ctx, day, "")
+}
+
+// CheckProduct is CheckProducts for one product (ops' check of a product by hand): the same
+// figures and limits, written for that product alone. A product that is not listed is not
+// judged (the report counts no product).
+func (h *Health) CheckProduct(ctx context.Context, day, productID string) (HealthReport, error) {
+	if productID == "" {
+		return HealthReport{}, nonRetryable(ErrTypeInvalidInput, fmt.Errorf("check product: no productId"))
+	}
+	return h.check(ctx, day, productID)
+}
+
+// check judges every listed product, or only productID when it is not empty.
+func (h *Health) check(ctx context.Context, day, productID string) (HealthReport, error) {
 	at, err := time.Parse("2006-01-02", day)
 	if err != nil {
 		return HealthReport{}, nonRetryable(ErrTypeInvalidInput, fmt.Errorf("day %q: want YYYY-MM-DD", day))
@@ -87,8 +104,8 @@ func (h *Health) CheckProducts(ctx context.Context, day string) (HealthReport, e
 		)
 		SELECT p.product_id, coalesce(f.n, 0), coalesce(o.n, 0)
 		FROM products p LEFT JOIN failing f ON f.product_id = p.product_id LEFT JOIN orders_failed o ON o.product_id = p.product_id
-		WHERE p.listed ORDER BY p.product_id`,
-		window, at, p.FailingDayShare, monthStart)
+		WHERE p.listed AND ($5 = '' OR p.product_id = $5) ORDER BY p.product_id`,
+		window, at, p.FailingDayShare, monthStart, productID)
 	if err != nil {
 		return HealthReport{}, fmt.Errorf("evaluate product health: %w", err)
 	}
@@ -104,7 +121,7 @@ func (h *Health) CheckProducts(ctx context.Context, day string) (HealthReport, e
 	if err != nil {
 		return HealthReport{}, fmt.Errorf("evaluate product health: %w", err)
 	}
-	report := HealthReport{Day: day, Products: len(list)}
+	report := HealthReport{Day: day, ProductID: productID, Products: len(list)}
 	for _, f := range list {
 		var rule, reason string
 		switch {

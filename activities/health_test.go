@@ -98,3 +98,49 @@ func TestProductHealth(t *testing.T) {
 		t.Fatalf("after relisting: %+v, %v", report.Delisted, err)
 	}
 }
+
+// TestCheckOneProduct: ops' check of one product judges and delists that product alone; a
+// product of the same state beside it is left for the daily run.
+func TestCheckOneProduct(t *testing.T) {
+	ctx := context.Background()
+	run := uniqueID("h1")
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	seller := "hs-" + run
+	if _, err := db.Exec(ctx, `INSERT INTO sellers (seller_id, name, endpoint, access_key) VALUES ($1, 'h', 'https://x', 'k')`, seller); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, name := range []string{"checked", "beside"} {
+		id := name + "-" + run
+		ids = append(ids, id)
+		if _, err := db.Exec(ctx, `INSERT INTO products (product_id, seller_id, name, type, billing_mode, commission_bps)
+			VALUES ($1, $2, $1, 'saas', 'monthly', 1500)`, id, seller); err != nil {
+			t.Fatal(err)
+		}
+		for d := 1; d <= 5; d++ {
+			if _, err := db.Exec(ctx, `INSERT INTO seller_calls (order_id, seller_id, product_id, activity, attempt, result_code, latency_ms, called_at)
+				VALUES ('x', $1, $2, 'newInstance', 1, '000005', 5, $3)`, seller, id, today.AddDate(0, 0, -d).Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The package's other checks judge every listed product: leave them none of these.
+	t.Cleanup(func() { db.Exec(ctx, `UPDATE products SET listed = false WHERE product_id = ANY($1)`, ids) })
+	h := &Health{DB: db, Policy: policy.Default(), Metrics: NewMetrics(prometheus.NewRegistry())}
+	report, err := h.CheckProduct(ctx, today.Format("2006-01-02"), ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.ProductID != ids[0] || report.Products != 1 || len(report.Delisted) != 1 || report.Delisted[0].ProductID != ids[0] {
+		t.Fatalf("report %+v", report)
+	}
+	for i, want := range []bool{false, true} {
+		var listed bool
+		if err := db.QueryRow(ctx, `SELECT listed FROM products WHERE product_id = $1`, ids[i]).Scan(&listed); err != nil || listed != want {
+			t.Fatalf("%s: listed %v, want %v (%v)", ids[i], listed, want, err)
+		}
+	}
+	if _, err := h.CheckProduct(ctx, today.Format("2006-01-02"), ""); err == nil {
+		t.Fatal("a check of no product was taken")
+	}
+}

@@ -169,6 +169,7 @@ func New(d Deps) *Server {
 		"sellerGetOrder": s.sellerGetOrder, "sellerDeliverLicense": s.sellerDeliverLicense,
 		"renewOrder": s.renewOrder, "unsubscribeOrder": s.unsubscribeOrder,
 		"sellerUsage": s.sellerUsage, "listProducts": s.listProducts, "sellerSettlements": s.sellerSettlements, "runStatements": s.runStatements,
+		"runHealthCheck": s.runHealthCheck, "restartOrder": s.restartOrder,
 		"cancelOrder": s.cancelOrder, "forceAcceptOrder": s.forceAcceptOrder, "unfreezeOrder": s.unfreezeOrder,
 		"refreezeOrder": s.refreezeOrder, "extendOrderClock": s.extendOrderClock, "closeAppeal": s.closeAppeal,
 		"listAttention": s.listAttention,

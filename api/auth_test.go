@@ -54,6 +54,12 @@ func TestAuthentication(t *testing.T) {
 		{"web reads the attention list", "GET", "/v1/attention", "", buyer("cust-1"), 403, CodeForbidden, ""},
 		{"billing appeals", "POST", "/v1/orders/o-1/appeals", `{"reason":"x"}`, billingCaller(), 403, CodeForbidden, ""},
 		{"ops cancel without actor id", "POST", "/v1/orders/o-1/cancellation", `{"reason":"x"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"web runs the health check", "POST", "/v1/health-checks/runs", `{"reason":"x"}`, seller("s-1"), 403, CodeForbidden, ""},
+		{"billing runs the health check", "POST", "/v1/health-checks/runs", `{"reason":"x"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"ops health check without actor id", "POST", "/v1/health-checks/runs", `{"reason":"x"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"buyer restarts an order", "POST", "/v1/orders/o-1/restart", `{"reason":"x"}`, buyer("cust-1"), 403, CodeForbidden, ""},
+		{"billing restarts an order", "POST", "/v1/orders/o-1/restart", `{"reason":"x"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"ops restart without actor id", "POST", "/v1/orders/o-1/restart", `{"reason":"x"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
 		{"bearer is case-insensitive", "GET", "/v1/orders?limit=0", "", map[string]string{"Authorization": "bearer " + opsToken}, 400, CodeInvalidField, "limit"},
 	}
 	for _, tt := range tests {

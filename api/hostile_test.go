@@ -56,6 +56,8 @@ var hostileTargets = []struct {
 	{http.MethodPost, "/v1/orders/o-1/cancellation", func() map[string]string { return opsBy("alice") }},
 	{http.MethodPost, "/v1/orders/o-1/clock-extensions", func() map[string]string { return opsBy("alice") }},
 	{http.MethodPost, "/v1/appeals/AP1/closure", func() map[string]string { return opsBy("alice") }},
+	{http.MethodPost, "/v1/health-checks/runs", func() map[string]string { return opsBy("alice") }},
+	{http.MethodPost, "/v1/orders/o-1/restart", func() map[string]string { return opsBy("alice") }},
 }
 
 // TestHostileBodies: every body-taking operation answers each hostile body with a 400 that

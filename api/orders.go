@@ -239,19 +239,27 @@ func (s *server) createOrder(c echo.Context) error {
 // the Temporal server, which polling clients would otherwise load exactly when it is busiest.
 // The workflow owns the row from its first transition on (its upsert only overwrites older
 // transitions), and writes it anyway if this insert is lost: a failure here is only logged.
+// The row also keeps the start input (start_input), which only the API has.
 func (s *server) recordPlacement(ctx context.Context, in order.StartInput, v order.View) {
 	view, err := json.Marshal(v)
+	var input []byte
+	if err == nil {
+		input, err = json.Marshal(in)
+	}
 	if err == nil {
 		dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
 		defer cancel()
+		// The start input is kept even when the workflow's first transition wrote the row
+		// first: a restart of a lost workflow starts from it (restart.go).
 		_, err = s.db.Exec(dbCtx, `
 			INSERT INTO orders (order_id, order_line_id, customer_id, product_id, seller_id,
 			    product_type, billing_mode, status, phase, request_fingerprint, workflow_id, seq,
-			    view, placed_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,0,$12,$13,$13)
-			ON CONFLICT (order_id) DO NOTHING`,
+			    view, placed_at, updated_at, start_input)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,0,$12,$13,$13,$14)
+			ON CONFLICT (order_id) DO UPDATE SET start_input = excluded.start_input
+			WHERE orders.start_input IS NULL`,
 			in.OrderID, in.OrderLineID, in.CustomerID, in.ProductID, in.SellerID, in.ProductType,
-			in.BillingMode, v.Status, v.Phase, in.Fingerprint, order.WorkflowID(in.OrderID), view, in.PlacedAt)
+			in.BillingMode, v.Status, v.Phase, in.Fingerprint, order.WorkflowID(in.OrderID), view, in.PlacedAt, input)
 	}
 	if err != nil {
 		s.log.Warn("read model row of a placed order not written; the workflow will write it",

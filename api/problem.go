@@ -42,6 +42,8 @@ const (
 	CodeAlreadyReviewed      = "already_reviewed"    // 409: the order has its review
 	CodeAppealNotFound       = "appeal_not_found"    // 404: no appeal with this appealId
 	CodeStatementNotFound    = "statement_not_found" // 404: no statement of that seller for that month (not stated yet)
+	CodeNotLost              = "not_lost"            // 409: a restart of an order whose workflow runs, completed, or has nothing left to run
+	CodeNotRestorable        = "not_restorable"      // 409: a restart of an order the read model cannot rebuild
 	CodeRateLimited          = "rate_limited"        // 429: over the caller's limit; Retry-After says when to retry
 	CodeUnavailable          = "unavailable"         // 503: Temporal or PostgreSQL unreachable, or shutting down; retry later
 	CodeInternal             = "internal"            // 500: a bug; the log has the cause under the request ID
@@ -76,6 +78,8 @@ var titles = map[string]string{
 	CodeAlreadyReviewed:      "Already reviewed",
 	CodeAppealNotFound:       "Appeal not found",
 	CodeStatementNotFound:    "Statement not found",
+	CodeNotLost:              "Order not lost",
+	CodeNotRestorable:        "Order not restorable",
 	CodeRateLimited:          "Too many requests",
 	CodeUnavailable:          "Service unavailable",
 	CodeInternal:             "Internal error",

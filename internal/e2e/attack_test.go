@@ -541,6 +541,8 @@ var matrixBodies = map[string]any{
 	"appealOrder":          map[string]any{"reason": "attack"},
 	"reviewOrder":          map[string]any{"quality": 1, "afterSales": 1, "deliverySpeed": 1},
 	"resolveAppeal":        map[string]any{"outcome": "refund"},
+	"runHealthCheck":       map[string]any{"reason": "attack", "productId": "p-atk"},
+	"restartOrder":         map[string]any{"reason": "attack"},
 	"sellerDeliverLicense": map[string]any{"orderLineId": "ATK-VICTIM-1", "license": "LIC-ATTACK-0000"},
 }
 

@@ -26,8 +26,10 @@ const (
 	CauseOurSide         = "call_failing_our_side"    // a call failing on our side, still retrying
 	CauseProvisionFailed = "provision_failed"         // the seller did not produce: refund hold runs
 	CauseCleanupFailed   = "cleanup_failed"           // a cancelled order's release failed
-	CauseRestarted       = "restarted"                // the order's workflow was restarted by ops
-	CauseOther           = "other"                    // a flag of an order placed before causes
+	// CauseRestarted: an order restarted from the read model when the restore had to guess
+	// what the view does not say (Restored.Guessed): ops check it against the seller and the books.
+	CauseRestarted = "restarted"
+	CauseOther     = "other" // a flag of an order placed before causes
 )
 
 // CauseCodes lists every cause code, for validation of ?cause= and the gauge's labels.

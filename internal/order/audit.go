@@ -38,6 +38,9 @@ const (
 	StepReleased           StepName = "released"
 	// StepOpsAction is ops' action by hand (who, what, why), before what it does.
 	StepOpsAction StepName = "ops_action"
+	// StepRestarted is written by the API, not the machine: ops started the order's lost
+	// workflow again from the read model (the line names them and their reason).
+	StepRestarted StepName = "restarted"
 )
 
 // Step is one line of the audit trail a transition leaves: what happened, who did it, the

@@ -12,6 +12,7 @@ package orderflow
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -99,6 +100,19 @@ func Order(ctx workflow.Context, in order.StartInput) (order.View, error) {
 type resumed struct {
 	State lifecycle.State `json:"state"`
 	Seq   int             `json:"seq"`
+}
+
+// ResumePayload encodes a state and the number of audit lines recorded so far as the
+// workflow's StartInput.Resume, exactly as a run hands them to the next when it continues
+// as new. It lets a lost order be started again from a state rebuilt outside the workflow
+// (lifecycle.Restore): the new run takes the resume path, so it issues the commands a
+// continued run issues, and numbers its audit lines from seq+1.
+func ResumePayload(st lifecycle.State, seq int) (json.RawMessage, error) {
+	raw, err := json.Marshal(resumed{State: st, Seq: seq})
+	if err != nil {
+		return nil, fmt.Errorf("encode resume of order %s: %w", st.In.OrderID, err)
+	}
+	return raw, nil
 }
 
 // orderImpl is the loop's own bookkeeping around the machine's State.

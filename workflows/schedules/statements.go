@@ -54,13 +54,21 @@ func SellerStatements(ctx workflow.Context, in order.StatementsInput) ([]activit
 // health receives the health activities' method values.
 var health *activities.Health
 
-// ProductHealth is the daily product health check (order.HealthWorkflowType), started by
-// the schedule (order.HealthScheduleID): one activity judges every listed product as of the
-// run's day and delists those at the policy's limits.
-func ProductHealth(ctx workflow.Context) (activities.HealthReport, error) {
+// ProductHealth is the product health check (order.HealthWorkflowType), started daily by
+// the schedule (order.HealthScheduleID), or by ops through the API: one activity judges every
+// listed product as of the run's day and delists those at the policy's limits. An ops check
+// of one product (in.ProductID) runs CheckProduct instead, a distinct activity, so the
+// schedule's runs (which pass no input: in is zero) issue exactly the commands they always
+// did, and their recorded histories replay unchanged.
+func ProductHealth(ctx workflow.Context, in order.HealthInput) (activities.HealthReport, error) {
 	day := workflow.Now(ctx).UTC().Format("2006-01-02")
-	ctx = loop.Batch(ctx, "product health as of "+day)
 	var report activities.HealthReport
+	if in.ProductID != "" {
+		ctx = loop.Batch(ctx, "product health of "+in.ProductID+" as of "+day)
+		err := workflow.ExecuteActivity(ctx, health.CheckProduct, day, in.ProductID).Get(ctx, &report)
+		return report, err
+	}
+	ctx = loop.Batch(ctx, "product health as of "+day)
 	err := workflow.ExecuteActivity(ctx, health.CheckProducts, day).Get(ctx, &report)
 	return report, err
 }

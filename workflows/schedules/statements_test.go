@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/internal/order"
@@ -49,17 +50,35 @@ func TestSellerStatementsStatesTheMonthBefore(t *testing.T) {
 	}
 }
 
-// TestProductHealthJudgesTheRunsDay: the daily check runs as of its start day.
+// TestProductHealthJudgesTheRunsDay: the daily check runs as of its start day. It is started
+// as the schedule starts it: by type name, with no input.
 func TestProductHealthJudgesTheRunsDay(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(t0)
+	env.RegisterWorkflowWithOptions(ProductHealth, workflow.RegisterOptions{Name: order.HealthWorkflowType})
+	env.RegisterActivity(&activities.Health{})
+	env.OnActivity(health.CheckProducts, mock.Anything, "2026-11-25").Return(activities.HealthReport{Day: "2026-11-25", Products: 3}, nil)
+	env.ExecuteWorkflow(order.HealthWorkflowType)
+	var r activities.HealthReport
+	if err := env.GetWorkflowResult(&r); err != nil || r.Products != 3 {
+		t.Fatalf("report %+v, %v", r, err)
+	}
+}
+
+// TestProductHealthOfOneProduct: a check ops run for one product judges that product alone,
+// through its own activity.
+func TestProductHealthOfOneProduct(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	env.RegisterWorkflow(ProductHealth)
 	env.RegisterActivity(&activities.Health{})
-	env.OnActivity(health.CheckProducts, mock.Anything, "2026-11-25").Return(activities.HealthReport{Day: "2026-11-25", Products: 3}, nil)
-	env.ExecuteWorkflow(ProductHealth)
+	env.OnActivity(health.CheckProduct, mock.Anything, "2026-11-25", "p-1").
+		Return(activities.HealthReport{Day: "2026-11-25", ProductID: "p-1", Products: 1}, nil)
+	env.ExecuteWorkflow(ProductHealth, order.HealthInput{ProductID: "p-1"})
 	var r activities.HealthReport
-	if err := env.GetWorkflowResult(&r); err != nil || r.Products != 3 {
+	if err := env.GetWorkflowResult(&r); err != nil || r.ProductID != "p-1" || r.Products != 1 {
 		t.Fatalf("report %+v, %v", r, err)
 	}
 }
