@@ -35,8 +35,8 @@ func Check(s *State, ev Event) error {
 		if err := actorIs(ev.Actor, order.ActorOps); err != nil {
 			return err
 		}
-		if s.Phase != order.PhaseProvisionFailed && len(s.Calls.Failed()) == 0 {
-			return invalid("nothing to retry: the order is %s and no seller call failed", s.Status())
+		if s.Phase != order.PhaseProvisionFailed && len(s.Calls.Failed()) == 0 && len(s.stuckCalls()) == 0 {
+			return invalid("nothing to retry: the order is %s and no seller call failed or is stuck", s.Status())
 		}
 		return nil
 	}
@@ -315,11 +315,13 @@ func (s *State) provisionFailed(ev Event, o *Outcome, by order.Actor, reason, er
 }
 
 func (s *State) retry(ev Event, o *Outcome) {
+	stuck := s.stuckCalls() // before anything below starts a call afresh
 	if s.Phase == order.PhaseProvisionFailed {
 		s.record(o, order.StepRetryRequested, ev.Actor, map[string]string{"call": string(CallNewInstance)}, func() {
 			s.Phase, s.LastError = order.PhaseProvisioning, ""
 			if s.rules(RulesOps) {
-				s.clearFlags(func(cause string) bool { return cause == CauseProvisionFailed })
+				// Provisioning starts afresh: what failed or was late about the last try is moot.
+				s.clearFlags(func(cause string) bool { return cause == CauseProvisionFailed || cause == CauseProvisionLate })
 			}
 			s.Clocks.Stop(ClockRefund)
 			s.startCall(o, CallNewInstance)
@@ -332,6 +334,41 @@ func (s *State) retry(ev Event, o *Outcome) {
 	for _, k := range s.Calls.Failed() {
 		s.record(o, order.StepRetryRequested, ev.Actor, map[string]string{"call": string(k)}, func() { s.startCall(o, k) })
 	}
+	for _, k := range stuck {
+		// Stuck on our side (RulesOps): the running attempt is abandoned and the call sent
+		// afresh (every seller call is idempotent); its flag clears, its clock starts again.
+		s.record(o, order.StepRetryRequested, ev.Actor, map[string]string{"call": string(k), "stuck": "true"}, func() {
+			s.Calls.Start(k)
+			s.Calls[len(s.Calls)-1].Since = s.now
+			o.Restart = append(o.Restart, k)
+			o.Calls = append(o.Calls, k)
+			s.clearFlags(func(cause string) bool {
+				return cause == ourSidePrefix+string(k) || (cause == string(ClockProvisionLate) && (k == CallNewInstance || k == CallQuery))
+			})
+			if k == CallNewInstance || k == CallQuery {
+				s.Clocks.Set(ClockProvisionLate, ev.At.Add(provisionLate(s.In.Windows)))
+			}
+		})
+	}
+}
+
+// stuckCalls are the running calls ops may retry (RulesOps): flagged as failing on our side,
+// or the provisioning call behind a provision_late flag.
+func (s *State) stuckCalls() []CallKind {
+	if !s.rules(RulesOps) {
+		return nil
+	}
+	var out []CallKind
+	for _, c := range s.Calls {
+		if c.State != CallRunning {
+			continue
+		}
+		if s.flagged(ourSidePrefix+string(c.Kind)) ||
+			(s.flagged(string(ClockProvisionLate)) && (c.Kind == CallNewInstance || c.Kind == CallQuery)) {
+			out = append(out, c.Kind)
+		}
+	}
+	return out
 }
 
 // needsAttention flags the order for ops: by the timer when an SLA clock ran out, by the

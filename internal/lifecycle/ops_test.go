@@ -259,3 +259,19 @@ func TestOpsAppealOnBehalf(t *testing.T) {
 		Outcome: order.OutcomeContinue, Note: "resolved by phone"}})
 	m.status(order.Status(order.PhaseDelivering))
 }
+
+func TestRetryOfAStuckCall(t *testing.T) {
+	m := opsInService(t, order.BillingPayPerUse)
+	m.refused(Event{Kind: EvRetry, Actor: opsA}, order.ErrInvalidTransition)
+	m.apply(Event{Kind: EvArrears, Actor: order.Actor{Kind: order.ActorTimer},
+		Arrears: order.ArrearsSignal{Action: order.ArrearsFreeze, CaseID: "AR1", Actor: order.Actor{Kind: order.ActorTimer}}})
+	m.refused(Event{Kind: EvRetry, Actor: opsA}, order.ErrInvalidTransition) // running, not stuck yet
+	m.advance(ourSideAfter(m.s.In.Windows, CallFreeze) + time.Second)
+	out := m.apply(Event{Kind: EvRetry, Actor: opsA})
+	if !slices.Equal(out.Restart, []CallKind{CallFreeze}) || !slices.Equal(out.Calls, []CallKind{CallFreeze}) {
+		t.Fatalf("restart %v calls %v: the stuck FREEZE is sent afresh", out.Restart, out.Calls)
+	}
+	if View(&m.s, m.now).NeedsAttention || !m.s.Clocks.Has(ClockOurSide) {
+		t.Fatalf("flag %q clocks %v: the flag clears, the clock starts again", m.s.Attention, m.s.Clocks)
+	}
+}

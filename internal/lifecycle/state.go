@@ -212,6 +212,10 @@ type Outcome struct {
 	Calls    []CallKind
 	// LevelLookup asks for the customer level's grace and retention (at expiry).
 	LevelLookup bool
+	// Restart are calls still running that ops retried (RulesOps: stuck on our side): the
+	// loop abandons the running attempt (cancels its activity, drops its answer) before it
+	// starts the same kind again (in Calls).
+	Restart []CallKind
 	// TellAccount is the word for the customer's account workflow when ops lifted or put
 	// back a hold by hand (the account owns arrears holds).
 	TellAccount *order.HoldOverride

@@ -48,6 +48,10 @@ var regressions = []struct {
 	{"a freeze told while a new arrears case began lists the orders of before: an order placed in between is never held", "",
 		`place c=1 v=1817 | arrears c=1 v=3152 | advance d=240h0m0s | level c=1 v=1667 | next v=1 | level c=1 v=2574 | pay c=1 v=220 | tell c=1 | arrears c=1 v=4069 | level c=1 v=1850 | place c=1 v=598 | advance d=960h0m0s`},
 
+	// Ops (found while the ops rules were written).
+	{"a retry of a failed production restarted the newInstance it had just started as stuck: two calls, one answered", "",
+		`place c=1 v=3891 | advance d=24h0m0s | answer o=0 v=1797 out=failed`},
+
 	// Money.
 	{"a renewal before acceptance posts a payable line", "money", `place c=0 v=1380 | update o=0 ev=renew v=860`},
 	{"a renewal (at the order's amount) before acceptance posts a payable line", "money", `place c=0 v=2282 | update o=0 ev=renew v=400`},

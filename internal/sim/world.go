@@ -222,6 +222,12 @@ func (w *World) process(o *simOrder, ev lifecycle.Event, party bool) {
 			w.violate("money", "order %s: the books refuse %s %s %q: %v", o.id, p.Action, p.Kind, p.Key, err)
 		}
 	}
+	for _, k := range out.Restart {
+		// The loop abandons the running attempt: its answer never comes.
+		if i := slices.Index(o.inflight, k); i >= 0 {
+			o.inflight = slices.Delete(o.inflight, i, i+1)
+		}
+	}
 	if !o.draining {
 		o.inflight = append(o.inflight, out.Calls...)
 		if out.LevelLookup {

@@ -24,8 +24,21 @@ var (
 
 // running is a call in flight.
 type running struct {
-	kind lifecycle.CallKind
-	f    workflow.Future
+	kind   lifecycle.CallKind
+	f      workflow.Future
+	cancel workflow.CancelFunc
+}
+
+// abandon cancels the running attempt of a call ops retried while it was stuck: its answer
+// is no longer awaited (the loop forgets it), and the call starts afresh.
+func (o *orderImpl) abandon(k lifecycle.CallKind) {
+	for i, rc := range o.running {
+		if rc.kind == k {
+			rc.cancel()
+			o.running = append(o.running[:i], o.running[i+1:]...)
+			return
+		}
+	}
 }
 
 // resumeCalls starts, in a new run, the calls the state says are running: those the last
@@ -41,6 +54,7 @@ func (o *orderImpl) resumeCalls(ctx workflow.Context) {
 // startCall starts a call as an activity that runs beside the loop: while it retries,
 // clocks and updates go on.
 func (o *orderImpl) startCall(ctx workflow.Context, k lifecycle.CallKind) {
+	ctx, cancel := workflow.WithCancel(ctx)
 	w, in := o.st.In.Windows, o.st.In
 	call := activities.SellerCall{
 		OrderID: in.OrderID, OrderLineID: in.OrderLineID, SellerID: in.SellerID, ProductID: in.ProductID,
@@ -85,7 +99,7 @@ func (o *orderImpl) startCall(ctx workflow.Context, k lifecycle.CallKind) {
 		}
 		f = workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, summary), seller.RefreshInstance, call)
 	}
-	o.running = append(o.running, &running{kind: k, f: f})
+	o.running = append(o.running, &running{kind: k, f: f, cancel: cancel})
 }
 
 // finished turns a finished call into an event.

@@ -292,6 +292,9 @@ func (o *orderImpl) commit(ctx workflow.Context, ev lifecycle.Event, out lifecyc
 		o.seq += len(out.Steps)
 	}
 	o.publish(ctx)
+	for _, k := range out.Restart {
+		o.abandon(k)
+	}
 	if t := out.TellAccount; t != nil {
 		// The account owns arrears holds: its trail says ops lifted or put back this one.
 		// A signal the account cannot take (no account workflow) is logged, not retried.

@@ -517,3 +517,39 @@ func (s *orderSuite) TestOpsUnfreezeTellsTheAccount() {
 	s.Equal(1, s.count("FREEZE"))
 	s.Equal(1, s.count("UNFREEZE"))
 }
+
+// TestStuckCallRetriedByOps: a FREEZE failing on our side (it never reaches the seller) is
+// flagged call_failing_our_side after its window; ops' retry abandons the running attempt
+// and sends it afresh, which goes through.
+func (s *orderSuite) TestStuckCallRetriedByOps() {
+	s.sellerErr[string(sellerapi.StatusFreeze)] = temporal.NewApplicationError("seller s-1 not in the catalogue", activities.ErrTypeOurFault)
+	in := startInput(order.TypeSaaS, order.BillingPayPerUse, false)
+	// Hourly attempts, flagged 1 min past the whole window (7 attempts): before the test
+	// environment's cap of 10 attempts ends the call.
+	in.Windows.SellerCall.Interval, in.Windows.OurSideAfter = time.Hour, time.Minute
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(order.SignalArrears, order.ArrearsSignal{Action: order.ArrearsFreeze, CaseID: "AR1",
+			Actor: order.Actor{Kind: order.ActorTimer}})
+	}, time.Hour)
+	s.env.RegisterDelayedCallback(func() {
+		val, err := s.env.QueryWorkflow(order.QueryState)
+		s.Require().NoError(err)
+		var v order.View
+		s.NoError(val.Get(&v))
+		s.Equal("call_failing_our_side", v.AttentionCause, v.Attention)
+		s.mu.Lock()
+		delete(s.sellerErr, string(sellerapi.StatusFreeze))
+		s.mu.Unlock()
+	}, 8*time.Hour+30*time.Minute)
+	s.update(order.UpdateRetry, act(opsA), 8*time.Hour+31*time.Minute, func(v order.View, err error) {
+		s.NoError(err)
+		s.False(v.NeedsAttention)
+	})
+	s.update(order.UpdateUnsubscribe, order.UnsubscribeRequest{Actor: order.Actor{Kind: order.ActorBilling, ID: "billing"},
+		Reason: "done", UnsubscribeOrderID: "U-1", UnsubscribeOrderLineID: "U-1-1"}, 9*time.Hour, func(_ order.View, err error) { s.NoError(err) })
+	s.env.ExecuteWorkflow(Order, in)
+	v := s.result()
+	s.Equal(order.PhaseReleased, v.Phase)
+	s.Contains(s.events(), "retry_requested")
+	s.Greater(s.count(string(sellerapi.StatusFreeze)), 1)
+}
