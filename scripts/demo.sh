@@ -7,7 +7,8 @@
 #      the seller's statement of the month.
 #   3. A SaaS order from purchase to release: acceptance, settlement, expiry, grace, freeze,
 #      retention, release.
-# DEMO=service, DEMO=billing or DEMO=saas runs one of them.
+# DEMO=service, DEMO=billing or DEMO=saas runs one of them; MONTH=YYYY-MM states and shows
+# another month than the current one.
 #
 # Reruns on the same data (the .data/ of `make run` survives restarts) work: every order,
 # idempotency key and arrears report is named for the run (RUN, default the time); arrears
@@ -23,6 +24,8 @@ BILLING=${BILLING_TOKEN:-dev-billing-token}
 SIM=${SIM:-http://127.0.0.1:8090}
 RUN=${RUN:-$(date +%s)}
 DEMO=${DEMO:-all}
+# The month whose seller statement the billing part states and shows (one that has begun).
+MONTH=${MONTH:-$(date -u +%Y-%m)}
 
 # step is what the demo is doing, named in the message of any failure.
 step="starting"
@@ -196,8 +199,10 @@ statement() {
 billing_demo() {
 	local order="DEMO-PPU-$RUN" month next answer
 	part="pay-per-use order $order"
-	month=$(date -u +%Y-%m)
-	next=$(date -u -d "$month-01 +1 month" +%Y-%m)
+	month=$MONTH
+	# The first month whose statement can take lines posted now: this one, or the next.
+	next=$(date -u +%Y-%m)
+	[[ "$month" < "$next" ]] || next=$(date -u -d "$month-01 +1 month" +%Y-%m)
 	echo "== Arrears on a pay-per-use order, then the seller's statement"
 	# A demo interrupted before its payment leaves cust-demo in arrears, and a customer in
 	# arrears may not place pay-per-use orders: billing settles what is left first.
@@ -245,13 +250,13 @@ billing_demo() {
 	answer=$(request ops GET "/v1/sellers/seller-demo/settlements?month=$month")
 	if [ "${answer%%$'\n'*}" = 200 ]; then
 		say "5. seller-demo's statement of $month was made already, at $(json_field statedAt <<<"$answer") (an earlier demo or ops ran it)"
-		echo "   A month is stated once per seller and stays as it was: this run's lines wait for the statement of $next"
-		echo "   (the seller-statements schedule runs it on the 3rd; or ops: POST /v1/settlements/runs {\"month\":\"$next\"} once $next has begun)"
+		echo "   A month is stated once per seller and stays as it was: this run's lines wait for a later statement, $next's at the earliest"
+		echo "   (the seller-statements schedule states each month on the 3rd of the next; ops: POST /v1/settlements/runs {\"month\":\"YYYY-MM\"})"
 		statement "$answer" "$month"
 		echo
 		return
 	fi
-	say "5. Ops state this month's seller statements now (POST /v1/settlements/runs; the schedule states the month before on the 3rd)"
+	say "5. Ops state the seller statements of $month now (POST /v1/settlements/runs; the schedule states the month before on the 3rd)"
 	as_ops POST "/v1/settlements/runs" -H 'Content-Type: application/json' -H "Idempotency-Key: demo-statements-$RUN" \
 		-d "{\"month\":\"$month\"}" >/dev/null
 	for _ in $(seq 1 60); do
