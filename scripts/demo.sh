@@ -3,8 +3,8 @@
 # 2 seconds). Needs only curl.
 #   1. A supervised service order: delivered, rejected with a reason, redelivered, appealed
 #      with evidence, escalated by its SLA, accepted by ops, reviewed by the buyer.
-#   2. A pay-per-use order frozen for the customer's arrears and unfrozen on payment, then
-#      the seller's statement of the month.
+#   2. A pay-per-use order frozen for the customer's arrears and unfrozen on payment, the
+#      seller's statement of the month, then the order ended by billing.
 #   3. A SaaS order from purchase to release: acceptance, settlement, expiry, grace, freeze,
 #      retention, release.
 # DEMO=service, DEMO=billing or DEMO=saas runs one of them; MONTH=YYYY-MM states and shows
@@ -252,21 +252,25 @@ billing_demo() {
 		say "5. seller-demo's statement of $month was made already, at $(json_field statedAt <<<"$answer") (an earlier demo or ops ran it)"
 		echo "   A month is stated once per seller and stays as it was: this run's lines wait for a later statement, $next's at the earliest"
 		echo "   (the seller-statements schedule states each month on the 3rd of the next; ops: POST /v1/settlements/runs {\"month\":\"YYYY-MM\"})"
-		statement "$answer" "$month"
-		echo
-		return
+	else
+		say "5. Ops state the seller statements of $month now (POST /v1/settlements/runs; the schedule states the month before on the 3rd)"
+		as_ops POST "/v1/settlements/runs" -H 'Content-Type: application/json' -H "Idempotency-Key: demo-statements-$RUN" \
+			-d "{\"month\":\"$month\"}" >/dev/null
+		for _ in $(seq 1 60); do
+			answer=$(request ops GET "/v1/sellers/seller-demo/settlements?month=$month")
+			[ "${answer%%$'\n'*}" = 200 ] && break
+			sleep 0.5
+		done
+		[ "${answer%%$'\n'*}" = 200 ] ||
+			fail "the statement of $month did not appear within 30 s: GET /v1/sellers/seller-demo/settlements?month=$month answered ${answer%%$'\n'*}: ${answer#*$'\n'}"
 	fi
-	say "5. Ops state the seller statements of $month now (POST /v1/settlements/runs; the schedule states the month before on the 3rd)"
-	as_ops POST "/v1/settlements/runs" -H 'Content-Type: application/json' -H "Idempotency-Key: demo-statements-$RUN" \
-		-d "{\"month\":\"$month\"}" >/dev/null
-	for _ in $(seq 1 60); do
-		answer=$(request ops GET "/v1/sellers/seller-demo/settlements?month=$month")
-		[ "${answer%%$'\n'*}" = 200 ] && break
-		sleep 0.5
-	done
-	[ "${answer%%$'\n'*}" = 200 ] ||
-		fail "the statement of $month did not appear within 30 s: GET /v1/sellers/seller-demo/settlements?month=$month answered ${answer%%$'\n'*}: ${answer#*$'\n'}"
 	statement "$answer" "$month"
+	# A pay-per-use order runs until billing ends it, and every later arrears of cust-demo
+	# would hold it again: each run ends its own, so reruns do not pile them up.
+	say "6. Billing ends the order (POST /v1/orders/$order/unsubscription): released at the seller, its workflow completes"
+	as_billing POST "/v1/orders/$order/unsubscription" -H 'Content-Type: application/json' \
+		-H "Idempotency-Key: demo-unsubscribe-$RUN" -d '{"reason":"The demo is over."}' >/dev/null
+	wait_for "$order" released
 	echo
 }
 
@@ -277,4 +281,5 @@ billing) billing_demo ;;
 all) service_demo; billing_demo; saas_demo ;;
 *) fail "DEMO=$DEMO: want service, billing, saas or all" ;;
 esac
-echo "Done. In the Temporal UI (http://127.0.0.1:8233), search: CustomerId = 'cust-demo'; AppealOpen = true; ArrearsState = 'frozen'; and see Schedules"
+echo "Done. In the Temporal UI (http://127.0.0.1:8233), Workflows, </> (View raw query): CustomerId = 'cust-demo' lists"
+echo "every demo order and the account; while a run goes on, AppealOpen = true and ArrearsState = 'frozen' find its cases. See also Schedules."
