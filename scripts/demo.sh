@@ -53,7 +53,7 @@ request() {
 	buyer) who=(-H "Authorization: Bearer $WEB" -H 'X-Actor-Role: buyer' -H 'X-Actor-Id: cust-demo') ;;
 	seller) who=(-H "Authorization: Bearer $WEB" -H 'X-Actor-Role: seller' -H 'X-Actor-Id: seller-demo') ;;
 	esac
-	out=$(curl -sS -X "$method" "$API$path" "${who[@]}" "$@" -w '\n%{http_code}') ||
+	out=$(curl -sS --max-time 60 -X "$method" "$API$path" "${who[@]}" "$@" -w '\n%{http_code}') ||
 		fail "$method $path: no answer from $API (is \`make run\` going?)"
 	printf '%s\n%s\n' "${out##*$'\n'}" "${out%$'\n'*}"
 }
