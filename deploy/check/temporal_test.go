@@ -96,3 +96,49 @@ func searchAttributesInCode(t *testing.T) map[string]string {
 	}
 	return out
 }
+
+// deployNamespace is the Temporal namespace of the production shape (compose and
+// Kubernetes); the dev stack of `make run` uses `default` (internal/config).
+const deployNamespace = "orders"
+
+// TestOneTemporalNamespace: every orders process, the namespace setup and the UI of
+// compose, and the orders-config of Kubernetes, name the same Temporal namespace; the
+// runbooks say so, and every temporal CLI command they show names it (the CLI's default,
+// `default`, is the dev stack's).
+func TestOneTemporalNamespace(t *testing.T) {
+	p := loadCompose(t)
+	seen := 0
+	for name, s := range p.Services {
+		for _, v := range []string{"TEMPORAL_NAMESPACE", "TEMPORAL_DEFAULT_NAMESPACE"} {
+			if _, set := s.Environment[v]; !set {
+				continue
+			}
+			seen++
+			if got := env(s, v); got != deployNamespace {
+				t.Errorf("compose service %s: %s=%q, want %q", name, v, got, deployNamespace)
+			}
+		}
+	}
+	if seen < 4 { // migrate, api, worker, temporal-setup, temporal-ui at least
+		t.Errorf("compose: %d services name a Temporal namespace; want the orders processes, temporal-setup and temporal-ui", seen)
+	}
+	for _, dir := range []string{deployPath("k8s", "base"), deployPath("k8s", "overlays", "production")} {
+		if got := build(t, dir).configMapByPrefix(t, "orders-config").Data["TEMPORAL_NAMESPACE"]; got != deployNamespace {
+			t.Errorf("%s: orders-config TEMPORAL_NAMESPACE=%q, want %q", dir, got, deployNamespace)
+		}
+	}
+	cli := regexp.MustCompile(`(?m)^\s*temporal (workflow|schedule|operator search-attribute) .*$`)
+	for _, doc := range []string{deployPath("README.md"), repoPath("docs", "operations.md")} {
+		text := readFile(t, doc)
+		for _, want := range []string{"namespace `" + deployNamespace + "`", "namespace `default`"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s does not say %q", doc, want)
+			}
+		}
+		for _, line := range cli.FindAllString(text, -1) {
+			if !strings.Contains(line, "--namespace") {
+				t.Errorf("%s: %q runs in the CLI's default namespace: add --namespace %s", doc, strings.TrimSpace(line), deployNamespace)
+			}
+		}
+	}
+}

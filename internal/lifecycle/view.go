@@ -86,7 +86,7 @@ func Details(s *State, v order.View) string {
 	}
 	for _, c := range s.Clocks {
 		if c.Paused {
-			fmt.Fprintf(&b, "- %s: paused by the appeal, %s left\n", s.ClockSummary(c.Name), c.Left)
+			fmt.Fprintf(&b, "- %s: paused by the appeal, %s left\n", s.ClockSummary(c.Name), order.FormatDuration(c.Left))
 			continue
 		}
 		fmt.Fprintf(&b, "- %s at %s\n", s.ClockSummary(c.Name), c.At.UTC().Format(time.RFC3339))
