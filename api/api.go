@@ -161,7 +161,7 @@ func New(d Deps) *Server {
 		"healthz": s.healthz, "readyz": s.readyz, "openapi": s.openAPI,
 		"putSeller": s.putSeller, "getSeller": s.getSeller, "startKeyRotation": s.startKeyRotation,
 		"putSellerLimits": s.putSellerLimits, "deleteSellerLimits": s.deleteSellerLimits,
-		"sellerConfirmKey": s.sellerConfirmKey, "putProduct": s.putProduct, "getProduct": s.getProduct,
+		"sellerConfirmKey": s.sellerConfirmKey, "sellerListUsage": s.sellerListUsage, "putProduct": s.putProduct, "getProduct": s.getProduct,
 		"putCustomer": s.putCustomer,
 		"createOrder": s.createOrder, "listOrders": s.listOrders, "getOrder": s.getOrder,
 		"listOrderEvents": s.orderEvents, "acceptOrder": s.accept, "retryOrder": s.retry,

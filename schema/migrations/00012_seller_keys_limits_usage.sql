@@ -64,15 +64,15 @@ CREATE TABLE usage_refusals (
     begin_time       text NOT NULL,
     end_time         text NOT NULL,
     usage_value      text NOT NULL,
-    -- The month the record is listed under: of its beginTime when that parses, else of
-    -- when it was received.
-    month            text NOT NULL CHECK (month ~ '^[0-9]{4}-(0[1-9]|1[0-2])$'),
+    -- When the record is listed at (and so its month): its beginTime when that reads as
+    -- RFC 3339, else when it was first received.
+    listed_at        timestamptz NOT NULL,
     received_at      timestamptz NOT NULL,
     last_received_at timestamptz NOT NULL,
     times            integer NOT NULL DEFAULT 1,
     PRIMARY KEY (seller_id, metering_sn, reason)
 );
-CREATE INDEX usage_refusals_order_month ON usage_refusals (order_id, month);
+CREATE INDEX usage_refusals_order_listed ON usage_refusals (order_id, listed_at);
 CREATE INDEX usage_records_order_begin ON usage_records (order_id, begin_time);
 
 -- +goose Down
