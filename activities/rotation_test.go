@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/policy"
@@ -80,11 +83,35 @@ func TestAuthFailuresDuringKeyRotation(t *testing.T) {
 			t.Fatalf("%s: a 000001 answer succeeded", id)
 		}
 	}
+	// In an activity with a retry window: a 000001 during the rotation does not use an
+	// attempt of it (no heartbeat counting it), the same answer outside one does.
+	for _, tt := range []struct {
+		sellerID string
+		counted  bool
+	}{{rotating, false}, {steady, true}} {
+		var suite testsuite.WorkflowTestSuite
+		env := suite.NewTestActivityEnvironment()
+		env.RegisterActivity(s)
+		var attempts atomic.Int32
+		env.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
+			var a attemptLog
+			if details.HasValues() && details.Get(&a) == nil {
+				attempts.Store(int32(a.Attempts))
+			}
+		})
+		call := SellerCall{OrderID: "o-" + tt.sellerID, SellerID: tt.sellerID, ProductID: tt.sellerID, InstanceID: "i", MaxAttempts: 3}
+		if _, err := env.ExecuteActivity(s.UpdateInstanceStatus, call, sellerapi.StatusFreeze); err == nil {
+			t.Fatalf("%s: a 000001 answer succeeded", tt.sellerID)
+		}
+		if counted := attempts.Load() == 1; counted != tt.counted {
+			t.Errorf("%s: attempts counted %d, want counted %v", tt.sellerID, attempts.Load(), tt.counted)
+		}
+	}
 	if withNewKey.Load() != 0 {
 		t.Fatal("a call during the rotation was not signed with the old key")
 	}
 	var during bool
-	if err := db.QueryRow(ctx, `SELECT during_key_rotation FROM seller_calls WHERE seller_id = $1`, rotating).Scan(&during); err != nil || !during {
+	if err := db.QueryRow(ctx, `SELECT bool_and(during_key_rotation) FROM seller_calls WHERE seller_id = $1`, rotating).Scan(&during); err != nil || !during {
 		t.Fatalf("the call during the rotation is not marked: %v %v", during, err)
 	}
 

@@ -228,8 +228,14 @@ func (s *server) sellerConfirmKey(c echo.Context) error {
 	case sk.pending:
 		err := sellerkeys.Confirm(ctx, s.db, sellerID, sk.seller, s.now().UTC())
 		if errors.Is(err, sellerkeys.ErrNoRotation) {
-			// ops replaced or ended the rotation since this call's key was checked.
-			return sellerUnauthenticated("the signature does not match")
+			// Either a confirmation at the same time made this key active already (a
+			// retry: the same answer), or ops replaced or ended the rotation since this
+			// call's key was checked (the key is no longer valid).
+			now, lErr := sellerkeys.Lookup(ctx, s.db, s.keys, sellerID)
+			if lErr != nil || now.AccessKey != sk.seller.PendingKey {
+				return sellerUnauthenticated("the signature does not match")
+			}
+			err = nil
 		}
 		if err != nil {
 			return dbFailure("confirm the key of seller "+sellerID, err)

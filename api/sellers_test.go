@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cloudmarket/orders/internal/sellerkeys"
@@ -124,7 +125,7 @@ func TestSellerKeyRotation(t *testing.T) {
 		})
 	}
 
-	idem := merge(opsBy("alice"), map[string]string{headerIdempotencyKey: "rot-1"})
+	idem := merge(opsBy("alice"), map[string]string{headerIdempotencyKey: "rot-" + id})
 	rec = h.do(t, http.MethodPost, path+"/key-rotations", `{"accessKey":"`+newKey+`"}`, idem)
 	wantStatus(t, rec, http.StatusOK)
 	var got sellerResponse
@@ -175,6 +176,24 @@ func TestSellerKeyRotation(t *testing.T) {
 	decodeInto(t, rec, &got)
 	if got.Keys.Pending != nil || got.Keys.Active.Fingerprint != sellerkeys.Fingerprint(oldKey) || get(newerKey) != 401 || get(newKey) != 401 {
 		t.Fatalf("after PUT with a key: %+v", got.Keys)
+	}
+
+	// Confirmations sent at once (a seller retrying) all answer 200.
+	wantStatus(t, h.do(t, http.MethodPost, path+"/key-rotations", `{"accessKey":"`+newerKey+`"}`, opsBy("alice")), http.StatusOK)
+	codes := make(chan int, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { codes <- confirm(newerKey).Code })
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("a concurrent confirmation answered %d", code)
+		}
+	}
+	if sl := lookup(); sl.AccessKey != newerKey || sl.Rotating() {
+		t.Fatal("after concurrent confirmations the new key must be active")
 	}
 
 	for _, key := range []string{oldKey, newKey, newerKey} {
