@@ -162,7 +162,9 @@ func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity,
 		return nil, prev, err // not the seller's doing: not counted
 	}
 	defer leave()
-	res, callErr := s.Client.Call(ctx, row.Endpoint, row.AccessKey, row.VerifyBodySign, req)
+	// Signed with the active key; during a rotation an answer signed with the new key is
+	// accepted too.
+	res, callErr := s.Client.CallKeys(ctx, row.Endpoint, sellerapi.Keys{Sign: row.AccessKey, Pending: row.PendingKey}, row.VerifyBodySign, req)
 	attempt := int32(1)
 	if activity.IsActivity(ctx) {
 		attempt = activity.GetInfo(ctx).Attempt
