@@ -46,6 +46,8 @@ func TestAuthentication(t *testing.T) {
 		{"billing reads a seller", "GET", "/v1/sellers/s-1", "", billingCaller(), 403, CodeForbidden, ""},
 		{"seller starts a key rotation", "POST", "/v1/sellers/s-1/key-rotations", `{"accessKey":"key-12345678"}`, seller("s-1"), 403, CodeForbidden, ""},
 		{"billing starts a key rotation", "POST", "/v1/sellers/s-1/key-rotations", `{"accessKey":"key-12345678"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"seller cancels a key rotation", "DELETE", "/v1/sellers/s-1/key-rotations", "", seller("s-1"), 403, CodeForbidden, ""},
+		{"billing cancels a key rotation", "DELETE", "/v1/sellers/s-1/key-rotations", "", billingCaller(), 403, CodeForbidden, ""},
 		{"seller sets its limits", "PUT", "/v1/sellers/s-1/limits", `{"perSecond":5,"concurrency":2}`, seller("s-1"), 403, CodeForbidden, ""},
 		{"billing sets limits", "PUT", "/v1/sellers/s-1/limits", `{"perSecond":5,"concurrency":2}`, billingCaller(), 403, CodeForbidden, ""},
 		{"seller deletes its limits", "DELETE", "/v1/sellers/s-1/limits", "", seller("s-1"), 403, CodeForbidden, ""},

@@ -158,6 +158,28 @@ func (s *server) startKeyRotation(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// cancelKeyRotation answers DELETE /v1/sellers/{sellerId}/key-rotations (ops): the pending
+// key is forgotten, the active key stays the only one.
+func (s *server) cancelKeyRotation(c echo.Context) error {
+	id := c.Param("sellerId")
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	was, err := sellerkeys.CancelRotation(ctx, s.db, id, s.now().UTC())
+	switch {
+	case errors.Is(err, sellerkeys.ErrNotFound):
+		return sellerNotFound(id)
+	case err != nil:
+		return dbFailure("cancel key rotation of seller "+id, err)
+	}
+	out, err := s.readSeller(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.log.Info("seller key rotation cancelled", "request_id", requestID(c), "seller_id", id,
+		"was_pending", was, "actor_id", callerOf(c).ID)
+	return c.JSON(http.StatusOK, out)
+}
+
 func (k *keyInfo) fingerprint() string {
 	if k == nil {
 		return ""

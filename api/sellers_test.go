@@ -178,6 +178,21 @@ func TestSellerKeyRotation(t *testing.T) {
 		t.Fatalf("after PUT with a key: %+v", got.Keys)
 	}
 
+	// Ops cancel a rotation: the pending key stops working, the active one stays.
+	wantStatus(t, h.do(t, http.MethodPost, path+"/key-rotations", `{"accessKey":"`+newerKey+`"}`, opsBy("alice")), http.StatusOK)
+	if get(newerKey) != 200 {
+		t.Fatal("the pending key does not sign")
+	}
+	rec = h.do(t, http.MethodDelete, path+"/key-rotations", "", opsBy("alice"))
+	wantStatus(t, rec, http.StatusOK)
+	got = sellerResponse{}
+	decodeInto(t, rec, &got)
+	if got.Keys.Pending != nil || get(newerKey) != 401 || get(oldKey) != 200 {
+		t.Fatalf("after cancel: %+v", got.Keys)
+	}
+	wantStatus(t, h.do(t, http.MethodDelete, path+"/key-rotations", "", opsBy("alice")), http.StatusOK)
+	wantProblem(t, h.do(t, http.MethodDelete, "/v1/sellers/"+uid("seller")+"/key-rotations", "", opsBy("alice")), 404, CodeSellerNotFound, "sellerId")
+
 	// Confirmations sent at once (a seller retrying) all answer 200.
 	wantStatus(t, h.do(t, http.MethodPost, path+"/key-rotations", `{"accessKey":"`+newerKey+`"}`, opsBy("alice")), http.StatusOK)
 	codes := make(chan int, 4)

@@ -6,7 +6,6 @@
 package sellerkeys
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -166,9 +165,22 @@ func Confirm(ctx context.Context, db DB, sellerID string, s Seller, at time.Time
 	return nil
 }
 
-// SamePending reports whether a and b (two Lookups) show the same pending key.
-func SamePending(a, b Seller) bool {
-	return a.Rotating() && bytes.Equal(a.pendingSealed, b.pendingSealed)
+// CancelRotation forgets the seller's pending key, if any: the active key stays the only
+// one. It reports whether a rotation was pending.
+func CancelRotation(ctx context.Context, db DB, sellerID string, at time.Time) (bool, error) {
+	var was bool
+	err := db.QueryRow(ctx, `UPDATE sellers s SET pending_key_kek = NULL, pending_key_dek = NULL, pending_key_sealed = NULL,
+		    pending_key_fingerprint = NULL, pending_key_created_at = NULL,
+		    updated_at = CASE WHEN s.pending_key_sealed IS NULL THEN s.updated_at ELSE $2 END
+		FROM (SELECT pending_key_sealed IS NOT NULL AS was FROM sellers WHERE seller_id = $1 FOR UPDATE) old
+		WHERE s.seller_id = $1 RETURNING old.was`, sellerID, at).Scan(&was)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("seller %s: %w", sellerID, ErrNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("cancel the key rotation of seller %s: %w", sellerID, err)
+	}
+	return was, nil
 }
 
 // Which rows Reseal seals.

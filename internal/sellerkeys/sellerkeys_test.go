@@ -194,6 +194,24 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil || second.PendingKey != "newer-key-789" || second.AccessKey != "old-key-123" {
 		t.Fatalf("after reseal: %+v, %v", second, err)
 	}
+	if was, err := CancelRotation(ctx, db, "rot", at); err != nil || !was {
+		t.Fatalf("cancel: %v, %v", was, err)
+	}
+	if err := Confirm(ctx, db, "rot", second, at); !errors.Is(err, ErrNoRotation) {
+		t.Fatalf("a cancelled rotation was confirmed: %v", err)
+	}
+	if was, err := CancelRotation(ctx, db, "rot", at); err != nil || was {
+		t.Fatalf("cancel again: %v, %v", was, err)
+	}
+	if _, err := CancelRotation(ctx, db, "nobody", at); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cancel for an unknown seller: %v", err)
+	}
+	if _, err := StartRotation(ctx, db, r2, "rot", "newer-key-789", at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if second, err = Lookup(ctx, db, r2, "rot"); err != nil {
+		t.Fatal(err)
+	}
 	if err := Confirm(ctx, db, "rot", second, at.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
