@@ -47,6 +47,9 @@ type sellerGate struct {
 	slots   chan struct{}
 }
 
+// defaultGateWait is how long an attempt waits for its turn at most.
+const defaultGateWait = 20 * time.Second
+
 // ErrTypeSellerBusy: the attempt did not get its turn at the seller within maxWait.
 const ErrTypeSellerBusy = "SellerBusy"
 
@@ -59,7 +62,7 @@ func NewSellerGates(perSecond float64, concurrency int) *SellerGates {
 // NewSellerGatesFunc returns gates whose limits come from limit, asked once per seller (the
 // policy's per-seller overrides).
 func NewSellerGatesFunc(limit func(sellerID string) (perSecond float64, concurrency int)) *SellerGates {
-	return &SellerGates{limit: limit, maxWait: 20 * time.Second, gates: map[string]*sellerGate{}}
+	return &SellerGates{limit: limit, maxWait: defaultGateWait, gates: map[string]*sellerGate{}}
 }
 
 func (g *SellerGates) gate(sellerID string) *sellerGate {

@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cloudmarket/orders/activities/sellerapi"
 )
 
 // SharedLimiter keeps every worker process's calls to a seller within one limit, through
@@ -42,8 +44,9 @@ type SharedLimiter struct {
 	// Margin widens each rate window beyond a second: the jitter allowed between taking a
 	// row and the call reaching the seller.
 	Margin time.Duration
-	// Lease bounds how long a call holds a concurrency slot; longer than any call lasts
-	// (SELLER_TIMEOUT is at most a minute).
+	// Lease bounds how long a call holds a concurrency slot: its wait for a rate row (at
+	// most a gate's wait, 20 s) and the call itself (SELLER_TIMEOUT). A worker that dies
+	// mid-call holds its slots that long.
 	Lease time.Duration
 	// Refresh is how long a seller's limits are cached in this process: a change through
 	// the API reaches every worker within it.
@@ -63,8 +66,17 @@ type sharedLimits struct {
 
 // NewSharedLimiter returns a limiter over db whose default limits come from policy.
 func NewSharedLimiter(db *pgxpool.Pool, policy func(sellerID string) (perSecond float64, concurrency int)) *SharedLimiter {
-	return &SharedLimiter{db: db, policy: policy, Margin: 100 * time.Millisecond, Lease: 2 * time.Minute,
+	return &SharedLimiter{db: db, policy: policy, Margin: 100 * time.Millisecond, Lease: LeaseFor(0),
 		Refresh: 5 * time.Second, limits: map[string]sharedLimits{}}
+}
+
+// LeaseFor is the lease a call needs whose seller calls time out after callTimeout (0: the
+// protocol's default): the longest a gate waits for a turn, the call, and a margin.
+func LeaseFor(callTimeout time.Duration) time.Duration {
+	if callTimeout <= 0 {
+		callTimeout = sellerapi.DefaultTimeout
+	}
+	return defaultGateWait + callTimeout + 5*time.Second
 }
 
 // limitsOf reads a seller's limits (cached for Refresh) and makes sure its rows exist.

@@ -178,6 +178,22 @@ func TestSharedLimiterLimits(t *testing.T) {
 		t.Fatalf("a freed slot is not reused: %v", err)
 	}
 	leave()
+
+	// A worker that dies holding a slot (never leaves) frees it when its lease runs out.
+	l.Lease = 300 * time.Millisecond
+	if _, err := g.Enter(ctx, sellerID); err != nil {
+		t.Fatal(err)
+	}
+	g.maxWait = 2 * time.Second
+	start := time.Now()
+	leave, err = g.Enter(ctx, sellerID)
+	if err != nil {
+		t.Fatalf("a dead holder's slot is not freed by its lease: %v", err)
+	}
+	leave()
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("the slot was taken after %v, before the lease ran out", waited)
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -48,6 +48,10 @@ func New(o Options) sdkworker.Worker {
 		l := o.Policy.SellerLimit(sellerID)
 		return l.CallsPerSecond, l.Concurrency
 	}
+	shared := activities.NewSharedLimiter(o.DB, policyLimit)
+	if o.Seller != nil {
+		shared.Lease = activities.LeaseFor(o.Seller.Timeout())
+	}
 	w := sdkworker.New(o.Client, o.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxActivities,
 		WorkerStopTimeout:                  o.StopTimeout,
@@ -57,7 +61,7 @@ func New(o Options) sdkworker.Worker {
 		Seller: &activities.Seller{DB: o.DB, Keys: o.Keys, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger,
 			// Per-seller limits shared by every worker through PostgreSQL: ops' (PUT
 			// /v1/sellers/{id}/limits), else the policy's.
-			Gates: activities.NewSellerGatesFunc(policyLimit).Share(activities.NewSharedLimiter(o.DB, policyLimit))},
+			Gates: activities.NewSellerGatesFunc(policyLimit).Share(shared)},
 		Accounts:   &activities.Accounts{DB: o.DB, Temporal: o.Client, Metrics: o.Metrics},
 		Statements: &activities.Statements{DB: o.DB, Metrics: o.Metrics},
 		Health:     &activities.Health{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics},

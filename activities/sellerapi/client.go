@@ -206,6 +206,9 @@ func (c *Client) CallKeys(ctx context.Context, endpoint string, keys Keys, verif
 	return res, c.fail(ctx, req, res, class, safe, msg, nil)
 }
 
+// Timeout is how long one call may take at most, connect to last byte.
+func (c *Client) Timeout() time.Duration { return c.http.Timeout }
+
 // checkEndpoint parses the endpoint and applies the policy's scheme and literal-address
 // rules (the dialer checks resolved addresses). safe is the endpoint as it may appear in
 // errors and logs: scheme, host and path, no user info, no query.
