@@ -162,7 +162,9 @@ func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity,
 		return nil, prev, err // not the seller's doing: not counted
 	}
 	defer leave()
-	res, callErr := s.Client.Call(ctx, row.Endpoint, row.AccessKey, row.VerifyBodySign, req)
+	// Signed with the active key; during a rotation an answer signed with the new key is
+	// accepted too.
+	res, callErr := s.Client.CallKeys(ctx, row.Endpoint, sellerapi.Keys{Sign: row.AccessKey, Pending: row.PendingKey}, row.VerifyBodySign, req)
 	attempt := int32(1)
 	if activity.IsActivity(ctx) {
 		attempt = activity.GetInfo(ctx).Attempt
@@ -184,17 +186,23 @@ func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity,
 	// what product health must see.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	// A call during a key rotation is marked: a 000001 answer then is the rotation's (the
+	// seller checking another key than we sign with), and product health leaves it out.
 	if _, err := s.DB.Exec(recCtx, `INSERT INTO seller_calls (order_id, seller_id, product_id, activity, attempt,
-		business_id, http_status, result_code, latency_ms, error) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+		business_id, http_status, result_code, latency_ms, error, during_key_rotation) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
 		c.OrderID, c.SellerID, c.ProductID, string(act), attempt, businessID, res.HTTPStatus, code,
-		res.Latency.Milliseconds(), errText); err != nil {
+		res.Latency.Milliseconds(), errText, row.Rotating()); err != nil {
 		// The call itself happened; losing its record must not make us call the seller
 		// again for nothing, so it is logged, not returned.
 		s.logger().Error("record seller call", "order_id", c.OrderID, "seller_id", c.SellerID, "activity", act, "error", err)
 	}
 	if callErr != nil {
 		if ce != nil {
-			if ce.Class.Retryable() {
+			// 000001 during a key rotation does not use up the call's window either: an
+			// order must not fail (and count against the product's health) because the
+			// seller's endpoint moved to its new key before the seller confirmed it.
+			rotationAuth := row.Rotating() && ce.Class == sellerapi.ClassAuthFailed
+			if ce.Class.Retryable() && !rotationAuth {
 				countFailure(ctx, c, prev, ce.Class.ErrorType())
 			}
 			return res, prev, temporal.NewApplicationErrorWithOptions(ce.Error(), ce.Class.ErrorType(),

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -10,16 +11,18 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// SellerGates pace this worker's calls to each seller: at most a number of calls per second
-// and a number at once, per seller (the policy's seller.perSeller). A customer with a
-// thousand pay-per-use orders frozen at once therefore reaches its sellers as a steady
-// trickle, and a seller that answers slowly ties up only its own slots, never another
-// seller's. The limits are per worker process (golang.org/x/time/rate, the Go team's
-// limiter, and a semaphore): run N workers and a seller may see N times the rate.
+// SellerGates pace the calls to each seller: at most a number of calls per second and a
+// number at once, per seller. A customer with a thousand pay-per-use orders frozen at once
+// therefore reaches its sellers as a steady trickle, and a seller that answers slowly ties
+// up only its own slots, never another seller's.
 //
-// The rate is paced 10% under the limit with no burst, so that the seller, seeing the
-// calls a little later and a little closer together than they left, still never sees more
-// than its limit within any second.
+// With a SharedLimiter (Share; what the worker runs) the limits hold for all worker
+// processes together, and are the ones ops set through the API, else the policy's
+// seller.perSeller. Without one, the limits are the policy's, per worker process
+// (golang.org/x/time/rate, the Go team's limiter, and a semaphore): run N workers and a
+// seller may see N times the rate. That rate is paced 10% under the limit with no burst,
+// so that the seller, seeing the calls a little later and a little closer together than
+// they left, still never sees more than its limit within any second.
 type SellerGates struct {
 	limit func(sellerID string) (perSecond float64, concurrency int)
 	// maxWait bounds how long one attempt waits for its turn; beyond it the attempt ends as
@@ -28,12 +31,24 @@ type SellerGates struct {
 
 	mu    sync.Mutex
 	gates map[string]*sellerGate
+	// shared, when set, replaces the per-process limits (Share).
+	shared *SharedLimiter
+}
+
+// Share makes the gates keep to l's limits, shared by every worker process, in place of
+// the per-process ones. It returns g.
+func (g *SellerGates) Share(l *SharedLimiter) *SellerGates {
+	g.shared = l
+	return g
 }
 
 type sellerGate struct {
 	limiter *rate.Limiter
 	slots   chan struct{}
 }
+
+// defaultGateWait is how long an attempt waits for its turn at most.
+const defaultGateWait = 20 * time.Second
 
 // ErrTypeSellerBusy: the attempt did not get its turn at the seller within maxWait.
 const ErrTypeSellerBusy = "SellerBusy"
@@ -47,7 +62,7 @@ func NewSellerGates(perSecond float64, concurrency int) *SellerGates {
 // NewSellerGatesFunc returns gates whose limits come from limit, asked once per seller (the
 // policy's per-seller overrides).
 func NewSellerGatesFunc(limit func(sellerID string) (perSecond float64, concurrency int)) *SellerGates {
-	return &SellerGates{limit: limit, maxWait: 20 * time.Second, gates: map[string]*sellerGate{}}
+	return &SellerGates{limit: limit, maxWait: defaultGateWait, gates: map[string]*sellerGate{}}
 }
 
 func (g *SellerGates) gate(sellerID string) *sellerGate {
@@ -82,6 +97,17 @@ func (g *SellerGates) Enter(ctx context.Context, sellerID string) (func(), error
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	if g.shared != nil {
+		leave, err := g.shared.Enter(wctx, sellerID)
+		if err != nil {
+			if wctx.Err() == nil {
+				// PostgreSQL failed us: our fault, retried soon like a busy seller.
+				slog.Default().Warn("shared seller limiter", "seller_id", sellerID, "error", err)
+			}
+			return nil, busy(sellerID)
+		}
+		return leave, nil
+	}
 	leave := func() {}
 	if sg.slots != nil {
 		select {

@@ -159,7 +159,10 @@ func New(d Deps) *Server {
 
 	handlers := map[string]echo.HandlerFunc{
 		"healthz": s.healthz, "readyz": s.readyz, "openapi": s.openAPI,
-		"putSeller": s.putSeller, "putProduct": s.putProduct, "getProduct": s.getProduct,
+		"putSeller": s.putSeller, "getSeller": s.getSeller, "startKeyRotation": s.startKeyRotation,
+		"cancelKeyRotation": s.cancelKeyRotation,
+		"putSellerLimits":   s.putSellerLimits, "deleteSellerLimits": s.deleteSellerLimits,
+		"sellerConfirmKey": s.sellerConfirmKey, "sellerListUsage": s.sellerListUsage, "putProduct": s.putProduct, "getProduct": s.getProduct,
 		"putCustomer": s.putCustomer,
 		"createOrder": s.createOrder, "listOrders": s.listOrders, "getOrder": s.getOrder,
 		"listOrderEvents": s.orderEvents, "acceptOrder": s.accept, "retryOrder": s.retry,

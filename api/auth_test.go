@@ -60,6 +60,18 @@ func TestAuthentication(t *testing.T) {
 		{"buyer restarts an order", "POST", "/v1/orders/o-1/restart", `{"reason":"x"}`, buyer("cust-1"), 403, CodeForbidden, ""},
 		{"billing restarts an order", "POST", "/v1/orders/o-1/restart", `{"reason":"x"}`, billingCaller(), 403, CodeForbidden, ""},
 		{"ops restart without actor id", "POST", "/v1/orders/o-1/restart", `{"reason":"x"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"buyer reads a seller", "GET", "/v1/sellers/s-1", "", buyer("cust-1"), 403, CodeForbidden, ""},
+		{"billing reads a seller", "GET", "/v1/sellers/s-1", "", billingCaller(), 403, CodeForbidden, ""},
+		{"seller starts a key rotation", "POST", "/v1/sellers/s-1/key-rotations", `{"accessKey":"key-12345678"}`, seller("s-1"), 403, CodeForbidden, ""},
+		{"billing starts a key rotation", "POST", "/v1/sellers/s-1/key-rotations", `{"accessKey":"key-12345678"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"seller cancels a key rotation", "DELETE", "/v1/sellers/s-1/key-rotations", "", seller("s-1"), 403, CodeForbidden, ""},
+		{"billing cancels a key rotation", "DELETE", "/v1/sellers/s-1/key-rotations", "", billingCaller(), 403, CodeForbidden, ""},
+		{"seller sets its limits", "PUT", "/v1/sellers/s-1/limits", `{"perSecond":5,"concurrency":2}`, seller("s-1"), 403, CodeForbidden, ""},
+		{"billing sets limits", "PUT", "/v1/sellers/s-1/limits", `{"perSecond":5,"concurrency":2}`, billingCaller(), 403, CodeForbidden, ""},
+		{"seller deletes its limits", "DELETE", "/v1/sellers/s-1/limits", "", seller("s-1"), 403, CodeForbidden, ""},
+		{"ops rotation without actor id", "POST", "/v1/sellers/s-1/key-rotations", `{"accessKey":"key-12345678"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"ops limits without actor id", "PUT", "/v1/sellers/s-1/limits", `{"perSecond":5,"concurrency":2}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"unauthenticated seller read", "GET", "/v1/sellers/s-1", "", nil, 401, CodeUnauthenticated, ""},
 		{"bearer is case-insensitive", "GET", "/v1/orders?limit=0", "", map[string]string{"Authorization": "bearer " + opsToken}, 400, CodeInvalidField, "limit"},
 	}
 	for _, tt := range tests {

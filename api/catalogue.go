@@ -27,16 +27,6 @@ type sellerRequest struct {
 	VerifyBodySign *bool   `json:"verifyBodySign"`
 }
 
-// sellerResponse is a seller as the API shows it: never with its access key.
-type sellerResponse struct {
-	SellerID       string    `json:"sellerId"`
-	Name           string    `json:"name"`
-	Endpoint       string    `json:"endpoint"`
-	VerifyBodySign bool      `json:"verifyBodySign"`
-	CreatedAt      time.Time `json:"createdAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
-}
-
 // putSeller creates or replaces a seller. The access key is required on create and kept
 // when an update leaves it out, so ops can change an endpoint without handling the secret.
 func (s *server) putSeller(c echo.Context) error {
@@ -51,34 +41,39 @@ func (s *server) putSeller(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
 	defer cancel()
 	now := s.now().UTC()
-	out := sellerResponse{SellerID: id, Name: req.Name, Endpoint: req.Endpoint}
 	created := false
 	var err error
 	if req.AccessKey != nil {
+		// A key given here replaces the active one at once (a leaked key must stop working
+		// now) and ends any rotation: an overlap is POST .../key-rotations.
 		sealed, sErr := sellerkeys.Seal(s.keys, id, *req.AccessKey)
 		if sErr != nil {
 			return sErr
 		}
 		err = s.db.QueryRow(ctx, `
 			INSERT INTO sellers (seller_id, name, endpoint, access_key_kek, access_key_dek,
-			    access_key_sealed, verify_body_sign, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, true), $8, $8)
+			    access_key_sealed, verify_body_sign, created_at, updated_at, key_fingerprint, key_created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, true), $8, $8, $9, $8)
 			ON CONFLICT (seller_id) DO UPDATE SET
 			    name = excluded.name, endpoint = excluded.endpoint, access_key = NULL,
 			    access_key_kek = excluded.access_key_kek, access_key_dek = excluded.access_key_dek,
 			    access_key_sealed = excluded.access_key_sealed,
+			    key_fingerprint = excluded.key_fingerprint, key_created_at = excluded.key_created_at,
+			    pending_key_kek = NULL, pending_key_dek = NULL, pending_key_sealed = NULL,
+			    pending_key_fingerprint = NULL, pending_key_created_at = NULL,
 			    verify_body_sign = coalesce($7, sellers.verify_body_sign), updated_at = excluded.updated_at
-			RETURNING (xmax = 0), verify_body_sign, created_at, updated_at`,
+			RETURNING (xmax = 0)`,
 			id, req.Name, req.Endpoint, sealed.KeyID, sealed.WrappedKey, sealed.Ciphertext, req.VerifyBodySign, now,
-		).Scan(&created, &out.VerifyBodySign, &out.CreatedAt, &out.UpdatedAt)
+			sellerkeys.Fingerprint(*req.AccessKey),
+		).Scan(&created)
 	} else {
 		err = s.db.QueryRow(ctx, `
 			UPDATE sellers SET name = $2, endpoint = $3,
 			    verify_body_sign = coalesce($4, verify_body_sign), updated_at = $5
 			WHERE seller_id = $1
-			RETURNING verify_body_sign, created_at, updated_at`,
+			RETURNING false`,
 			id, req.Name, req.Endpoint, req.VerifyBodySign, now,
-		).Scan(&out.VerifyBodySign, &out.CreatedAt, &out.UpdatedAt)
+		).Scan(&created)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return invalidField("accessKey", "accessKey is required when the seller is new")
 		}
@@ -86,13 +81,16 @@ func (s *server) putSeller(c echo.Context) error {
 	if err != nil {
 		return dbFailure("upsert seller "+id, err)
 	}
+	out, err := s.readSeller(ctx, id)
+	if err != nil {
+		return err
+	}
 	s.log.Info("seller saved", "request_id", requestID(c), "seller_id", id, "created", created,
 		"key_changed", req.AccessKey != nil, "actor_id", callerOf(c).ID)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	out.CreatedAt, out.UpdatedAt = out.CreatedAt.UTC(), out.UpdatedAt.UTC()
 	return c.JSON(status, out)
 }
 

@@ -51,6 +51,8 @@ var hostileTargets = []struct {
 	{http.MethodPut, "/v1/sellers/s-1", func() map[string]string { return opsBy("alice") }},
 	{http.MethodPut, "/v1/products/p-1", func() map[string]string { return opsBy("alice") }},
 	{http.MethodPut, "/v1/customers/c-1", func() map[string]string { return opsBy("alice") }},
+	{http.MethodPost, "/v1/sellers/s-1/key-rotations", func() map[string]string { return opsBy("alice") }},
+	{http.MethodPut, "/v1/sellers/s-1/limits", func() map[string]string { return opsBy("alice") }},
 	{http.MethodPost, "/v1/orders/o-1/acceptance", func() map[string]string { return buyer("cust-1") }},
 	{http.MethodPost, "/v1/orders/o-1/retry", func() map[string]string { return opsBy("alice") }},
 	{http.MethodPost, "/v1/orders/o-1/cancellation", func() map[string]string { return opsBy("alice") }},

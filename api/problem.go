@@ -29,7 +29,8 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the route exists, not with this method
 	CodeOrderNotFound        = "order_not_found"        // 404: no order with this orderId
 	CodeProductNotFound      = "product_not_found"      // 404 on GET, 422 when an order names it
-	CodeSellerNotFound       = "seller_not_found"       // 422: a product names an unknown seller
+	CodeSellerNotFound       = "seller_not_found"       // 422: a product names an unknown seller; 404 on the seller's own routes
+	CodeKeyRotationPending   = "key_rotation_pending"   // 409: a seller confirms its key with the old key while a rotation is pending
 	CodeProductDelisted      = "product_delisted"       // 409: the product is not listed
 	CodeCustomerInArrears    = "customer_in_arrears"    // 409: a new pay-per-use order of a customer whose arrears froze their orders
 	CodeProductUnsupported   = "product_not_supported"  // 422: no order workflow for this product type and billing mode yet
@@ -80,6 +81,7 @@ var titles = map[string]string{
 	CodeStatementNotFound:    "Statement not found",
 	CodeNotLost:              "Order not lost",
 	CodeNotRestorable:        "Order not restorable",
+	CodeKeyRotationPending:   "Key rotation pending",
 	CodeRateLimited:          "Too many requests",
 	CodeUnavailable:          "Service unavailable",
 	CodeInternal:             "Internal error",

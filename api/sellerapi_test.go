@@ -83,6 +83,13 @@ func TestSellerAPIGetOrder(t *testing.T) {
 			r.Header.Set("Authorization", "Bearer "+opsToken)
 			return r
 		}(), 401, CodeUnauthenticated},
+		{"bearer token on the key confirmation", func() *http.Request {
+			r := httptest.NewRequest("POST", "/v1/seller-api/keys/confirm", nil)
+			r.Header.Set("Authorization", "Bearer "+opsToken)
+			return r
+		}(), 401, CodeUnauthenticated},
+		{"key confirmation with a wrong key", signed("POST", "/v1/seller-api/keys/confirm", sel, "key-87654321", testNow, newNonce(t), ""), 401, CodeUnauthenticated},
+		{"key confirmation with a body", signed("POST", "/v1/seller-api/keys/confirm", sel, key, testNow, newNonce(t), `{"a":1}`), 400, CodeInvalidJSON},
 		{"another seller's order", signed("GET", "/v1/seller-api/orders/"+foreign, sel, key, testNow, newNonce(t), ""), 404, CodeOrderNotFound},
 		{"a missing order", signed("GET", "/v1/seller-api/orders/"+uid("o"), sel, key, testNow, newNonce(t), ""), 404, CodeOrderNotFound},
 		{"another line", signed("GET", path+"?orderLineId=l-2", sel, key, testNow, newNonce(t), ""), 404, CodeOrderNotFound},

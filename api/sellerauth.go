@@ -65,8 +65,14 @@ func (s *server) sellerAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		case err != nil:
 			return dbFailure("look up seller "+sellerID, err)
 		}
+		// During a key rotation either key is valid (docs/operations.md, "A seller's access
+		// key"): the seller's callers may move to the new key before its endpoint does.
+		withPending := false
 		if !sellerapi.VerifySignature(sl.AccessKey, nonce, ts, body, sig) {
-			return sellerUnauthenticated("the signature does not match")
+			if !sl.Rotating() || !sellerapi.VerifySignature(sl.PendingKey, nonce, ts, body, sig) {
+				return sellerUnauthenticated("the signature does not match")
+			}
+			withPending = true
 		}
 		tag, err := s.db.Exec(ctx, `INSERT INTO seller_api_nonces (seller_id, nonce, seen_at) VALUES ($1, $2, $3)
 			ON CONFLICT (seller_id, nonce) DO NOTHING`, sellerID, nonce, s.now().UTC())
@@ -77,8 +83,20 @@ func (s *server) sellerAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			return sellerUnauthenticated("X-Nonce was used already")
 		}
 		c.Set(ctxCaller, caller{Role: roleSellerAPI, Kind: order.ActorSeller, ID: sellerID, TokenID: "signed"})
+		c.Set(ctxSellerKey, signedWith{seller: sl, pending: withPending})
 		return next(c)
 	}
+}
+
+// ctxSellerKey is where sellerAuth leaves which of the seller's keys signed the call
+// (signedWith), for the confirmation of a rotation. It holds keys: never logged.
+const ctxSellerKey = "api.sellerKey"
+
+// signedWith is the seller as sellerAuth read it, and whether the call was signed with the
+// pending key of a rotation rather than the active one.
+type signedWith struct {
+	seller  sellerkeys.Seller
+	pending bool
 }
 
 // sellerSignature is the signature headers of a seller's call, well-formed and in time.

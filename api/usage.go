@@ -65,7 +65,10 @@ func (s *server) sellerUsage(c echo.Context) error {
 	stored := map[string]bool{}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		clear(stored)
-		return s.storeUsage(ctx, tx, sellerID, now, checked, results, stored)
+		if err := s.storeUsage(ctx, tx, sellerID, now, checked, results, stored); err != nil {
+			return err
+		}
+		return storeRefusals(ctx, tx, sellerID, now, records, results)
 	})
 	if err != nil {
 		var p *Problem
@@ -250,4 +253,78 @@ func payPerUseServices(ctx context.Context, tx pgx.Tx, sellerID string, instance
 		out[inst] = instanceService{OrderID: orderID, Service: svc}
 	}
 	return out, rows.Err()
+}
+
+// storeRefusals keeps the records refused in this call whose instance is one of the
+// seller's orders, so the seller can list them with the order's usage
+// (sellerListUsage): what was sent, why it was refused, when. A record refused again for
+// the same reason counts up on its row. Records of no order of the seller's are only
+// answered: there is no order to list them under, and keeping them would let a seller fill
+// the table with anything.
+func storeRefusals(ctx context.Context, tx pgx.Tx, sellerID string, now time.Time, records []usage.Record, results []usageResult) error {
+	type key struct{ sn, reason string }
+	seen := map[key]bool{}
+	var idx []int
+	var instances []string
+	for i, r := range results {
+		k := key{r.MeteringSn, string(r.Reason)}
+		if r.Outcome != "refused" || seen[k] || records[i].InstanceID == "" {
+			continue
+		}
+		seen[k] = true
+		idx = append(idx, i)
+		instances = append(instances, records[i].InstanceID)
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (instance_id) instance_id, order_id FROM orders
+		WHERE seller_id = $1 AND instance_id = ANY($2) ORDER BY instance_id, placed_at DESC`, sellerID, instances)
+	if err != nil {
+		return fmt.Errorf("look up the orders of refused usage: %w", err)
+	}
+	orderOf := map[string]string{}
+	for rows.Next() {
+		var inst, orderID string
+		if err := rows.Scan(&inst, &orderID); err != nil {
+			rows.Close()
+			return fmt.Errorf("look up the orders of refused usage: %w", err)
+		}
+		orderOf[inst] = orderID
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up the orders of refused usage: %w", err)
+	}
+	var sns, reasons, orders, insts, begins, ends, values []string
+	var listed []time.Time
+	for _, i := range idx {
+		r := records[i]
+		orderID, ok := orderOf[r.InstanceID]
+		if !ok {
+			continue
+		}
+		at := now
+		if t, err := time.Parse(time.RFC3339Nano, r.BeginTime); err == nil {
+			at = t.UTC()
+		}
+		sns, reasons, orders = append(sns, r.MeteringSn), append(reasons, string(results[i].Reason)), append(orders, orderID)
+		insts, begins, ends = append(insts, r.InstanceID), append(begins, r.BeginTime), append(ends, r.EndTime)
+		values, listed = append(values, r.UsageValue), append(listed, at)
+	}
+	if len(sns) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO usage_refusals (seller_id, metering_sn, reason, order_id, instance_id, begin_time, end_time,
+		    usage_value, listed_at, received_at, last_received_at)
+		SELECT $1, sn, rs, o, i, b, e, v, l, $10, $10
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+		    AS r(sn, rs, o, i, b, e, v, l)
+		ON CONFLICT (seller_id, metering_sn, reason) DO UPDATE SET
+		    last_received_at = excluded.last_received_at, times = usage_refusals.times + 1`,
+		sellerID, sns, reasons, orders, insts, begins, ends, values, listed, now); err != nil {
+		return fmt.Errorf("keep refused usage: %w", err)
+	}
+	return nil
 }

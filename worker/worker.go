@@ -44,6 +44,14 @@ type Options struct {
 
 // New returns a worker (not started) with every workflow and activity of the service.
 func New(o Options) sdkworker.Worker {
+	policyLimit := func(sellerID string) (float64, int) {
+		l := o.Policy.SellerLimit(sellerID)
+		return l.CallsPerSecond, l.Concurrency
+	}
+	shared := activities.NewSharedLimiter(o.DB, policyLimit)
+	if o.Seller != nil {
+		shared.Lease = activities.LeaseFor(o.Seller.Timeout())
+	}
 	w := sdkworker.New(o.Client, o.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxActivities,
 		WorkerStopTimeout:                  o.StopTimeout,
@@ -51,10 +59,9 @@ func New(o Options) sdkworker.Worker {
 	workflows.Register(w, workflows.Activities{
 		Store: &activities.Store{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics},
 		Seller: &activities.Seller{DB: o.DB, Keys: o.Keys, Client: o.Seller, Metrics: o.Metrics, Logger: o.Logger,
-			Gates: activities.NewSellerGatesFunc(func(sellerID string) (float64, int) {
-				l := o.Policy.SellerLimit(sellerID)
-				return l.CallsPerSecond, l.Concurrency
-			})},
+			// Per-seller limits shared by every worker through PostgreSQL: ops' (PUT
+			// /v1/sellers/{id}/limits), else the policy's.
+			Gates: activities.NewSellerGatesFunc(policyLimit).Share(shared)},
 		Accounts:   &activities.Accounts{DB: o.DB, Temporal: o.Client, Metrics: o.Metrics},
 		Statements: &activities.Statements{DB: o.DB, Metrics: o.Metrics},
 		Health:     &activities.Health{DB: o.DB, Policy: o.Policy, Metrics: o.Metrics},

@@ -123,6 +123,21 @@ func (e *CallError) Unwrap() error { return e.Err }
 // decoded answer with a result code other than 000000 or 000004 fails with the code's
 // Class. Success and Pending return a nil error: polling is the caller's decision.
 func (c *Client) Call(ctx context.Context, endpoint, accessKey string, verifyBodySign bool, req any) (*CallResult, error) {
+	return c.CallKeys(ctx, endpoint, Keys{Sign: accessKey}, verifyBodySign, req)
+}
+
+// Keys are the seller's keys a call uses: Sign signs the request; a response's Body-Sign
+// may be made with Sign or, during a rotation of the seller's key, with Pending (a seller
+// whose endpoint moved to the new key before confirming it signs its answers with it).
+type Keys struct {
+	Sign    string
+	Pending string
+}
+
+// CallKeys is Call with the seller's keys of a rotation: the request is signed with
+// keys.Sign, and a Body-Sign made with either key is accepted.
+func (c *Client) CallKeys(ctx context.Context, endpoint string, keys Keys, verifyBodySign bool, req any) (*CallResult, error) {
+	accessKey := keys.Sign
 	res := &CallResult{}
 	u, safe, err := c.checkEndpoint(endpoint)
 	if err != nil {
@@ -173,7 +188,8 @@ func (c *Client) Call(ctx context.Context, endpoint, accessKey string, verifyBod
 		return res, c.fail(ctx, req, res, ClassTransport, safe, "response body larger than 1 MiB", nil)
 	}
 	if verifyBodySign {
-		if err := VerifyBodySign(accessKey, raw, resp.Header.Get("Body-Sign")); err != nil {
+		if err := VerifyBodySign(accessKey, raw, resp.Header.Get("Body-Sign")); err != nil &&
+			(keys.Pending == "" || VerifyBodySign(keys.Pending, raw, resp.Header.Get("Body-Sign")) != nil) {
 			return res, c.fail(ctx, req, res, ClassTransport, safe, err.Error(), err)
 		}
 	}
@@ -186,9 +202,12 @@ func (c *Client) Call(ctx context.Context, endpoint, accessKey string, verifyBod
 		c.log.LogAttrs(ctx, slog.LevelDebug, "seller call", c.attrs(req, res, class, safe)...)
 		return res, nil
 	}
-	msg := fmt.Sprintf("seller answered %q: %s", res.ResultCode, sellerMsg(res.Response.ResultMsg, accessKey))
+	msg := fmt.Sprintf("seller answered %q: %s", res.ResultCode, sellerMsg(sellerMsg(res.Response.ResultMsg, accessKey), keys.Pending))
 	return res, c.fail(ctx, req, res, class, safe, msg, nil)
 }
+
+// Timeout is how long one call may take at most, connect to last byte.
+func (c *Client) Timeout() time.Duration { return c.http.Timeout }
 
 // checkEndpoint parses the endpoint and applies the policy's scheme and literal-address
 // rules (the dialer checks resolved addresses). safe is the endpoint as it may appear in
@@ -229,7 +248,9 @@ func describe(err error) string {
 // sellerMsg makes a seller's resultMsg fit for an error message: bounded in length and
 // without the access key, should a seller echo it back.
 func sellerMsg(msg, accessKey string) string {
-	msg = strings.ReplaceAll(msg, accessKey, "[redacted]")
+	if accessKey != "" {
+		msg = strings.ReplaceAll(msg, accessKey, "[redacted]")
+	}
 	const maxLen = 200
 	if len(msg) > maxLen {
 		msg = msg[:maxLen] + "..."

@@ -481,3 +481,40 @@ func TestCallOverTLS(t *testing.T) {
 		t.Fatalf("err %v, result %+v", err, res)
 	}
 }
+
+// TestCallKeysDuringRotation: during a key rotation the request is signed with the active
+// key, and an answer whose Body-Sign is made with the pending key is accepted, while one
+// signed with neither is not; a key quoted in the seller's message never reaches the error.
+func TestCallKeysDuringRotation(t *testing.T) {
+	const pending = "sk-client-test-pending-key-7"
+	body := `{"resultCode":"000005","resultMsg":"keys ` + testKey + ` and ` + pending + `"}`
+	for _, tt := range []struct {
+		name    string
+		signBy  string
+		keys    Keys
+		wantErr Class
+	}{
+		{"answer signed with the pending key", pending, Keys{Sign: testKey, Pending: pending}, ClassInternalError},
+		{"answer signed with the active key", testKey, Keys{Sign: testKey, Pending: pending}, ClassInternalError},
+		{"answer signed with the pending key, no rotation", pending, Keys{Sign: testKey}, ClassTransport},
+		{"answer signed with another key", "sk-some-other-key-000", Keys{Sign: testKey, Pending: pending}, ClassTransport},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, s := newSeller(t, reply{body: body, sign: BodySignHeader(tt.signBy, []byte(body))})
+			c, logs := newTestClient(t, ClientOptions{})
+			_, err := c.CallKeys(context.Background(), srv.URL, tt.keys, true, newReq)
+			var ce *CallError
+			if !errors.As(err, &ce) || ce.Class != tt.wantErr {
+				t.Fatalf("err = %v, want class %v", err, tt.wantErr)
+			}
+			if !s.verified {
+				t.Error("the request was not signed with the active key")
+			}
+			for _, k := range []string{testKey, pending} {
+				if strings.Contains(err.Error(), k) || strings.Contains(logs.String(), k) {
+					t.Errorf("a key leaked into the error or the log: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -96,7 +96,9 @@ type Policy struct {
 		NewInstance Retry `yaml:"newInstance"`
 		Poll        Retry `yaml:"poll"`
 		Calls       Retry `yaml:"calls"`
-		// PerSeller paces each worker's calls to one seller.
+		// PerSeller limits the calls to one seller, all workers together (the shared
+		// limiter, activities.SharedLimiter); it is the default, for sellers ops set no
+		// limits for through PUT /v1/sellers/{id}/limits.
 		PerSeller SellerLimit `yaml:"perSeller"`
 		// Sellers overrides PerSeller for the sellers named (by seller ID): a seller that
 		// has told us its endpoint takes more, or less.
@@ -375,7 +377,7 @@ func (p *Policy) Windows(t order.ProductType) order.Windows {
 	}
 }
 
-// SellerLimit is how often and how many at once a worker process calls one seller.
+// SellerLimit is how often and how many at once the workers together call one seller.
 type SellerLimit struct {
 	CallsPerSecond float64 `yaml:"callsPerSecond"`
 	Concurrency    int     `yaml:"concurrency"`

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -135,5 +136,93 @@ func TestMigrateThenRotate(t *testing.T) {
 	}
 	if _, err := Lookup(ctx, db, k2only, "plain-0"); !errors.Is(err, secrets.ErrCorrupt) {
 		t.Errorf("a key copied from another row opened: %v", err)
+	}
+}
+
+// TestKeyRotation: a rotation keeps the active key and adds the pending one; a second
+// start replaces the pending key; a confirmation read before that replacement does not
+// confirm the replacement; confirming promotes the pending key; rotate-keys re-seals a
+// pending key too, so retiring a KEK never loses it.
+func TestKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	k := keys(t, "r1", "r2")
+	r1 := ring(t, "", k[0])
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	sealed, _ := Seal(r1, "rot", "old-key-123")
+	if _, err := db.Exec(ctx, `INSERT INTO sellers (seller_id, name, endpoint, access_key_kek, access_key_dek, access_key_sealed)
+		VALUES ('rot', 'S', 'https://x', $1, $2, $3)`, sealed.KeyID, sealed.WrappedKey, sealed.Ciphertext); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StartRotation(ctx, db, r1, "rot", "old-key-123", at); !errors.Is(err, ErrSameKey) {
+		t.Fatalf("rotation to the active key: %v", err)
+	}
+	if _, err := StartRotation(ctx, db, r1, "nobody", "new-key-456", at); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("rotation of an unknown seller: %v", err)
+	}
+	if err := Confirm(ctx, db, "rot", Seller{}, at); !errors.Is(err, ErrNoRotation) {
+		t.Fatalf("confirm without rotation: %v", err)
+	}
+	fp, err := StartRotation(ctx, db, r1, "rot", "new-key-456", at)
+	if err != nil || fp != Fingerprint("new-key-456") || len(fp) != 8 {
+		t.Fatalf("start: %q, %v", fp, err)
+	}
+	first, err := Lookup(ctx, db, r1, "rot")
+	if err != nil || first.AccessKey != "old-key-123" || first.PendingKey != "new-key-456" || !first.Rotating() {
+		t.Fatalf("during rotation: %+v, %v", first, err)
+	}
+	// ops put another key in its place; a confirmation of the first one must not land.
+	if _, err := StartRotation(ctx, db, r1, "rot", "newer-key-789", at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Confirm(ctx, db, "rot", first, at); !errors.Is(err, ErrNoRotation) {
+		t.Fatalf("a replaced pending key was confirmed: %v", err)
+	}
+	// rotate-keys under a new current KEK re-seals the pending key too (only this test's
+	// row: the others are sealed under keys of their own test).
+	if _, err := db.Exec(ctx, `DELETE FROM sellers WHERE seller_id <> 'rot'`); err != nil {
+		t.Fatal(err)
+	}
+	both := ring(t, "r2", k[0], k[1])
+	if n, err := Reseal(ctx, db, both, AllOld); err != nil || n < 1 {
+		t.Fatalf("reseal: %d, %v", n, err)
+	}
+	r2 := ring(t, "", k[1])
+	if missing, _ := UnknownKeyIDs(ctx, db, r2); len(missing) != 0 {
+		t.Fatalf("after rotate-keys rows still need %v", missing)
+	}
+	second, err := Lookup(ctx, db, r2, "rot")
+	if err != nil || second.PendingKey != "newer-key-789" || second.AccessKey != "old-key-123" {
+		t.Fatalf("after reseal: %+v, %v", second, err)
+	}
+	if was, err := CancelRotation(ctx, db, "rot", at); err != nil || !was {
+		t.Fatalf("cancel: %v, %v", was, err)
+	}
+	if err := Confirm(ctx, db, "rot", second, at); !errors.Is(err, ErrNoRotation) {
+		t.Fatalf("a cancelled rotation was confirmed: %v", err)
+	}
+	if was, err := CancelRotation(ctx, db, "rot", at); err != nil || was {
+		t.Fatalf("cancel again: %v, %v", was, err)
+	}
+	if _, err := CancelRotation(ctx, db, "nobody", at); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cancel for an unknown seller: %v", err)
+	}
+	if _, err := StartRotation(ctx, db, r2, "rot", "newer-key-789", at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if second, err = Lookup(ctx, db, r2, "rot"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Confirm(ctx, db, "rot", second, at.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	done, err := Lookup(ctx, db, r2, "rot")
+	if err != nil || done.AccessKey != "newer-key-789" || done.Rotating() {
+		t.Fatalf("after confirm: %+v, %v", done, err)
+	}
+	var fpDB string
+	var created time.Time
+	if err := db.QueryRow(ctx, `SELECT key_fingerprint, key_created_at FROM sellers WHERE seller_id = 'rot'`).Scan(&fpDB, &created); err != nil ||
+		fpDB != Fingerprint("newer-key-789") || !created.Equal(at.Add(time.Minute)) {
+		t.Fatalf("key state after confirm: %q %v (%v)", fpDB, created, err)
 	}
 }
