@@ -199,6 +199,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// The budget of the shutdown: the worker gets the last part of it.
 	workerStop := min(10*time.Second, cfg.ShutdownTimeout/3)
 	var w sdkworker.Worker
+	stopEvents := func() {}
 	probes := &worker.Probes{Temporal: tc}
 	if cfg.RunWorker {
 		// Process-wide, before the worker starts (the SDK reads it once).
@@ -242,6 +243,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
+		// Order events to subscribers: stopped before the worker, so a batch in flight
+		// records its progress while the database is still there.
+		dispatchCtx, stopDispatch := context.WithCancel(context.Background())
+		dispatchDone := make(chan struct{})
+		go func() {
+			defer close(dispatchDone)
+			worker.NewEventDispatcher(db, cfg, reg, logger).Run(dispatchCtx)
+		}()
+		defer func() { stopDispatch(); <-dispatchDone }()
+		stopEvents = func() { stopDispatch(); <-dispatchDone }
 		logger.Info("worker polling", "task_queue", cfg.TaskQueue, "namespace", cfg.TemporalNamespace)
 		if cfg.ManageSchedules {
 			if err := worker.EnsureSchedules(ctx, tc, cfg.TaskQueue, pol, logger); err != nil {
@@ -306,6 +317,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		cancel()
 		stopMaintain()
 	}
+	stopEvents()
 	if w != nil {
 		w.Stop() // waits up to workerStop for running activities
 	}
