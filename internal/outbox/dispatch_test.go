@@ -20,7 +20,9 @@ import (
 
 var idSeq atomic.Int64
 
-func uid(prefix string) string { return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), idSeq.Add(1)) }
+func uid(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), idSeq.Add(1))
+}
 
 func keyring(t *testing.T) *secrets.Keyring {
 	t.Helper()
