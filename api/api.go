@@ -170,6 +170,8 @@ func New(d Deps) *Server {
 		"renewOrder": s.renewOrder, "unsubscribeOrder": s.unsubscribeOrder,
 		"sellerUsage": s.sellerUsage, "listProducts": s.listProducts, "sellerSettlements": s.sellerSettlements, "runStatements": s.runStatements,
 		"getArrears": s.getArrears, "reportArrears": s.reportArrears, "reportPayment": s.reportPayment, "listArrears": s.listArrears,
+		"putSubscriber": s.putSubscriber, "listSubscribers": s.listSubscribers, "replaySubscriber": s.replaySubscriber,
+		"listEvents": s.listEvents,
 	}
 	for _, op := range ct.ops {
 		h, ok := handlers[op.ID]

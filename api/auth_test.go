@@ -15,6 +15,7 @@ import (
 func TestAuthentication(t *testing.T) {
 	h := newHarness(t, nil)
 	const sellerBody = `{"name":"S","endpoint":"https://a.example","accessKey":"key-12345678"}`
+	const subBody = `{"url":"https://a.example/hook","secret":"whsec-0123456789abcdef"}`
 	tests := []struct {
 		name         string
 		method, path string
@@ -42,6 +43,17 @@ func TestAuthentication(t *testing.T) {
 		{"web with bad actor id", "GET", "/v1/orders/o-1", "", merge(buyer("cust-1"), map[string]string{headerActorID: "a b"}), 400, CodeInvalidField, headerActorID},
 		{"ops write without actor id", "PUT", "/v1/customers/c-1", `{"level":"gold"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
 		{"ops retry without actor id", "POST", "/v1/orders/o-1/retry", "", map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"web registers a subscriber", "PUT", "/v1/subscribers/sub-1", subBody, buyer("cust-1"), 403, CodeForbidden, ""},
+		{"billing registers a subscriber", "PUT", "/v1/subscribers/sub-1", subBody, billingCaller(), 403, CodeForbidden, ""},
+		{"seller lists subscribers", "GET", "/v1/subscribers", "", seller("s-1"), 403, CodeForbidden, ""},
+		{"billing lists subscribers", "GET", "/v1/subscribers", "", billingCaller(), 403, CodeForbidden, ""},
+		{"billing replays a subscriber", "POST", "/v1/subscribers/sub-1/replay", `{"after":"0"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"web replays a subscriber", "POST", "/v1/subscribers/sub-1/replay", `{"after":"0"}`, seller("s-1"), 403, CodeForbidden, ""},
+		{"ops replay without actor id", "POST", "/v1/subscribers/sub-1/replay", `{"after":"0"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"ops subscriber without actor id", "PUT", "/v1/subscribers/sub-1", subBody, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"buyer reads the event feed", "GET", "/v1/events", "", buyer("cust-1"), 403, CodeForbidden, ""},
+		{"seller reads the event feed", "GET", "/v1/events", "", seller("s-1"), 403, CodeForbidden, ""},
+		{"event feed without token", "GET", "/v1/events", "", nil, 401, CodeUnauthenticated, ""},
 		{"bearer is case-insensitive", "GET", "/v1/orders?limit=0", "", map[string]string{"Authorization": "bearer " + opsToken}, 400, CodeInvalidField, "limit"},
 	}
 	for _, tt := range tests {

@@ -53,6 +53,8 @@ var hostileTargets = []struct {
 	{http.MethodPut, "/v1/customers/c-1", func() map[string]string { return opsBy("alice") }},
 	{http.MethodPost, "/v1/orders/o-1/acceptance", func() map[string]string { return buyer("cust-1") }},
 	{http.MethodPost, "/v1/orders/o-1/retry", func() map[string]string { return opsBy("alice") }},
+	{http.MethodPut, "/v1/subscribers/sub-1", func() map[string]string { return opsBy("alice") }},
+	{http.MethodPost, "/v1/subscribers/sub-1/replay", func() map[string]string { return opsBy("alice") }},
 }
 
 // TestHostileBodies: every body-taking operation answers each hostile body with a 400 that
