@@ -41,6 +41,7 @@ import (
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/licenses"
 	"github.com/cloudmarket/orders/internal/logging"
+	"github.com/cloudmarket/orders/internal/outbox"
 	"github.com/cloudmarket/orders/internal/policy"
 	"github.com/cloudmarket/orders/internal/sellerkeys"
 	"github.com/cloudmarket/orders/internal/temporalx"
@@ -51,7 +52,7 @@ import (
 const usage = `usage: orders [serve | migrate | rotate-keys]
   serve        run the API and/or the worker (ORDERS_ROLES); the default
   migrate      apply database migrations and seal plain-text seller keys, then exit
-  rotate-keys  re-seal every seller key under KEY_ENCRYPTION_KEY_ID, then exit
+  rotate-keys  re-seal every seller key, licence and subscriber secret under KEY_ENCRYPTION_KEY_ID, then exit
 Configuration: environment variables, see README.md.`
 
 func main() {
@@ -103,7 +104,8 @@ func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger) error
 	return nil
 }
 
-// rotateKeys re-seals every seller key and licence not sealed under the current key.
+// rotateKeys re-seals every seller key, licence and event subscriber secret not sealed under
+// the current key.
 func rotateKeys(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err := needDatabaseAndKeys(cfg); err != nil {
 		return err
@@ -126,6 +128,11 @@ func rotateKeys(ctx context.Context, cfg *config.Config, logger *slog.Logger) er
 		return err
 	}
 	logger.Info("licences re-sealed", "key_id", cfg.Keys.Current(), "rows", n)
+	n, err = outbox.Reseal(ctx, db, cfg.Keys)
+	if err != nil {
+		return err
+	}
+	logger.Info("event subscriber secrets re-sealed", "key_id", cfg.Keys.Current(), "rows", n)
 	return nil
 }
 
@@ -218,10 +225,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			return err
 		}
 		missing = append(missing, lost...)
+		unsigned, err := outbox.UnknownKeyIDs(ctx, db, cfg.Keys)
+		if err != nil {
+			return err
+		}
+		missing = append(missing, unsigned...)
 		slices.Sort(missing)
 		missing = slices.Compact(missing)
 		if len(missing) > 0 {
-			return fmt.Errorf("seller keys or licences are sealed under key-encryption keys that are not configured (%s): add them to KEY_ENCRYPTION_KEYS, or run `orders rotate-keys` where they are", strings.Join(missing, ", "))
+			return fmt.Errorf("seller keys, licences or event subscriber secrets are sealed under key-encryption keys that are not configured (%s): add them to KEY_ENCRYPTION_KEYS, or run `orders rotate-keys` where they are", strings.Join(missing, ", "))
 		}
 		sc, err := sellerapi.NewClient(sellerapi.ClientOptions{
 			Timeout: cfg.SellerTimeout, Logger: logger,
