@@ -40,6 +40,14 @@ func TestSubscribers(t *testing.T) {
 			wantProblem(t, h.do(t, http.MethodPut, path, tt.body, opsBy("alice")), tt.status, tt.code, tt.field)
 		})
 	}
+	// A refused secret is not echoed in the problem or the log.
+	for _, bad := range []string{"short-secr3t", "whsec with-a-space-0123", strings.Repeat("s3cr3t", 50)} {
+		rec := h.do(t, http.MethodPut, path, `{"url":"https://93.184.216.34/hook","secret":"`+bad+`"}`, opsBy("alice"))
+		wantProblem(t, rec, http.StatusBadRequest, CodeInvalidField, "secret")
+		if strings.Contains(rec.Body.String(), bad) || strings.Contains(h.logs.String(), bad) {
+			t.Errorf("a refused secret was echoed: %s", rec.Body.String())
+		}
+	}
 	// Outside development, plain http and loopback are refused (the seller endpoint rule).
 	public := newHarness(t, db, func(c *config.Config) { c.SellerEndpoints = config.SellerEndpointsPublic })
 	for _, u := range []string{"http://93.184.216.34/hook", "https://127.0.0.1/hook", "https://10.1.2.3/hook"} {

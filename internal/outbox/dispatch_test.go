@@ -1,10 +1,12 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -195,6 +197,13 @@ func TestDispatchRetriesWithBackoffThenFlagsFailing(t *testing.T) {
 	o := uid("o")
 	addEvents(t, o, 1, 2, "placed")
 	d := newDispatcher(kr)
+	var logs bytes.Buffer
+	d.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	defer func() {
+		if strings.Contains(logs.String(), secret) || !strings.Contains(logs.String(), "event delivery failed") {
+			t.Errorf("dispatcher log leaks the secret or misses the failure: %s", logs.String())
+		}
+	}()
 	if _, _, err := d.DispatchOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
