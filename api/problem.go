@@ -38,15 +38,18 @@ const (
 	CodeAppealOpen           = order.ErrAppealOpen
 	CodeRejectionLimit       = order.ErrRejectionLimit
 	CodeLicenseMismatch      = order.ErrLicenseMismatch
-	CodeAppealLimit          = order.ErrAppealLimit   // 409: the order's appeals reached the policy's cap
-	CodeAlreadyReviewed      = "already_reviewed"     // 409: the order has its review
-	CodeAppealNotFound       = "appeal_not_found"     // 404: no appeal with this appealId
-	CodeStatementNotFound    = "statement_not_found"  // 404: no statement of that seller for that month (not stated yet)
-	CodeSubscriberNotFound   = "subscriber_not_found" // 404: no event subscriber with this subscriberId
-	CodeRateLimited          = "rate_limited"         // 429: over the caller's limit; Retry-After says when to retry
-	CodeUnavailable          = "unavailable"          // 503: Temporal or PostgreSQL unreachable, or shutting down; retry later
-	CodeInternal             = "internal"             // 500: a bug; the log has the cause under the request ID
+	CodeAppealLimit          = order.ErrAppealLimit  // 409: the order's appeals reached the policy's cap
+	CodeAlreadyReviewed      = "already_reviewed"    // 409: the order has its review
+	CodeAppealNotFound       = "appeal_not_found"    // 404: no appeal with this appealId
+	CodeStatementNotFound    = "statement_not_found" // 404: no statement of that seller for that month (not stated yet)
+	CodeRateLimited          = "rate_limited"        // 429: over the caller's limit; Retry-After says when to retry
+	CodeUnavailable          = "unavailable"         // 503: Temporal or PostgreSQL unreachable, or shutting down; retry later
+	CodeInternal             = "internal"            // 500: a bug; the log has the cause under the request ID
 )
+
+// CodeSubscriberNotFound (404): no event subscriber with this subscriberId (POST
+// /v1/subscribers/{id}/replay). Apart from the block above so its alignment stays put.
+const CodeSubscriberNotFound = "subscriber_not_found"
 
 // problemTypePrefix makes the RFC 7807 type URI of a code. A URN rather than a URL: there
 // is no page to dereference, and a URN does not pretend there is.
