@@ -266,15 +266,22 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (claimed bool, delivered 
 		if len(failure) > maxErrorLen {
 			failure = failure[:maxErrorLen]
 		}
+		// The failures in a row are those of the event now at the head: when this batch
+		// delivered some events first, the count (and the retry window) starts again, or a
+		// subscriber refusing one event in a hundred would back off as if it were down.
+		attempts := c.attempts + 1
+		if delivered > 0 {
+			attempts = 1
+		}
 		_, err = tx.Exec(wctx, `
-			UPDATE event_subscribers SET cursor = $2, attempts = attempts + 1,
-			    failing_since = coalesce(failing_since, now()), last_error = $3,
-			    next_attempt_at = now() + make_interval(secs => $4), delivered = delivered + $5,
+			UPDATE event_subscribers SET cursor = $2, attempts = $7,
+			    failing_since = CASE WHEN $5 > 0 THEN now() ELSE coalesce(failing_since, now()) END,
+			    last_error = $3, next_attempt_at = now() + make_interval(secs => $4), delivered = delivered + $5,
 			    last_delivered_at = CASE WHEN $5 > 0 THEN now() ELSE last_delivered_at END,
-			    state = CASE WHEN coalesce(failing_since, now()) <= now() - make_interval(secs => $6)
+			    state = CASE WHEN $5 = 0 AND coalesce(failing_since, now()) <= now() - make_interval(secs => $6)
 			                 THEN 'failing' ELSE 'active' END,
 			    updated_at = now()
-			WHERE subscriber_id = $1`, c.id, cursor, failure, backoff(c.attempts+1).Seconds(), delivered, d.RetryWindow.Seconds())
+			WHERE subscriber_id = $1`, c.id, cursor, failure, backoff(attempts).Seconds(), delivered, d.RetryWindow.Seconds(), attempts)
 	}
 	if err != nil {
 		return true, delivered, fmt.Errorf("record delivery to subscriber %s: %w", c.id, err)
@@ -283,7 +290,7 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (claimed bool, delivered 
 		return true, delivered, fmt.Errorf("commit delivery to subscriber %s: %w", c.id, err)
 	}
 	if failure != "" {
-		d.Logger.Warn("event delivery failed; retried with backoff", "subscriber_id", c.id, "attempt", c.attempts+1,
+		d.Logger.Warn("event delivery failed; retried with backoff", "subscriber_id", c.id, "delivered_first", delivered,
 			"error", failure)
 	}
 	return true, delivered, nil

@@ -56,11 +56,12 @@ func addEvents(t *testing.T, orderID string, first, n int, step string) {
 
 // receiver is a subscriber's endpoint: it verifies each delivery and records it.
 type receiver struct {
-	mu      sync.Mutex
-	secret  []byte
-	got     []events.Envelope
-	bad     int
-	failFor atomic.Int64 // answer 503 to this many deliveries
+	mu       sync.Mutex
+	secret   []byte
+	got      []events.Envelope
+	bad      int
+	failFor  atomic.Int64 // answer 503 to this many deliveries
+	failNext atomic.Int64 // answer 503 once to the delivery that would be the n-th accepted
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -72,6 +73,11 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if n := r.failNext.Load(); n > 0 && int64(len(r.got))+1 == n {
+		r.failNext.Store(0)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	if events.Verify(r.secret, req.Header.Get(events.SignatureHeader), body, time.Now(), 0) != nil ||
 		req.Header.Get("Content-Type") != events.ContentType {
 		r.bad++
@@ -222,8 +228,25 @@ func TestDispatchRetriesWithBackoffThenFlagsFailing(t *testing.T) {
 	if len(rec.ids()) != 2 || s.Attempts != 0 || s.FailingSince != nil || s.LastError != "" {
 		t.Fatalf("after recovery: %v %+v", rec.ids(), s)
 	}
+	// A batch that delivers some events before one fails starts the count again: the
+	// failures in a row are the head event's, not the batches'.
+	addEvents(t, o, 3, 2, "accepted")
+	exec(t, `UPDATE event_subscribers SET attempts = 5, failing_since = now() - interval '30 minutes' WHERE subscriber_id = $1`, sub.SubscriberID)
+	rec.failNext.Store(int64(len(rec.ids()) + 2)) // the second event of this batch fails
+	if _, _, err := d.DispatchOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = Get(ctx, db, sub.SubscriberID)
+	if len(rec.ids()) != 3 || s.Attempts != 1 || s.FailingSince == nil || time.Since(*s.FailingSince) > time.Minute || s.State != StateActive {
+		t.Fatalf("after progress then a failure: %v %+v", rec.ids(), s)
+	}
+	exec(t, `UPDATE event_subscribers SET next_attempt_at = now() WHERE subscriber_id = $1`, sub.SubscriberID)
+	drain(t, d)
+	if len(rec.ids()) != 4 {
+		t.Fatalf("the failed event was not delivered again: %v", rec.ids())
+	}
 	// Failing for longer than the retry window: flagged, and left alone.
-	addEvents(t, o, 3, 1, "accepted")
+	addEvents(t, o, 5, 1, "accepted")
 	rec.failFor.Store(1)
 	exec(t, `UPDATE event_subscribers SET failing_since = now() - interval '2 hours', attempts = 7 WHERE subscriber_id = $1`, sub.SubscriberID)
 	if _, _, err := d.DispatchOnce(ctx); err != nil {
@@ -243,7 +266,7 @@ func TestDispatchRetriesWithBackoffThenFlagsFailing(t *testing.T) {
 		t.Fatal(err)
 	}
 	drain(t, d)
-	if ids := rec.ids(); len(ids) != 3 || ids[2] != o+":3" {
+	if ids := rec.ids(); len(ids) != 5 || ids[4] != o+":5" {
 		t.Fatalf("after the replay: %v", ids)
 	}
 }
