@@ -122,7 +122,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("set up the catalogue: %w", err)
 	}
 	// The event subscriber, registered before the first order, so it must receive every event.
-	sub, err := startSubscriber(opts.Seed)
+	sub, err := startSubscriber()
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
@@ -35,15 +34,15 @@ type received struct {
 }
 
 // subscriber is an order event webhook in the soak process: it verifies each delivery's
-// signature, refuses a share of them (503, so the dispatcher's retries run too), takes a
-// share but answers 503 (so the same event is delivered again, as after a crash), and keeps
+// signature, refuses 0.5% of them (503, so the dispatcher's retries run too), takes 0.5% but
+// answers 503 (so the same event is delivered again, as after a crash), and keeps
 // every accepted delivery per order in arrival order, for eventChecks.
 type subscriber struct {
 	srv *http.Server
 	url string
 
 	mu       sync.Mutex
-	rng      *rand.Rand
+	seen     int // deliveries validly signed, for the faults
 	byOrder  map[string][]received
 	badSigs  int
 	badBody  int
@@ -52,14 +51,16 @@ type subscriber struct {
 	accepted int
 }
 
+// faultEvery spaces the subscriber's faults (see ServeHTTP).
+const faultEvery = 200
+
 // startSubscriber listens on a free loopback port.
-func startSubscriber(seed int64) (*subscriber, error) {
+func startSubscriber() (*subscriber, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("subscriber listener: %w", err)
 	}
-	s := &subscriber{url: "http://" + ln.Addr().String() + "/events", byOrder: map[string][]received{},
-		rng: rand.New(rand.NewPCG(uint64(seed), 0xe7e7))}
+	s := &subscriber{url: "http://" + ln.Addr().String() + "/events", byOrder: map[string][]received{}}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
@@ -88,12 +89,16 @@ func (s *subscriber) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	switch n := s.rng.IntN(100); {
-	case n < 2: // refused: the dispatcher retries it
+	// One delivery in every faultEvery is refused, another taken with its answer lost: a
+	// share that exercises both paths in the short soak without making the long one wait
+	// on backoff (each failure pauses this subscriber's stream for about a second).
+	s.seen++
+	switch s.seen % faultEvery {
+	case 0: // refused: the dispatcher retries it
 		s.refused++
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
-	case n < 4: // taken, but the answer is "lost": the dispatcher delivers it again
+	case faultEvery / 2: // taken, but the answer is "lost": the dispatcher delivers it again
 		s.lost++
 		s.byOrder[env.OrderID] = append(s.byOrder[env.OrderID], received{seq: env.Seq, id: env.ID, body: body})
 		w.WriteHeader(http.StatusServiceUnavailable)
