@@ -45,7 +45,7 @@ var Vars = []Var{
 	{"RATE_LIMIT_SELLER_API", "20:40", "Requests per second and burst per seller on the seller open API (/v1/seller-api); rate:burst or off."},
 	{"IDEMPOTENCY_TTL", "24h", "How long the first answer to an Idempotency-Key is kept and replayed to repeats."},
 	{"API_DB_MAX_CONNS", "10", "Size of the API's PostgreSQL connection pool (its own, apart from the worker's)."},
-	{"WORKER_DB_MAX_CONNS", "20", "Size of the worker's PostgreSQL connection pool; keep it above the activities run at once (16)."},
+	{"WORKER_DB_MAX_CONNS", "20", "Size of the worker's PostgreSQL connection pool; keep it above the activities run at once (16) plus EVENTS_DISPATCHERS (each holds a connection while it delivers a batch)."},
 	{"WORKER_CACHE_SIZE", "10000", "How many workflows a worker process keeps in memory between their tasks (the Temporal SDK's sticky cache). Each open order costs about 90 KiB there (docs/benchmarks.md, P4); an evicted one is replayed from its history on its next task. Lower it to bound a worker's memory."},
 	{"ORDERS_ROLES", "api,worker", "What the orders binary runs: api, worker or both."},
 	{"METRICS_ADDR", "127.0.0.1:9464", "Listen address of /metrics (Prometheus), a listener of its own, loopback by default; empty = none."},
