@@ -118,10 +118,20 @@ func RecordRestart(ctx context.Context, tx pgx.Tx, r Restart) error {
 	if err != nil {
 		return fmt.Errorf("encode view of order %s: %w", r.OrderID, err)
 	}
+	var cause *string
+	if r.View.NeedsAttention {
+		c := r.View.AttentionCause
+		if c == "" {
+			c = "other"
+		}
+		cause = &c
+	}
 	if _, err := tx.Exec(ctx, `
-		UPDATE orders SET status = $2, phase = $3, seq = $4, view = $5, updated_at = $6
+		UPDATE orders SET status = $2, phase = $3, seq = $4, view = $5, updated_at = $6,
+		    attention_cause = $7, attention_since = CASE WHEN $7::text IS NULL THEN NULL
+		        ELSE coalesce($8::timestamptz, attention_since, $6::timestamptz) END
 		WHERE order_id = $1 AND seq < $4`,
-		r.OrderID, r.View.Status, r.View.Phase, r.Seq, view, r.At); err != nil {
+		r.OrderID, r.View.Status, r.View.Phase, r.Seq, view, r.At, cause, r.View.AttentionSince); err != nil {
 		return fmt.Errorf("project restarted order %s: %w", r.OrderID, err)
 	}
 	od := map[string]any{}
@@ -129,7 +139,12 @@ func RecordRestart(ctx context.Context, tx pgx.Tx, r Restart) error {
 		od[k] = v
 	}
 	od["seq"] = r.Seq
-	return RecordOpsAction(ctx, tx, OpsAction{
+	if err := RecordOpsAction(ctx, tx, OpsAction{
 		At: r.At, Actor: r.Actor.ID, Action: OpsActionRestartOrder, Target: r.OrderID, Reason: r.Reason, Detail: od,
-	})
+	}); err != nil {
+		return err
+	}
+	// The restart is an order event like any other (last: the outbox's lock is held to the commit).
+	return appendOutbox(ctx, tx, r.View, []outboxLine{{seq: r.Seq, at: r.At, actor: r.Actor, event: order.StepRestarted,
+		from: r.View.Status, to: r.View.Status}})
 }

@@ -13,7 +13,7 @@ import (
 
 // Record is one transition of an order as the order workflow (OrderV2) writes it: its
 // audit lines, the read model after it, and the money and appeal records that go with it,
-// all in one transaction, so that the books, the audit trail and what the API shows never
+// all in one transaction with the events they publish (outbox.go), so that the books, the audit trail and what the API shows never
 // disagree. It runs as a local activity: one marker in the history instead of an activity's
 // three events and a workflow task.
 type Record struct {
@@ -43,6 +43,7 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 	var posted []string // the ledger postings written (post, reverse), for the metric
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		inserted = nil
+		var published []outboxLine
 		if err := projectOrder(ctx, tx, v, r.Fingerprint, r.WorkflowID, lastSeq, r.At); err != nil {
 			return err
 		}
@@ -53,6 +54,7 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 			}
 			if added {
 				inserted = append(inserted, st)
+				published = append(published, outboxLine{seq: r.FirstSeq + i, at: r.At, actor: st.Actor, event: st.Event, from: st.From, to: st.To})
 			}
 		}
 		posted = nil
@@ -68,7 +70,8 @@ func (s *Store) Record(ctx context.Context, r Record) error {
 				return err
 			}
 		}
-		return nil
+		// Last: it takes the outbox lock, held until the commit.
+		return appendOutbox(ctx, tx, v, published)
 	})
 	if err != nil {
 		if s.Metrics != nil && len(r.Postings) > 0 {

@@ -37,8 +37,8 @@ type Transition struct {
 	View        order.View        `json:"view"`
 }
 
-// RecordTransition appends the event to order_events and projects the view into orders, in
-// one transaction. (order_id, seq) makes a retry insert nothing twice, and the seq guard on
+// RecordTransition appends the event to order_events and the outbox and projects the view
+// into orders, in one transaction. (order_id, seq) makes a retry insert nothing twice, and the seq guard on
 // the upsert keeps a late retry of an older step from overwriting a newer view.
 func (s *Store) RecordTransition(ctx context.Context, t Transition) error {
 	v := t.View
@@ -49,7 +49,10 @@ func (s *Store) RecordTransition(ctx context.Context, t Transition) error {
 		}
 		var err error
 		inserted, err = appendEvent(ctx, tx, v.OrderID, t.Seq, t.At, t.Actor, order.StepName(t.Event), t.From, v.Status, t.Detail)
-		return err
+		if err != nil || !inserted {
+			return err
+		}
+		return appendOutbox(ctx, tx, v, []outboxLine{{seq: t.Seq, at: t.At, actor: t.Actor, event: order.StepName(t.Event), from: t.From, to: v.Status}})
 	})
 	if err != nil {
 		return err

@@ -177,6 +177,8 @@ func New(d Deps) *Server {
 		"refreezeOrder": s.refreezeOrder, "extendOrderClock": s.extendOrderClock, "closeAppeal": s.closeAppeal,
 		"listAttention": s.listAttention,
 		"getArrears":    s.getArrears, "reportArrears": s.reportArrears, "reportPayment": s.reportPayment, "listArrears": s.listArrears,
+		"putSubscriber": s.putSubscriber, "listSubscribers": s.listSubscribers, "replaySubscriber": s.replaySubscriber,
+		"listEvents": s.listEvents,
 	}
 	for _, op := range ct.ops {
 		h, ok := handlers[op.ID]

@@ -15,6 +15,7 @@ import (
 func TestAuthentication(t *testing.T) {
 	h := newHarness(t, nil)
 	const sellerBody = `{"name":"S","endpoint":"https://a.example","accessKey":"key-12345678"}`
+	const subBody = `{"url":"https://a.example/hook","secret":"whsec-0123456789abcdef"}`
 	tests := []struct {
 		name         string
 		method, path string
@@ -72,6 +73,17 @@ func TestAuthentication(t *testing.T) {
 		{"ops rotation without actor id", "POST", "/v1/sellers/s-1/key-rotations", `{"accessKey":"key-12345678"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
 		{"ops limits without actor id", "PUT", "/v1/sellers/s-1/limits", `{"perSecond":5,"concurrency":2}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
 		{"unauthenticated seller read", "GET", "/v1/sellers/s-1", "", nil, 401, CodeUnauthenticated, ""},
+		{"web registers a subscriber", "PUT", "/v1/subscribers/sub-1", subBody, buyer("cust-1"), 403, CodeForbidden, ""},
+		{"billing registers a subscriber", "PUT", "/v1/subscribers/sub-1", subBody, billingCaller(), 403, CodeForbidden, ""},
+		{"seller lists subscribers", "GET", "/v1/subscribers", "", seller("s-1"), 403, CodeForbidden, ""},
+		{"billing lists subscribers", "GET", "/v1/subscribers", "", billingCaller(), 403, CodeForbidden, ""},
+		{"billing replays a subscriber", "POST", "/v1/subscribers/sub-1/replay", `{"after":"0"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"web replays a subscriber", "POST", "/v1/subscribers/sub-1/replay", `{"after":"0"}`, seller("s-1"), 403, CodeForbidden, ""},
+		{"ops replay without actor id", "POST", "/v1/subscribers/sub-1/replay", `{"after":"0"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"ops subscriber without actor id", "PUT", "/v1/subscribers/sub-1", subBody, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"buyer reads the event feed", "GET", "/v1/events", "", buyer("cust-1"), 403, CodeForbidden, ""},
+		{"seller reads the event feed", "GET", "/v1/events", "", seller("s-1"), 403, CodeForbidden, ""},
+		{"event feed without token", "GET", "/v1/events", "", nil, 401, CodeUnauthenticated, ""},
 		{"bearer is case-insensitive", "GET", "/v1/orders?limit=0", "", map[string]string{"Authorization": "bearer " + opsToken}, 400, CodeInvalidField, "limit"},
 	}
 	for _, tt := range tests {

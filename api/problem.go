@@ -50,6 +50,10 @@ const (
 	CodeInternal             = "internal"            // 500: a bug; the log has the cause under the request ID
 )
 
+// CodeSubscriberNotFound (404): no event subscriber with this subscriberId (POST
+// /v1/subscribers/{id}/replay). Apart from the block above so its alignment stays put.
+const CodeSubscriberNotFound = "subscriber_not_found"
+
 // problemTypePrefix makes the RFC 7807 type URI of a code. A URN rather than a URL: there
 // is no page to dereference, and a URN does not pretend there is.
 const problemTypePrefix = "urn:cloudmarket:problem:"
@@ -82,6 +86,7 @@ var titles = map[string]string{
 	CodeNotLost:              "Order not lost",
 	CodeNotRestorable:        "Order not restorable",
 	CodeKeyRotationPending:   "Key rotation pending",
+	CodeSubscriberNotFound:   "Subscriber not found",
 	CodeRateLimited:          "Too many requests",
 	CodeUnavailable:          "Service unavailable",
 	CodeInternal:             "Internal error",

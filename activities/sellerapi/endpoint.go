@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -168,3 +169,8 @@ func (p EndpointPolicy) control(_, address string, _ syscall.RawConn) error {
 	}
 	return p.CheckAddr(ip)
 }
+
+// Transport is an http.Transport whose dialer applies the policy to the address of every
+// connection it makes (after DNS), for other calls to addresses ops register on behalf of
+// third parties (event subscribers), so they get the same SSRF protection as seller calls.
+func (p EndpointPolicy) Transport() *http.Transport { return newTransport(p) }

@@ -41,6 +41,7 @@ import (
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/licenses"
 	"github.com/cloudmarket/orders/internal/logging"
+	"github.com/cloudmarket/orders/internal/outbox"
 	"github.com/cloudmarket/orders/internal/policy"
 	"github.com/cloudmarket/orders/internal/sellerkeys"
 	"github.com/cloudmarket/orders/internal/temporalx"
@@ -51,7 +52,7 @@ import (
 const usage = `usage: orders [serve | migrate | rotate-keys]
   serve        run the API and/or the worker (ORDERS_ROLES); the default
   migrate      apply database migrations and seal plain-text seller keys, then exit
-  rotate-keys  re-seal every seller key under KEY_ENCRYPTION_KEY_ID, then exit
+  rotate-keys  re-seal every seller key, licence and subscriber secret under KEY_ENCRYPTION_KEY_ID, then exit
 Configuration: environment variables, see README.md.`
 
 func main() {
@@ -103,7 +104,8 @@ func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger) error
 	return nil
 }
 
-// rotateKeys re-seals every seller key and licence not sealed under the current key.
+// rotateKeys re-seals every seller key, licence and event subscriber secret not sealed under
+// the current key.
 func rotateKeys(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err := needDatabaseAndKeys(cfg); err != nil {
 		return err
@@ -126,6 +128,11 @@ func rotateKeys(ctx context.Context, cfg *config.Config, logger *slog.Logger) er
 		return err
 	}
 	logger.Info("licences re-sealed", "key_id", cfg.Keys.Current(), "rows", n)
+	n, err = outbox.Reseal(ctx, db, cfg.Keys)
+	if err != nil {
+		return err
+	}
+	logger.Info("event subscriber secrets re-sealed", "key_id", cfg.Keys.Current(), "rows", n)
 	return nil
 }
 
@@ -199,6 +206,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// The budget of the shutdown: the worker gets the last part of it.
 	workerStop := min(10*time.Second, cfg.ShutdownTimeout/3)
 	var w sdkworker.Worker
+	stopEvents := func() {}
 	probes := &worker.Probes{Temporal: tc}
 	if cfg.RunWorker {
 		// Process-wide, before the worker starts (the SDK reads it once).
@@ -217,10 +225,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			return err
 		}
 		missing = append(missing, lost...)
+		unsigned, err := outbox.UnknownKeyIDs(ctx, db, cfg.Keys)
+		if err != nil {
+			return err
+		}
+		missing = append(missing, unsigned...)
 		slices.Sort(missing)
 		missing = slices.Compact(missing)
 		if len(missing) > 0 {
-			return fmt.Errorf("seller keys or licences are sealed under key-encryption keys that are not configured (%s): add them to KEY_ENCRYPTION_KEYS, or run `orders rotate-keys` where they are", strings.Join(missing, ", "))
+			return fmt.Errorf("seller keys, licences or event subscriber secrets are sealed under key-encryption keys that are not configured (%s): add them to KEY_ENCRYPTION_KEYS, or run `orders rotate-keys` where they are", strings.Join(missing, ", "))
 		}
 		sc, err := sellerapi.NewClient(sellerapi.ClientOptions{
 			Timeout: cfg.SellerTimeout, Logger: logger,
@@ -242,6 +255,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
+		// Order events to subscribers: stopped before the worker, so a batch in flight
+		// records its progress while the database is still there.
+		dispatchCtx, stopDispatch := context.WithCancel(context.Background())
+		dispatchDone := make(chan struct{})
+		go func() {
+			defer close(dispatchDone)
+			worker.NewEventDispatcher(db, cfg, reg, logger).Run(dispatchCtx)
+		}()
+		defer func() { stopDispatch(); <-dispatchDone }()
+		stopEvents = func() { stopDispatch(); <-dispatchDone }
 		logger.Info("worker polling", "task_queue", cfg.TaskQueue, "namespace", cfg.TemporalNamespace)
 		if cfg.ManageSchedules {
 			if err := worker.EnsureSchedules(ctx, tc, cfg.TaskQueue, pol, logger); err != nil {
@@ -306,6 +329,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		cancel()
 		stopMaintain()
 	}
+	stopEvents()
 	if w != nil {
 		w.Stop() // waits up to workerStop for running activities
 	}

@@ -45,7 +45,7 @@ var Vars = []Var{
 	{"RATE_LIMIT_SELLER_API", "20:40", "Requests per second and burst per seller on the seller open API (/v1/seller-api); rate:burst or off."},
 	{"IDEMPOTENCY_TTL", "24h", "How long the first answer to an Idempotency-Key is kept and replayed to repeats."},
 	{"API_DB_MAX_CONNS", "10", "Size of the API's PostgreSQL connection pool (its own, apart from the worker's)."},
-	{"WORKER_DB_MAX_CONNS", "20", "Size of the worker's PostgreSQL connection pool; keep it above the activities run at once (16)."},
+	{"WORKER_DB_MAX_CONNS", "20", "Size of the worker's PostgreSQL connection pool; keep it above the activities run at once (16) plus EVENTS_DISPATCHERS (each holds a connection while it delivers a batch)."},
 	{"WORKER_CACHE_SIZE", "10000", "How many workflows a worker process keeps in memory between their tasks (the Temporal SDK's sticky cache). Each open order costs about 90 KiB there (docs/benchmarks.md, P4); an evicted one is replayed from its history on its next task. Lower it to bound a worker's memory."},
 	{"ORDERS_ROLES", "api,worker", "What the orders binary runs: api, worker or both."},
 	{"METRICS_ADDR", "127.0.0.1:9464", "Listen address of /metrics (Prometheus), a listener of its own, loopback by default; empty = none."},
@@ -61,6 +61,11 @@ var Vars = []Var{
 	{"SELLER_TIMEOUT", "5s", "Timeout of one HTTP call to a seller endpoint."},
 	{"SELLER_ENDPOINTS", "public", "Which seller endpoints are allowed: public (https only, to public addresses only) or development (http too, and loopback and private addresses). Checked when ops register an endpoint and again on every connection, so a DNS answer that changes cannot redirect a call. `make run` and the tests use development."},
 	{"SELLER_ALLOW_NETWORKS", "", "Extra networks (CIDRs separated by commas) seller endpoints may resolve into although they are not public, e.g. a private peering range. Metadata addresses (169.254.169.254, fd00:ec2::254) are refused unless listed here."},
+	{"EVENTS_RETENTION", "720h", "How long order events stay in the outbox (GET /v1/events, replays): a sweep in the workers deletes older ones. A subscriber can be replayed from any cursor still kept. Longer than EVENTS_RETRY_WINDOW."},
+	{"EVENTS_RETRY_WINDOW", "24h", "How long deliveries to a subscriber are retried (with backoff, up to 10m apart) before it is flagged failing and left for ops (GET /v1/subscribers shows it; a replay restarts it)."},
+	{"EVENTS_TIMEOUT", "10s", "Timeout of one delivery (a signed POST) to a subscriber."},
+	{"EVENTS_DISPATCHERS", "2", "How many subscribers each worker process delivers to at once (0 = this worker delivers none). Several workers share the subscribers without double delivery (rows locked FOR UPDATE SKIP LOCKED)."},
+	{"EVENTS_POLL_INTERVAL", "1s", "How often an idle dispatcher looks for new events."},
 	{"SELLERSIM_ADDR", "127.0.0.1:8090", "Listen address of the seller simulator."},
 	{"SELLERSIM_SELLERS", "seller-demo:sk-demo-0123456789abcdef", "Sellers the simulator knows at start, as sellerId:accessKey pairs separated by commas (more can be added through its admin API)."},
 	{"SELLERSIM_CALLBACK_URL", "http://127.0.0.1:8080", "Base URL of the order API, where the simulator's licence sellers deliver licences (signed POST /v1/seller-api/licenses/{orderId}); empty = no callbacks."},
@@ -165,6 +170,13 @@ type Config struct {
 	SellerTimeout       time.Duration
 	SellerEndpoints     string
 	SellerAllowNetworks []netip.Prefix
+
+	// Order events out (package dispatch, GET /v1/events).
+	EventsRetention    time.Duration
+	EventsRetryWindow  time.Duration
+	EventsTimeout      time.Duration
+	EventsDispatchers  int
+	EventsPollInterval time.Duration
 
 	SellerSimAddr        string
 	SellerSimSellers     map[string]string // sellerId -> accessKey
@@ -337,6 +349,14 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		}
 		c.SellerAllowNetworks = append(c.SellerAllowNetworks, pfx.Masked())
 	}
+	c.EventsRetention = duration("EVENTS_RETENTION", time.Hour, 10*365*24*time.Hour)
+	c.EventsRetryWindow = duration("EVENTS_RETRY_WINDOW", time.Minute, 30*24*time.Hour)
+	if c.EventsRetryWindow >= c.EventsRetention {
+		bad("EVENTS_RETRY_WINDOW", "must be shorter than EVENTS_RETENTION (events must outlive their retries)")
+	}
+	c.EventsTimeout = duration("EVENTS_TIMEOUT", 100*time.Millisecond, time.Minute)
+	c.EventsDispatchers = count("EVENTS_DISPATCHERS", 0, 64)
+	c.EventsPollInterval = duration("EVENTS_POLL_INTERVAL", 10*time.Millisecond, time.Minute)
 	sellers, err := parsePairs(get("SELLERSIM_SELLERS"))
 	if err != nil {
 		bad("SELLERSIM_SELLERS", "%v", err)

@@ -9,7 +9,8 @@
 // must hold whatever happened: every order where its script leaves it, no workflow failed
 // or open without a flag, no order with two instances at the seller, no settlement posted
 // twice, the ledger balanced per currency, every audit trail whole, every seller request
-// validly signed. Run prints a table of the figures and the checks.
+// validly signed, every order's events delivered to a subscriber in order and signed. Run
+// prints a table of the figures and the checks.
 package soak
 
 import (
@@ -120,6 +121,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := setUp(ctx, api, sim, drv, customers, opts.Seed); err != nil {
 		return nil, fmt.Errorf("set up the catalogue: %w", err)
 	}
+	// The event subscriber, registered before the first order, so it must receive every event.
+	sub, err := startSubscriber()
+	if err != nil {
+		return nil, err
+	}
+	defer sub.stop()
+	if err := sub.register(ctx, api); err != nil {
+		return nil, fmt.Errorf("register the event subscriber: %w", err)
+	}
 	var plans []*plan
 	plans = append(plans, singles...)
 	for _, g := range groups {
@@ -175,6 +185,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
+	byID := map[string]*plan{}
+	for _, p := range plans {
+		byID[p.id] = p
+	}
+	evChecks, err := eventChecks(ctx, st, api, sub, byID)
+	if err != nil {
+		return nil, fmt.Errorf("check events: %w", err)
+	}
+	checks = append(checks, evChecks...)
 	// What the soak itself saw go wrong.
 	procs := &check{name: "process crashes, races or panics"}
 	for range f.unexpectedExits.Load() {

@@ -132,6 +132,8 @@ func startStack(ctx context.Context, opts Options, log *slog.Logger) (_ *stack, 
 		"TEMPORAL_TASK_QUEUE="+taskQueue, "POLICY_FILE="+policyFile, "KEY_ENCRYPTION_KEYS="+kek,
 		"API_TOKENS=web:"+webToken+",ops:"+opsToken+",billing:"+billingToken,
 		"SELLER_ENDPOINTS=development", "SHUTDOWN_DRAIN_DELAY=0s",
+		// The soak's subscriber gets its events soon after they happen.
+		"EVENTS_POLL_INTERVAL=100ms",
 		// One web token speaks for every buyer and seller of the run.
 		"RATE_LIMIT_TOKEN=off", "RATE_LIMIT_ACTOR=off", "RATE_LIMIT_SELLER_API=off")
 	s.api = &process{name: "api", path: filepath.Join(opts.BinDir, "orders"), logPath: filepath.Join(logs, "api.log"), log: log,
