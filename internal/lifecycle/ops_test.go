@@ -275,3 +275,14 @@ func TestRetryOfAStuckCall(t *testing.T) {
 		t.Fatalf("flag %q clocks %v: the flag clears, the clock starts again", m.s.Attention, m.s.Clocks)
 	}
 }
+
+// TestDetailsSayTheCause: the Temporal UI's current details of a flagged order name the
+// cause, since when, and where the list of its kind is.
+func TestDetailsSayTheCause(t *testing.T) {
+	m := opsRules(t, order.TypeService, order.BillingOneTime, true)
+	m.advance(m.s.In.Windows.FirstDeliverySLA + time.Second)
+	d := Details(&m.s, View(&m.s, m.now))
+	if !strings.Contains(d, "Cause `first_delivery_sla` since ") || !strings.Contains(d, "GET /v1/attention?cause=first_delivery_sla") {
+		t.Fatalf("details:\n%s", d)
+	}
+}

@@ -83,6 +83,16 @@ func Details(s *State, v order.View) string {
 	}
 	if v.NeedsAttention {
 		fmt.Fprintf(&b, "**Needs ops attention**: %s\n\n", v.Attention)
+		for _, it := range v.AttentionItems[:max(len(v.AttentionItems)-1, 0)] {
+			fmt.Fprintf(&b, "- also `%s`: %s\n", it.Cause, it.Why) // the causes standing behind the latest
+		}
+		if v.AttentionCause != "" {
+			since := ""
+			if v.AttentionSince != nil {
+				since = " since " + v.AttentionSince.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(&b, "Cause `%s`%s: GET /v1/attention?cause=%s lists every order with it\n\n", v.AttentionCause, since, v.AttentionCause)
+		}
 	}
 	for _, c := range s.Clocks {
 		if c.Paused {
