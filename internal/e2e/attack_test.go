@@ -543,6 +543,16 @@ var matrixBodies = map[string]any{
 	"resolveAppeal":        map[string]any{"outcome": "refund"},
 	"runHealthCheck":       map[string]any{"reason": "attack", "productId": "p-atk"},
 	"restartOrder":         map[string]any{"reason": "attack"},
+	"cancelOrder":          map[string]any{"reason": "attack"},
+	"forceAcceptOrder":     map[string]any{"reason": "attack"},
+	"unfreezeOrder":        map[string]any{"reason": "attack"},
+	"refreezeOrder":        map[string]any{"reason": "attack"},
+	"extendOrderClock":     map[string]any{"reason": "attack", "clock": "auto_accept", "by": "1d"},
+	"closeAppeal":          map[string]any{"note": "attack"},
+	"putSubscriber":        map[string]any{"url": "https://atk.example/hook", "secret": "atk-secret-0123456789abcdef"},
+	"replaySubscriber":     map[string]any{"after": "0"},
+	"startKeyRotation":     map[string]any{"accessKey": "atk-key-123456"},
+	"putSellerLimits":      map[string]any{"perSecond": 5, "concurrency": 2},
 	"sellerDeliverLicense": map[string]any{"orderLineId": "ATK-VICTIM-1", "license": "LIC-ATTACK-0000"},
 }
 
