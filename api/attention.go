@@ -42,7 +42,7 @@ func (s *server) listAttention(c echo.Context) error {
 	where, args := []string{"attention_cause IS NOT NULL"}, []any{}
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
 	if v := q.Get("cause"); v != "" {
-		where = append(where, "attention_cause = "+arg(v))
+		where = append(where, "attention_cause = "+arg(v)) // subscriber_failing: no order has it
 	}
 	if v := q.Get("sellerId"); v != "" {
 		where = append(where, "seller_id = "+arg(v))
@@ -82,13 +82,58 @@ func (s *server) listAttention(c echo.Context) error {
 		return dbFailure("list attention", err)
 	}
 	page := struct {
-		Items      []attentionEntry `json:"items"`
-		NextCursor string           `json:"nextCursor,omitempty"`
+		Items       []attentionEntry      `json:"items"`
+		NextCursor  string                `json:"nextCursor,omitempty"`
+		Subscribers []subscriberAttention `json:"subscribers,omitempty"`
 	}{Items: items}
+	if q.Get("cursor") == "" && q.Get("sellerId") == "" && (q.Get("cause") == "" || q.Get("cause") == causeSubscriberFailing) {
+		if page.Subscribers, err = s.failingSubscribers(ctx); err != nil {
+			return err
+		}
+		if q.Get("cause") == causeSubscriberFailing {
+			page.Items = []attentionEntry{}
+		}
+	}
 	if len(items) > limit {
 		last := items[limit-1]
 		page.Items = items[:limit]
 		page.NextCursor = encodeCursor(listCursor{PlacedAt: last.Since, OrderID: last.OrderID})
 	}
 	return c.JSON(http.StatusOK, page)
+}
+
+// causeSubscriberFailing is the attention cause of an order event subscriber that stopped
+// taking deliveries (marked failing after EVENTS_RETRY_WINDOW): not an order's, listed
+// beside the orders on the first page of GET /v1/attention.
+const causeSubscriberFailing = "subscriber_failing"
+
+// subscriberAttention is a failing event subscriber as the attention list shows it.
+type subscriberAttention struct {
+	SubscriberID string    `json:"subscriberId"`
+	Cause        string    `json:"cause"`
+	Since        time.Time `json:"since"`
+	LastError    string    `json:"lastError,omitempty"`
+	Why          string    `json:"why"`
+}
+
+// failingSubscribers lists the subscribers marked failing, oldest first (a handful at most).
+func (s *server) failingSubscribers(ctx context.Context) ([]subscriberAttention, error) {
+	rows, err := s.db.Query(ctx, `
+		SELECT subscriber_id, coalesce(failing_since, updated_at), last_error FROM event_subscribers
+		WHERE state = 'failing' ORDER BY 2, 1 LIMIT 100`)
+	if err != nil {
+		return nil, dbFailure("list failing subscribers", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (subscriberAttention, error) {
+		a := subscriberAttention{Cause: causeSubscriberFailing}
+		err := r.Scan(&a.SubscriberID, &a.Since, &a.LastError)
+		a.Since = a.Since.UTC()
+		a.Why = "subscriber " + a.SubscriberID + " stopped taking order events: fix its endpoint, then POST /v1/subscribers/" +
+			a.SubscriberID + "/replay from its cursor"
+		return a, err
+	})
+	if err != nil {
+		return nil, dbFailure("list failing subscribers", err)
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +279,23 @@ func TestAttentionList(t *testing.T) {
 	if second := list("&limit=2&cursor=" + first.NextCursor); len(second.Items) != 1 || second.Items[0].OrderID != ids[2] || second.NextCursor != "" {
 		t.Errorf("second page %v cursor %q", idsOf(second), second.NextCursor)
 	}
+	t.Run("a failing subscriber", func(t *testing.T) {
+		sub := uid("sub")
+		exec(t, db, `INSERT INTO event_subscribers (subscriber_id, url, secret_kek, secret_dek, secret_sealed, state, failing_since, last_error)
+			VALUES ($1, 'https://hooks.example/x', 'k', '\x00', '\x00', 'failing', $2, 'dial tcp: connection refused')`, sub, base)
+		rec := h.do(t, http.MethodGet, "/v1/attention?cause=subscriber_failing", "", opsBy("alice"))
+		wantStatus(t, rec, 200)
+		var p struct {
+			Items       []attentionEntry      `json:"items"`
+			Subscribers []subscriberAttention `json:"subscribers"`
+		}
+		decodeInto(t, rec, &p)
+		if len(p.Items) != 0 || !slices.ContainsFunc(p.Subscribers, func(a subscriberAttention) bool {
+			return a.SubscriberID == sub && a.LastError == "dial tcp: connection refused" && a.Since.Equal(base)
+		}) {
+			t.Errorf("subscribers %+v items %d", p.Subscribers, len(p.Items))
+		}
+	})
 }
 
 type attentionPageT struct {
