@@ -124,3 +124,18 @@ func (s *server) holdIfFrozenMeanwhile(ctx context.Context, in order.StartInput)
 	}
 	s.log.Info("order placed as its customer froze: held", "order_id", in.OrderID, "customer_id", in.CustomerID, "action", action)
 }
+
+// withdrawRenewal is billing's un-renewal (POST /v1/orders/{orderId}/renewal-withdrawal):
+// the latest renewal taken back before its period begins; the order decides whether it may.
+func (s *server) withdrawRenewal(c echo.Context) error {
+	var req struct {
+		RenewalOrderID         string `json:"renewalOrderId"`
+		UnsubscribeOrderID     string `json:"unsubscribeOrderId"`
+		UnsubscribeOrderLineID string `json:"unsubscribeOrderLineId"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		return err
+	}
+	return s.act(c, order.UpdateWithdrawRenewal, order.RenewalWithdrawal{Actor: callerOf(c).actor(),
+		RenewalOrderID: req.RenewalOrderID, UnsubscribeOrderID: req.UnsubscribeOrderID, UnsubscribeOrderLineID: req.UnsubscribeOrderLineID})
+}

@@ -77,6 +77,10 @@ func (s *State) renew(ev Event, o *Outcome) {
 	exp := r.ExpireTime.UTC()
 	line := order.Renewal{RenewalOrderID: r.RenewalOrderID, RenewalOrderLineID: r.RenewalOrderLineID, ExpireTime: exp, At: ev.At,
 		Settlement: s.split(amount)}
+	if prev := s.currentExpire(); prev != nil && s.rules(RulesOps) {
+		p := prev.UTC()
+		line.PreviousExpire = &p // what taking it back restores
+	}
 	s.record(o, order.StepRenewed, ev.Actor, map[string]string{"renewalOrderId": r.RenewalOrderID, "expireTime": exp.Format(time.RFC3339)}, func() {
 		s.ExpireTime = &exp
 		s.Expiry = scaledAt(s.In, exp)

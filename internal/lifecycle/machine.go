@@ -59,6 +59,8 @@ func Check(s *State, ev Event) error {
 		return checkRenewal(s, ev)
 	case EvUnsubscribe:
 		return checkUnsubscribe(s, ev)
+	case EvWithdraw:
+		return checkWithdrawal(s, ev)
 	case EvArrears:
 		return checkArrears(s, ev)
 	}
@@ -118,6 +120,8 @@ func Apply(s *State, ev Event) Outcome {
 		s.renew(ev, &o)
 	case EvUnsubscribe:
 		s.unsubscribe(ev, &o)
+	case EvWithdraw:
+		s.withdrawRenewal(ev, &o)
 	case EvArrears:
 		s.arrears(ev, &o)
 	default:

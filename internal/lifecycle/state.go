@@ -166,6 +166,7 @@ const (
 	// Billing's events.
 	EvRenew       EventKind = order.UpdateRenew
 	EvUnsubscribe EventKind = order.UpdateUnsubscribe
+	EvWithdraw    EventKind = order.UpdateWithdrawRenewal
 	EvArrears     EventKind = order.SignalArrears
 	EvClock       EventKind = "clock"  // a clock ran out
 	EvResult      EventKind = "result" // a seller call or a lookup finished
@@ -195,6 +196,7 @@ type Event struct {
 	// Billing.
 	Renewal     order.RenewalRequest
 	Unsubscribe order.UnsubscribeRequest
+	Withdraw    order.RenewalWithdrawal
 	Arrears     order.ArrearsSignal
 	// KeepLateInstance is set by the workflow (behind the ChangeLateResultKept version
 	// marker) on a provisioning result that comes after the order ended other than by

@@ -9,6 +9,9 @@ import "time"
 const (
 	UpdateRenew       = "renew"       // billing: a renewal order moved the expiry
 	UpdateUnsubscribe = "unsubscribe" // billing: the subscription ends now
+	// UpdateWithdrawRenewal: billing takes back a renewal period that has not begun
+	// (UNSUBSCRIBE_RENEWAL_PERIOD).
+	UpdateWithdrawRenewal = "withdraw_renewal"
 	SignalArrears     = "arrears"     // the account workflow: freeze, unfreeze or release for arrears
 )
 
@@ -58,6 +61,32 @@ type Renewal struct {
 	ExpireTime         time.Time  `json:"expireTime"`
 	At                 time.Time  `json:"at"`
 	Settlement         Settlement `json:"settlement"`
+	// PreviousExpire is the expiry the renewal moved (the start of its period): taking the
+	// renewal back restores it. Unset on renewals recorded before withdrawals existed.
+	PreviousExpire *time.Time `json:"previousExpire,omitempty"`
+	// Withdrawal says billing took the renewal period back before it began.
+	Withdrawal *RenewalWithdrawn `json:"withdrawal,omitempty"`
+	// Scene is the refreshInstance scene the seller is told with (empty: RENEWAL): a
+	// withdrawal's refresh is UNSUBSCRIBE_RENEWAL_PERIOD.
+	Scene string `json:"scene,omitempty"`
+}
+
+// RefreshSceneWithdrawal is the refreshInstance scene of a renewal period taken back.
+const RefreshSceneWithdrawal = "UNSUBSCRIBE_RENEWAL_PERIOD"
+
+// RenewalWithdrawal is billing's taking back of a renewal period that has not begun: the
+// renewal's IDs, and those of billing's un-renewal (unsubscribe) order the seller is told.
+type RenewalWithdrawal struct {
+	Actor                  Actor  `json:"actor"`
+	RenewalOrderID         string `json:"renewalOrderId"`
+	UnsubscribeOrderID     string `json:"unsubscribeOrderId"`
+	UnsubscribeOrderLineID string `json:"unsubscribeOrderLineId,omitempty"`
+}
+
+// RenewalWithdrawn is a renewal taken back, as the order shows it.
+type RenewalWithdrawn struct {
+	UnsubscribeOrderID string    `json:"unsubscribeOrderId"`
+	At                 time.Time `json:"at"`
 }
 
 // Unsubscription is how an order's subscription ended early.

@@ -153,6 +153,17 @@ func (w *World) event(o *simOrder, a Action) (lifecycle.Event, bool) {
 	case lifecycle.EvOps:
 		ev.Actor = who(ops)
 		ev.Ops = w.opsRequest(o, ev.Actor, v)
+	case lifecycle.EvWithdraw:
+		// Billing takes back its latest renewal (mostly), an older one, or one never made.
+		ev.Actor = who(billing)
+		id := o.id + "-R-none"
+		if n := len(s.Renewals); n > 0 {
+			id = s.Renewals[n-1].RenewalOrderID
+			if v%4 == 3 {
+				id = s.Renewals[0].RenewalOrderID
+			}
+		}
+		ev.Withdraw = order.RenewalWithdrawal{Actor: ev.Actor, RenewalOrderID: id, UnsubscribeOrderID: id + "-W", UnsubscribeOrderLineID: id + "-W-1"}
 	default:
 		return ev, false
 	}
@@ -255,7 +266,7 @@ func (w *World) generate(r *rand.Rand) Action {
 		// Any event from anyone: most are refused, each with its code.
 		kinds := []lifecycle.EventKind{lifecycle.EvAccept, lifecycle.EvReject, lifecycle.EvDeliver, lifecycle.EvDeploy, lifecycle.EvShip,
 			lifecycle.EvSignoff, lifecycle.EvLicense, lifecycle.EvAppeal, lifecycle.EvResolve, lifecycle.EvRetry, lifecycle.EvRenew,
-			lifecycle.EvUnsubscribe, lifecycle.EvOps}
+			lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvWithdraw}
 		return Action{Kind: ActUpdate, O: oi, Ev: kinds[r.IntN(len(kinds))], V: v}
 	case n < 75:
 		if r.IntN(5) == 0 {
@@ -294,7 +305,7 @@ func (w *World) generate(r *rand.Rand) Action {
 		}
 		return Action{Kind: ActCAN, O: oi}
 	default:
-		ev := []lifecycle.EventKind{lifecycle.EvRenew, lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvOps}[r.IntN(4)]
+		ev := []lifecycle.EventKind{lifecycle.EvRenew, lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvOps, lifecycle.EvWithdraw}[r.IntN(5)]
 		return Action{Kind: ActUpdate, O: oi, Ev: ev, V: v &^ 3}
 	}
 }

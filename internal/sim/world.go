@@ -203,6 +203,8 @@ func (w *World) process(o *simOrder, ev lifecycle.Event, party bool) {
 			o.refundedAll = true
 		case order.StepRenewed:
 			o.paid += o.renewalPaid(st)
+		case order.StepRenewalWithdrawn:
+			o.unsubRefund += o.renewalPaid(st) // the renewal's money goes back in full
 		case order.StepUnsubscribed:
 			if u := o.st.Unsubscription; u != nil {
 				o.unsubRefund = u.Refund.Gross

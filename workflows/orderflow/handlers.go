@@ -56,6 +56,9 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 		register(ctx, o, order.UpdateUnsubscribe, func(r order.UnsubscribeRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvUnsubscribe, Actor: r.Actor, Unsubscribe: r}
 		}),
+		register(ctx, o, order.UpdateWithdrawRenewal, func(r order.RenewalWithdrawal) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvWithdraw, Actor: r.Actor, Withdraw: r}
+		}),
 		workflow.SetUpdateHandlerWithOptions(ctx, order.UpdateAppeal,
 			func(ctx workflow.Context, req order.AppealRequest) (order.AppealAnswer, error) {
 				r, err := o.submit(ctx, lifecycle.Event{Kind: lifecycle.EvAppeal, Actor: req.Actor, Appeal: req})
