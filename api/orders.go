@@ -98,6 +98,7 @@ type productRow struct {
 	Listed        bool
 	Criteria      string
 	UnitPrice     *order.Money
+	NotifyOrders  bool
 }
 
 // createOrder places an order: one start of its workflow. Idempotent on orderId: a repeat
@@ -140,9 +141,9 @@ func (s *server) createOrder(c echo.Context) error {
 	var unitCurrency *string
 	err = s.db.QueryRow(dbCtx, `
 		SELECT seller_id, type, billing_mode, commission_bps, supervised, listed, acceptance_criteria,
-		       unit_price, unit_price_currency
+		       unit_price, unit_price_currency, notify_orders
 		FROM products WHERE product_id = $1`, pl.ProductID,
-	).Scan(&pr.SellerID, &typ, &mode, &pr.CommissionBps, &pr.Supervised, &pr.Listed, &pr.Criteria, &unitPrice, &unitCurrency)
+	).Scan(&pr.SellerID, &typ, &mode, &pr.CommissionBps, &pr.Supervised, &pr.Listed, &pr.Criteria, &unitPrice, &unitCurrency, &pr.NotifyOrders)
 	if err == nil && unitPrice != nil && unitCurrency != nil {
 		pr.UnitPrice = &order.Money{Value: *unitPrice, Currency: *unitCurrency}
 	}
@@ -194,6 +195,7 @@ func (s *server) createOrder(c echo.Context) error {
 		Supervised: supervised, Quantity: pl.Quantity, Amount: pl.Amount, CommissionBps: pr.CommissionBps,
 		ExpireTime: pl.ExpireTime, PlacedAt: s.now().UTC(), Fingerprint: fp,
 		Windows: s.policy.Windows(pr.Type), AcceptanceCriteria: pr.Criteria, UnitPrice: pr.UnitPrice,
+		NotifyOrders: pr.NotifyOrders,
 	}
 	initial := order.InitialView(in)
 	opts := client.StartWorkflowOptions{

@@ -26,6 +26,9 @@ const (
 	CallLevel CallKind = "levelClocks"
 	// CallRefresh tells the seller a renewal's new expiry (refreshInstance, RENEWAL).
 	CallRefresh CallKind = "refreshInstance"
+	// CallNotify tells the seller a paid order exists (orderNotify), once per order, for
+	// products that ask for it.
+	CallNotify CallKind = "orderNotify"
 )
 
 // toSeller reports whether the call goes to the seller (and so can need ops' retry).

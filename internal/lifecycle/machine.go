@@ -160,6 +160,9 @@ func (s *State) start(ev Event, o *Outcome) {
 	s.Settlement = order.Settlement{Status: order.SettlementNotDue, Currency: s.In.Amount.Currency}
 	s.Expiry = expiry(s.In)
 	pathOf(s).start(s, ev, o)
+	if s.In.NotifyOrders {
+		s.startCall(o, CallNotify) // any product type: the seller asked to hear of paid orders
+	}
 }
 
 // delivered moves a delivered order on: to the buyer's acceptance when the product is
@@ -500,6 +503,13 @@ func (s *State) callFinished(ev Event, o *Outcome) {
 		}
 	case CallFreeze, CallUnfreeze, CallRefresh:
 		s.sellerCallDone(o, r)
+	case CallNotify:
+		if !r.OK {
+			s.callFailed(o, r) // retried by ops like any seller call: nothing is silently dropped
+			return
+		}
+		s.attentionCleared(o, r.Call)
+		s.record(o, order.StepSellerNotified, s.sellerActor(), nil, nil)
 	case CallRelease:
 		if !r.OK {
 			s.callFailed(o, r)

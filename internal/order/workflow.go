@@ -43,6 +43,9 @@ type StartInput struct {
 	// placed (minor units per unit): what its usage records are priced at.
 	UnitPrice *Money    `json:"unitPrice,omitempty"`
 	PlacedAt  time.Time `json:"placedAt"`
+	// NotifyOrders: the product asks to be told of every paid order (orderNotify), snapshot
+	// from the catalogue when the order is placed.
+	NotifyOrders bool `json:"notifyOrders,omitempty"`
 	// Fingerprint is a hash of the order request, kept so that a repeated POST with a
 	// different body can be told apart from a retry.
 	Fingerprint string `json:"fingerprint"`

@@ -145,6 +145,8 @@ func (w *World) place(a Action) {
 		ProductType: typ, BillingMode: mode, Supervised: supervised, Quantity: 1,
 		Amount: order.Money{Value: 9900, Currency: currency}, CommissionBps: bps,
 		PlacedAt: w.now, Fingerprint: "fp-" + id, Windows: w.policy.Windows(typ),
+		// A third of the products ask to hear of paid orders (orderNotify).
+		NotifyOrders: !w.cfg.Legacy && (a.V/240)%3 == 2,
 	}
 	switch mode {
 	case order.BillingMonthly:
@@ -370,6 +372,12 @@ func (w *World) answer(o *simOrder, a Action) {
 			failed()
 		default:
 			failed()
+		}
+	case lifecycle.CallNotify:
+		if a.Out == "failed" || a.Out == "lost" {
+			failed()
+		} else {
+			ok()
 		}
 	case lifecycle.CallRefresh:
 		switch {
