@@ -167,3 +167,11 @@ func (r UpgradeInstanceRequest) activity() Activity     { return r.Activity }
 func (r ChangeInstanceCheckRequest) activity() Activity { return r.Activity }
 func (r OrderNotifyRequest) activity() Activity         { return r.Activity }
 func (r GetLicenseAsyncRequest) activity() Activity     { return r.Activity }
+
+// SafeResultMsg makes a seller's resultMsg fit to keep (workflow history, order records):
+// at most 200 bytes and without either of the seller's keys, should a seller echo one
+// back. It is what CallError.Msg quotes, for answers that are kept rather than failed,
+// such as a changeInstanceCheck refusal's reason.
+func SafeResultMsg(msg string, keys Keys) string {
+	return sellerMsg(sellerMsg(msg, keys.Sign), keys.Pending)
+}

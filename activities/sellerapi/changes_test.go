@@ -160,3 +160,17 @@ func FuzzDecodeChangeRequests(f *testing.F) {
 		}
 	})
 }
+
+func TestSafeResultMsg(t *testing.T) {
+	keys := Keys{Sign: "sk-active-123456", Pending: "sk-pending-654321"}
+	tests := []struct{ in, want string }{
+		{"target quantity too low", "target quantity too low"},
+		{"bad key sk-active-123456 and sk-pending-654321", "bad key [redacted] and [redacted]"},
+		{strings.Repeat("x", 250), strings.Repeat("x", 200) + "..."},
+	}
+	for _, tt := range tests {
+		if got := SafeResultMsg(tt.in, keys); got != tt.want {
+			t.Errorf("SafeResultMsg(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
