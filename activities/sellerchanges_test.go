@@ -296,6 +296,13 @@ func TestChangeInstanceCheck(t *testing.T) {
 			t.Errorf("row %d error shows the key", i)
 		}
 	}
+	gone := ss.call()
+	gone.InstanceID = "inst-none"
+	if _, err := ss.s.ChangeInstanceCheck(ctx, gone, target(1)); err == nil {
+		t.Fatal("an unknown instance was checked")
+	} else if typ, retry := errType(t, err); typ != "SellerInstanceNotFound" || retry {
+		t.Fatalf("unknown instance: %s retryable %v", typ, retry)
+	}
 }
 
 // A refusal does not use up the call's retry window; a failure does.

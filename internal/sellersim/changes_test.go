@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloudmarket/orders/activities/sellerapi"
 )
@@ -325,4 +326,45 @@ func TestChangeCheckBehaviourValidation(t *testing.T) {
 			t.Errorf("%s: HTTP %d, want %d", tt.body, got, tt.want)
 		}
 	}
+}
+
+// FuzzDispatchChanges: whatever body a newer activity carries, the simulator answers with
+// a protocol code (never panics), and only a request that validates does any work.
+func FuzzDispatchChanges(f *testing.F) {
+	for _, s := range []string{
+		`{"instanceId":"inst-f","orderId":"up1","orderLineId":"up1-000001"}`,
+		`{"instanceId":"inst-f","productInfo":{"productId":"p","skuCode":"s","quantity":1}}`,
+		`{"instanceId":"inst-f","productInfo":{"productId":"p","skuCode":"s","quantity":-3}}`,
+		`{"orderId":"o","orderLineId":"l"}`,
+		`{"instanceId":"inst-f","effectiveTime":"20261206000000","eventId":"e","deviceFingerprint":"x"}`,
+		`{"scene":"RENEWAL_CHANGE","orderId":"o","orderLineId":"l","instanceId":"inst-f","expireTime":"20270101000000","productId":"p"}`,
+		`null`, `{"productInfo":[]}`, ``,
+	} {
+		for act := range 5 {
+			f.Add(act, s)
+		}
+	}
+	acts := []sellerapi.Activity{sellerapi.ActivityUpgradeInstance, sellerapi.ActivityChangeInstanceCheck,
+		sellerapi.ActivityOrderNotify, sellerapi.ActivityGetLicenseAsync, sellerapi.ActivityRefreshInstance}
+	f.Fuzz(func(t *testing.T, act int, body string) {
+		s := New(Options{Sellers: map[string]string{sellerID: key}})
+		sel := s.sellers[sellerID]
+		sel.beh.ChangeCheck = changeCheck{RefuseBelowQuantity: 2}
+		sel.instances["inst-f"] = &instance{InstanceID: "inst-f", Status: statusActive}
+		a := acts[((act%len(acts))+len(acts))%len(acts)]
+		resp := s.dispatch(sel, a, []byte(body), time.Now())
+		switch resp.ResultCode {
+		case sellerapi.CodeSuccess, sellerapi.CodeInvalidParameter, sellerapi.CodeInstanceNotFound, defaultRefusalCode:
+		default:
+			t.Fatalf("%s %q: code %q", a, body, resp.ResultCode)
+		}
+		inst := sel.instances["inst-f"]
+		did := len(inst.Upgrades) + inst.ChangeChecks + inst.LicenseCalls + len(inst.Refreshes) + len(sel.changes.notifyOrder)
+		if resp.ResultCode == sellerapi.CodeInvalidParameter && did != 0 {
+			t.Fatalf("%s %q: an invalid request did work: %+v", a, body, inst)
+		}
+		if resp.ResultCode == sellerapi.CodeSuccess && did != 1 {
+			t.Fatalf("%s %q: success did %d things", a, body, did)
+		}
+	})
 }
