@@ -329,8 +329,8 @@ func (s *Seller) UpdateInstanceStatus(ctx context.Context, c SellerCall, status 
 // also TRIAL_TO_FORMAL, RENEWAL_CHANGE, UNSUBSCRIBE_RENEWAL_PERIOD), naming the order that
 // caused it (c.About: the renewal, conversion, change or un-renewal order) and, when set,
 // the product it changes to (c.NewProductID). A repeat with the same expireTime changes
-// nothing at the seller. An unknown scene or a missing order fails at once, without
-// calling the seller: no retry can fix the input.
+// nothing at the seller. An unknown scene or a missing causing order fails at once,
+// without calling the seller: no retry can fix the input.
 func (s *Seller) RefreshInstance(ctx context.Context, c SellerCall) error {
 	if c.About == nil || c.ExpireTime == nil {
 		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("refreshInstance for order %s: no renewal order or expireTime", c.OrderID))
@@ -344,8 +344,10 @@ func (s *Seller) RefreshInstance(ctx context.Context, c SellerCall) error {
 		OrderID: c.About.OrderID, OrderLineID: c.About.OrderLineID, InstanceID: c.InstanceID,
 		ExpireTime: c.ExpireTime.UTC().Format(sellerapi.ExpireTimeLayout), ProductID: c.NewProductID, TestFlag: s.testFlag(),
 	}
-	if err := req.Validate(); err != nil {
-		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("order %s: %w", c.OrderID, err))
+	// Only the scene is checked here: other missing fields are sent as before and answered
+	// by the seller (000002), which the order workflow already treats as a refusal.
+	if !scene.Valid() {
+		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("refreshInstance for order %s: unknown scene %q", c.OrderID, scene))
 	}
 	_, _, err := s.call(ctx, c, sellerapi.ActivityRefreshInstance, "", req)
 	return err
