@@ -42,12 +42,14 @@ const (
 
 // FailedCallSQL is the SQL condition of a failed seller call: an answer other than success
 // (000000) or pending (000004), or no usable answer at all; 000003 to releaseInstance
-// means released already (done), and 000001 during a rotation of the seller's key is the
-// rotation's, not the seller failing. Only calls that reached the seller are recorded, so
-// our own faults (PostgreSQL, the catalogue, the worker) never count.
+// means released already (done), 000001 during a rotation of the seller's key is the
+// rotation's, not the seller failing, and a changeInstanceCheck recorded without error is
+// answered (a refusal is the seller's considered "no"). Only calls that reached the seller
+// are recorded, so our own faults (PostgreSQL, the catalogue, the worker) never count.
 const FailedCallSQL = `((c.result_code <> '000000' AND c.result_code <> '000004') OR c.error <> '')
 	AND NOT (c.activity = 'releaseInstance' AND c.result_code = '000003')
-	AND NOT (c.during_key_rotation AND c.result_code = '000001')`
+	AND NOT (c.during_key_rotation AND c.result_code = '000001')
+	AND NOT (c.activity = 'changeInstanceCheck' AND c.error = '' AND c.result_code <> '')`
 
 // CheckProducts evaluates every listed product as of the start of day (UTC, "YYYY-MM-DD"):
 // the consecutive days before it on which its seller calls failed (a day fails when at

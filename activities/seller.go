@@ -55,6 +55,12 @@ type SellerCall struct {
 	About *OtherOrder `json:"about,omitempty"`
 	// ExpireTime is a refreshInstance's new expiry (real time, not the demo's scaled one).
 	ExpireTime *time.Time `json:"expireTime,omitempty"`
+	// Scene is why a refreshInstance is sent; empty means RENEWAL, so workflows written
+	// before the other scenes existed keep sending what they sent.
+	Scene sellerapi.Scene `json:"scene,omitempty"`
+	// NewProductID is the product a refreshInstance changes the instance to (RENEWAL_CHANGE,
+	// or a new period type); empty leaves productId out of the request: no change.
+	NewProductID string `json:"newProductId,omitempty"`
 }
 
 // OtherOrder is a billing order (renewal, unsubscription) a seller call names.
@@ -149,6 +155,14 @@ func (s *Seller) testFlag() string {
 // the outcome into what Temporal needs: nil, or an application error whose type is the
 // result class and whose retryability is the protocol's.
 func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity, businessID string, req any) (*sellerapi.CallResult, attemptLog, error) {
+	return s.callAnswering(ctx, c, act, businessID, req, nil)
+}
+
+// callAnswering is call for an activity whose failing result codes may be answers:
+// a code for which isAnswer holds (changeInstanceCheck's refusals) is recorded as a call
+// that succeeded (no error text, so product health does not count it) and returned with a
+// nil error, its resultMsg made safe to keep (sellerapi.SafeResultMsg). nil isAnswer is call.
+func (s *Seller) callAnswering(ctx context.Context, c SellerCall, act sellerapi.Activity, businessID string, req any, isAnswer func(code string) bool) (*sellerapi.CallResult, attemptLog, error) {
 	row, err := s.lookup(ctx, c)
 	if err != nil {
 		return nil, attemptLog{}, err
@@ -164,7 +178,8 @@ func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity,
 	defer leave()
 	// Signed with the active key; during a rotation an answer signed with the new key is
 	// accepted too.
-	res, callErr := s.Client.CallKeys(ctx, row.Endpoint, sellerapi.Keys{Sign: row.AccessKey, Pending: row.PendingKey}, row.VerifyBodySign, req)
+	keys := sellerapi.Keys{Sign: row.AccessKey, Pending: row.PendingKey}
+	res, callErr := s.Client.CallKeys(ctx, row.Endpoint, keys, row.VerifyBodySign, req)
 	attempt := int32(1)
 	if activity.IsActivity(ctx) {
 		attempt = activity.GetInfo(ctx).Attempt
@@ -172,6 +187,10 @@ func (s *Seller) call(ctx context.Context, c SellerCall, act sellerapi.Activity,
 	code := res.ResultCode
 	errText := ""
 	var ce *sellerapi.CallError
+	if isAnswer != nil && errors.As(callErr, &ce) && ce.Class != sellerapi.ClassTransport && isAnswer(ce.ResultCode) {
+		callErr, ce = nil, nil
+		res.Response.ResultMsg = sellerapi.SafeResultMsg(res.Response.ResultMsg, keys)
+	}
 	if callErr != nil {
 		errText = callErr.Error()
 		if errors.As(callErr, &ce) && ce.Class == sellerapi.ClassTransport {
@@ -306,17 +325,111 @@ func (s *Seller) UpdateInstanceStatus(ctx context.Context, c SellerCall, status 
 	return err
 }
 
-// RefreshInstance tells the seller the instance's new expiry (scene RENEWAL), naming the
-// renewal order; a repeat with the same expireTime changes nothing at the seller.
+// RefreshInstance tells the seller the instance's new expiry in c.Scene (empty: RENEWAL;
+// also TRIAL_TO_FORMAL, RENEWAL_CHANGE, UNSUBSCRIBE_RENEWAL_PERIOD), naming the order that
+// caused it (c.About: the renewal, conversion, change or un-renewal order) and, when set,
+// the product it changes to (c.NewProductID). A repeat with the same expireTime changes
+// nothing at the seller. An unknown scene or a missing causing order fails at once,
+// without calling the seller: no retry can fix the input.
 func (s *Seller) RefreshInstance(ctx context.Context, c SellerCall) error {
 	if c.About == nil || c.ExpireTime == nil {
 		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("refreshInstance for order %s: no renewal order or expireTime", c.OrderID))
 	}
-	_, _, err := s.call(ctx, c, sellerapi.ActivityRefreshInstance, "", sellerapi.RefreshInstanceRequest{
-		Activity: sellerapi.ActivityRefreshInstance, Scene: sellerapi.SceneRenewal,
+	scene := c.Scene
+	if scene == "" {
+		scene = sellerapi.SceneRenewal
+	}
+	req := sellerapi.RefreshInstanceRequest{
+		Activity: sellerapi.ActivityRefreshInstance, Scene: scene,
 		OrderID: c.About.OrderID, OrderLineID: c.About.OrderLineID, InstanceID: c.InstanceID,
-		ExpireTime: c.ExpireTime.UTC().Format(sellerapi.ExpireTimeLayout), TestFlag: s.testFlag(),
-	})
+		ExpireTime: c.ExpireTime.UTC().Format(sellerapi.ExpireTimeLayout), ProductID: c.NewProductID, TestFlag: s.testFlag(),
+	}
+	// Only the scene is checked here: other missing fields are sent as before and answered
+	// by the seller (000002), which the order workflow already treats as a refusal.
+	if !scene.Valid() {
+		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("refreshInstance for order %s: unknown scene %q", c.OrderID, scene))
+	}
+	_, _, err := s.call(ctx, c, sellerapi.ActivityRefreshInstance, "", req)
+	return err
+}
+
+// UpgradeInstance tells the seller that an upgrade or scale-up order (c.About) of the
+// instance c.InstanceID was paid. The seller applies it once per upgrade orderId, so the
+// activity may be retried freely (the protocol retries upgrades like newInstance); a
+// refusal fails it for good, and the upgrade order is then refunded while the original
+// order goes on. The instance keeps its ID.
+func (s *Seller) UpgradeInstance(ctx context.Context, c SellerCall) error {
+	if c.About == nil {
+		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("upgradeInstance for order %s: no upgrade order", c.OrderID))
+	}
+	req := sellerapi.UpgradeInstanceRequest{
+		Activity: sellerapi.ActivityUpgradeInstance, InstanceID: c.InstanceID,
+		OrderID: c.About.OrderID, OrderLineID: c.About.OrderLineID, TestFlag: s.testFlag(),
+	}
+	if err := req.Validate(); err != nil {
+		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("order %s: %w", c.OrderID, err))
+	}
+	_, _, err := s.call(ctx, c, sellerapi.ActivityUpgradeInstance, "", req)
+	return err
+}
+
+// ProductInfo is the target of a change a seller is asked about: product, SKU, quantity.
+type ProductInfo struct {
+	ProductID string `json:"productId"`
+	SKUCode   string `json:"skuCode"`
+	Quantity  int    `json:"quantity"`
+}
+
+// ChangeCheck is the seller's answer to whether a change may be made. A refusal is an
+// answer, not a failure: Feasible is false, ResultCode the seller's code and Reason its
+// resultMsg (bounded, never holding the seller's key), for the buyer and ops to read.
+type ChangeCheck struct {
+	Feasible   bool   `json:"feasible"`
+	ResultCode string `json:"resultCode"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// ChangeInstanceCheck asks the seller, before a renewal with a change, whether the
+// instance c.InstanceID may be changed to target. 000000 is Feasible; a refusal (000002 or
+// 000100-000107) is Feasible=false with the seller's reason and a nil error, recorded in
+// seller_calls as a call that succeeded so that a seller saying "no" does not count
+// against its product's health or the call's retry window. Transport failures, 000001,
+// 000005 and unknown codes are retryable errors as for every call, 000003 is not; an
+// answer of 000004 (not defined for this activity) is retried.
+func (s *Seller) ChangeInstanceCheck(ctx context.Context, c SellerCall, target ProductInfo) (ChangeCheck, error) {
+	req := sellerapi.ChangeInstanceCheckRequest{
+		Activity: sellerapi.ActivityChangeInstanceCheck, InstanceID: c.InstanceID,
+		ProductInfo: sellerapi.ProductInfo{ProductID: target.ProductID, SKUCode: target.SKUCode, Quantity: target.Quantity},
+		TestFlag:    s.testFlag(),
+	}
+	if err := req.Validate(); err != nil {
+		return ChangeCheck{}, nonRetryable(ErrTypeInvalidInput, fmt.Errorf("order %s: %w", c.OrderID, err))
+	}
+	res, prev, err := s.callAnswering(ctx, c, sellerapi.ActivityChangeInstanceCheck, "", req, sellerapi.IsChangeRefusal)
+	if err != nil {
+		return ChangeCheck{}, err
+	}
+	switch res.ResultCode {
+	case sellerapi.CodeSuccess:
+		return ChangeCheck{Feasible: true, ResultCode: res.ResultCode}, nil
+	case sellerapi.CodePending:
+		return ChangeCheck{}, answeredBadly(ctx, c, prev, sellerapi.ClassPending,
+			"changeInstanceCheck for order %s: seller answered 000004, not yet decided", c.OrderID)
+	}
+	return ChangeCheck{ResultCode: res.ResultCode, Reason: res.Response.ResultMsg}, nil
+}
+
+// OrderNotify tells a seller whose product asks for it that the order line c.OrderID /
+// c.OrderLineID was paid (any product type). The seller must accept a repeat, so the
+// activity may be retried freely.
+func (s *Seller) OrderNotify(ctx context.Context, c SellerCall) error {
+	req := sellerapi.OrderNotifyRequest{
+		Activity: sellerapi.ActivityOrderNotify, OrderID: c.OrderID, OrderLineID: c.OrderLineID, TestFlag: s.testFlag(),
+	}
+	if err := req.Validate(); err != nil {
+		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("order %s: %w", c.OrderID, err))
+	}
+	_, _, err := s.call(ctx, c, sellerapi.ActivityOrderNotify, "", req)
 	return err
 }
 

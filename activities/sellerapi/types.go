@@ -47,19 +47,33 @@ const MaxQueryInstances = 100
 // Scene says why a refreshInstance is sent; sellers may bill or notify differently.
 type Scene string
 
-// The refreshInstance scenes.
+// The refreshInstance scenes. Each names the order that caused the refresh: a renewal, a
+// trial's conversion, a renewal with a change of product, or a renewal period taken back.
 const (
 	SceneRenewal                  Scene = "RENEWAL"
 	SceneTrialToFormal            Scene = "TRIAL_TO_FORMAL"
+	SceneRenewalChange            Scene = "RENEWAL_CHANGE"
 	SceneUnsubscribeRenewalPeriod Scene = "UNSUBSCRIBE_RENEWAL_PERIOD"
 )
+
+// Valid reports whether sc is one of the protocol's scenes; a seller answers any other
+// with 000002, so we refuse to send it.
+func (sc Scene) Valid() bool {
+	switch sc {
+	case SceneRenewal, SceneTrialToFormal, SceneRenewalChange, SceneUnsubscribeRenewalPeriod:
+		return true
+	}
+	return false
+}
 
 // ExpireTimeLayout is the Go layout of expireTime (yyyyMMddHHmmss, always UTC).
 const ExpireTimeLayout = "20060102150405"
 
 // RefreshInstanceRequest moves an instance's expiry (renewal, trial to formal, renewal
-// cancelled). OrderID/OrderLineID are those of the order that caused the change, not of
-// the original purchase, so the seller can relate it to its own records.
+// with a change, renewal period taken back). OrderID/OrderLineID are those of the order
+// that caused the change, not of the original purchase, so the seller can relate it to its
+// own records. ProductID is sent only when the product changes (RENEWAL_CHANGE, or a new
+// period type) and omitted otherwise, so a seller can tell "unchanged" from "changed".
 type RefreshInstanceRequest struct {
 	Activity    Activity `json:"activity"`
 	Scene       Scene    `json:"scene"`
@@ -67,6 +81,7 @@ type RefreshInstanceRequest struct {
 	OrderLineID string   `json:"orderLineId"`
 	InstanceID  string   `json:"instanceId"`
 	ExpireTime  string   `json:"expireTime"`
+	ProductID   string   `json:"productId,omitempty"`
 	TestFlag    string   `json:"testFlag,omitempty"`
 }
 

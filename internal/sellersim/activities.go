@@ -45,6 +45,9 @@ func (s *Simulator) dispatch(sel *seller, activity sellerapi.Activity, body []by
 		}
 		return releaseInstance(sel, req)
 	}
+	if resp, ok := s.dispatchChanges(sel, activity, body, now); ok {
+		return resp
+	}
 	return answer(sellerapi.CodeInvalidParameter, "unknown or missing activity")
 }
 
@@ -138,11 +141,11 @@ func instanceInfo(inst *instance) sellerapi.InstanceInfo {
 	}
 }
 
-// refreshInstance moves the expiry; repeating it with the same expireTime changes nothing.
+// refreshInstance moves the expiry and records the scene and order (changes.go); repeating
+// it with the same expireTime changes nothing. A productId (RENEWAL_CHANGE) changes the
+// instance's product.
 func refreshInstance(sel *seller, req sellerapi.RefreshInstanceRequest) sellerapi.Response {
-	switch req.Scene {
-	case sellerapi.SceneRenewal, sellerapi.SceneTrialToFormal, sellerapi.SceneUnsubscribeRenewalPeriod:
-	default:
+	if !req.Scene.Valid() {
 		return answer(sellerapi.CodeInvalidParameter, "unknown scene")
 	}
 	t, err := time.Parse(sellerapi.ExpireTimeLayout, req.ExpireTime)
@@ -154,6 +157,7 @@ func refreshInstance(sel *seller, req sellerapi.RefreshInstanceRequest) sellerap
 		return answer(sellerapi.CodeInstanceNotFound, "instance does not exist")
 	}
 	inst.ExpireTime = req.ExpireTime
+	recordRefresh(inst, req)
 	return answer(sellerapi.CodeSuccess, "success")
 }
 

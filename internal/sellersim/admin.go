@@ -79,6 +79,8 @@ type behaviourPatch struct {
 	License        *string   `json:"license"`
 	LicenseDelayMs *int64    `json:"licenseDelayMs"`
 	Chaos          *chaos    `json:"chaos"`
+	// ChangeCheck replaces the changeInstanceCheck refusal rule (changes.go).
+	ChangeCheck *changeCheck `json:"changeCheck"`
 }
 
 // validate reports every problem at once, so a test author fixes them in one go.
@@ -115,6 +117,9 @@ func (p behaviourPatch) validate() error {
 	}
 	if p.Chaos != nil {
 		errs = append(errs, p.Chaos.validate()...)
+	}
+	if p.ChangeCheck != nil {
+		errs = append(errs, p.ChangeCheck.validate()...)
 	}
 	return errors.Join(errs...)
 }
@@ -161,6 +166,9 @@ func (s *Simulator) handlePutBehaviour(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.Chaos != nil {
 		sel.setChaos(*p.Chaos)
+	}
+	if p.ChangeCheck != nil {
+		b.ChangeCheck = *p.ChangeCheck
 	}
 	s.log.Info("seller behaviour changed", "seller", id, "mode", b.Mode, "async_delay_ms", b.AsyncDelayMs,
 		"latency_ms", b.LatencyMs, "fail_next", b.FailNext.Count, "lose_next", b.LoseNext,

@@ -230,7 +230,7 @@ func TestInvalidRequests(t *testing.T) {
 		{"not json", `activity=newInstance`},
 		{"empty", ``},
 		{"no activity", `{"orderId":"o"}`},
-		{"unknown activity", `{"activity":"upgradeInstance","instanceId":"i"}`},
+		{"unknown activity", `{"activity":"scaleInstance","instanceId":"i"}`},
 		{"wrong type", `{"activity":"newInstance","orderId":1,"orderLineId":"l","businessId":"b"}`},
 		{"no orderId", `{"activity":"newInstance","orderLineId":"l","businessId":"b"}`},
 		{"no orderLineId", `{"activity":"newInstance","orderId":"o","businessId":"b"}`},

@@ -42,6 +42,8 @@ type behaviour struct {
 	// Chaos injects failures, lost answers, refusals and latency for a share of calls at
 	// random, for fault soaks (chaos.go).
 	Chaos chaos `json:"chaos"`
+	// ChangeCheck decides which changeInstanceCheck targets are refused (changes.go).
+	ChangeCheck changeCheck `json:"changeCheck"`
 }
 
 // failNext makes the next Count authenticated calls fail without doing any work, with
@@ -68,6 +70,9 @@ type instance struct {
 	LicenseDelivered bool   `json:"licenseDelivered,omitempty"`
 	LicenseChecked   bool   `json:"licenseChecked,omitempty"`
 	LicenseStatus    int    `json:"licenseStatus,omitempty"`
+
+	// What refreshes, upgrades, change checks and licence requests did (changes.go).
+	instanceChanges
 
 	readyAt  time.Time
 	password string
@@ -100,6 +105,8 @@ type seller struct {
 	// calls logs every request this seller received, newest last (at most maxCallLog), for
 	// tests and people to see what the marketplace asked, in which order, how fast.
 	calls []callRecord
+	// changes holds the orderNotify notifications received (changes.go).
+	changes sellerChanges
 }
 
 // maxCallLog bounds a seller's call log.

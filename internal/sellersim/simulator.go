@@ -19,8 +19,14 @@
 //	                                           "licenseDelayMs": 0,
 //	                                           "chaos": {"failPercent": 0, "losePercent": 0,
 //	                                           "latencyMaxMs": 0, "refusePercent": 0,
-//	                                           "gonePercent": 0, "seed": 0}}
-//	GET  /admin/sellers/{sellerId}/instances?orderId=
+//	                                           "gonePercent": 0, "seed": 0},
+//	                                           "changeCheck": {"refuseBelowQuantity": 0,
+//	                                           "resultCode": "000102", "resultMsg": "..."}}
+//	GET  /admin/sellers/{sellerId}/instances?orderId=    (with productId, refreshes,
+//	                                           upgrades, upgradeCalls, changeChecks,
+//	                                           changeRefusals, asyncLicenses, licenseCalls)
+//	GET  /admin/sellers/{sellerId}/notifications  [{"orderId", "orderLineId", "calls",
+//	                                           "firstAt", "lastAt"}] (orderNotify received)
 //	GET  /admin/sellers/{sellerId}/stats      {"sellerId", "calls": {activity: {outcome: n}},
 //	                                           "badSignatures": n, "instances": n}
 //	GET  /admin/stats                         {"sellers": {sellerId: {"calls", "badSignatures",
@@ -37,7 +43,18 @@
 // newInstance of the refusePercent of orders for which Refuses holds answers 000002 and
 // makes nothing; gonePercent of releases of an existing instance release it and answer
 // 000003. seed (0 = from the clock, then shown in the answer) makes a run repeatable.
-// Authentication comes first, and failNext and loseNext win over chaos.
+// Authentication comes first, and failNext and loseNext win over chaos. Fault injection
+// applies to every activity alike, the newer ones included.
+//
+// Besides the original five activities the simulator serves (changes.go): refreshInstance
+// in every scene, recording each scene and causing order per instance (a productId, as
+// RENEWAL_CHANGE sends, becomes the instance's product); upgradeInstance, applied once per
+// orderId and listed per instance; changeInstanceCheck, feasible (000000) unless the
+// target quantity is below changeCheck.refuseBelowQuantity, then refused with
+// changeCheck.resultCode (default 000102; 000002 or 000100-000107) and resultMsg (default
+// naming both quantities); orderNotify, idempotent per orderId+orderLineId and listed by
+// GET .../notifications; getLicenseAsync, answered 000000 with a licence derived from the
+// instance, eventId and deviceFingerprint, so a retried request gets the same licence.
 //
 // Stats outcomes are the result code answered, "http:<status>" (failNext with a status),
 // "chaos:<code>" and "chaos:http:<status>", "refused:000002", "gone:000003" and
@@ -121,6 +138,7 @@ func New(opts Options) *Simulator {
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/instances", s.handleInstances)
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/stats", s.handleStats)
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/calls", s.handleCalls)
+	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/notifications", s.handleNotifications)
 	s.mux.HandleFunc("GET /admin/stats", s.handleAllStats)
 	s.mux.HandleFunc("POST /admin/reset", s.handleReset)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
