@@ -126,7 +126,7 @@ func (s *State) opsAction(ev Event, o *Outcome) {
 			detail["refund"] = strconv.FormatInt(r.Refund.Value, 10)
 		}
 	case order.OpsExtendClock:
-		detail["clock"], detail["by"] = r.Clock, r.By.String()
+		detail["clock"], detail["by"] = r.Clock, order.FormatDuration(r.By)
 	}
 	s.record(o, order.StepOpsAction, ev.Actor, detail, nil)
 	switch r.Action {

@@ -88,18 +88,30 @@ func (o *orderImpl) startCall(ctx workflow.Context, k lifecycle.CallKind) {
 			call.About = &activities.OtherOrder{OrderID: u.UnsubscribeOrderID, OrderLineID: u.UnsubscribeOrderLineID}
 		}
 		f = workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, "releaseInstance at the seller"), seller.ReleaseInstance, call)
+	case lifecycle.CallNotify:
+		f = startNotify(ctx, w, call)
 	case lifecycle.CallRefresh:
 		r := o.st.Refresh
 		call.MaxAttempts = w.SellerCall.Attempts
 		call.About = &activities.OtherOrder{OrderID: r.RenewalOrderID, OrderLineID: r.RenewalOrderLineID}
 		call.ExpireTime = &r.ExpireTime
+		call.Scene = sellerapi.Scene(r.Scene) // empty: RENEWAL
 		summary := "refreshInstance at the seller: renewal " + r.RenewalOrderID
-		if r.RenewalOrderID == in.OrderID {
+		switch {
+		case r.RenewalOrderID == in.OrderID:
 			summary = "refreshInstance at the seller: validity from the acceptance"
+		case r.Scene == order.RefreshSceneWithdrawal:
+			summary = "refreshInstance at the seller: renewal period taken back (" + r.RenewalOrderID + ")"
 		}
 		f = workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, summary), seller.RefreshInstance, call)
 	}
 	o.running = append(o.running, &running{kind: k, f: f, cancel: cancel})
+}
+
+// startNotify is orderNotify's activity (a paid order, for a product that asks).
+func startNotify(ctx workflow.Context, w order.Windows, call activities.SellerCall) workflow.Future {
+	call.MaxAttempts = w.SellerCall.Attempts
+	return workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, "orderNotify at the seller"), seller.OrderNotify, call)
 }
 
 // finished turns a finished call into an event.
