@@ -35,11 +35,11 @@ const (
 	StepSellerNotified StepName = "seller_notified"
 	// StepRenewalWithdrawn: billing took back a renewal period that had not begun.
 	StepRenewalWithdrawn StepName = "renewal_withdrawn"
-	StepUnsubscribed       StepName = "unsubscribed"
-	StepExpired            StepName = "expired"
-	StepFrozen             StepName = "frozen"
-	StepUnfrozen           StepName = "unfrozen"
-	StepReleased           StepName = "released"
+	StepUnsubscribed     StepName = "unsubscribed"
+	StepExpired          StepName = "expired"
+	StepFrozen           StepName = "frozen"
+	StepUnfrozen         StepName = "unfrozen"
+	StepReleased         StepName = "released"
 	// StepOpsAction is ops' action by hand (who, what, why), before what it does.
 	StepOpsAction StepName = "ops_action"
 	// StepRestarted is written by the API, not the machine: ops started the order's lost

@@ -12,7 +12,7 @@ const (
 	// UpdateWithdrawRenewal: billing takes back a renewal period that has not begun
 	// (UNSUBSCRIBE_RENEWAL_PERIOD).
 	UpdateWithdrawRenewal = "withdraw_renewal"
-	SignalArrears     = "arrears"     // the account workflow: freeze, unfreeze or release for arrears
+	SignalArrears         = "arrears" // the account workflow: freeze, unfreeze or release for arrears
 )
 
 // RenewalRequest is billing's renewal of a subscription (yearly, monthly): the renewal
