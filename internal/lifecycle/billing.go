@@ -34,6 +34,9 @@ func checkRenewal(s *State, ev Event) error {
 	if !s.In.BillingMode.Periodic() {
 		return invalid("a %s order does not renew", s.In.BillingMode)
 	}
+	if s.trial() {
+		return invalid("a trial is converted (POST /v1/orders/%s/conversion), not renewed", s.In.OrderID)
+	}
 	if s.Unsubscription != nil || s.Calls.Has(CallRelease) {
 		return invalid("the order is being released: it can no longer be renewed")
 	}
@@ -71,6 +74,9 @@ func (s *State) renew(ev Event, o *Outcome) {
 		}
 	}
 	amount := s.In.Amount
+	if s.ConvertedBy != "" {
+		amount = s.formalAmount() // a converted trial renews at what its formal order was paid
+	}
 	if r.Amount != nil {
 		amount = *r.Amount
 	}
@@ -268,6 +274,12 @@ func (s *State) released(ev Event, o *Outcome) {
 // expired starts the grace of the customer's level (read now: the lookup's answer sets
 // the freeze clock).
 func (s *State) expired(o *Outcome) {
+	if s.trial() {
+		// A trial has no grace: frozen at once, released after the level's retention.
+		s.record(o, order.StepExpired, timer, map[string]string{"trial": "true"}, nil)
+		s.lookUpLevel(o, levelForRetention)
+		return
+	}
 	s.lookUpLevel(o, levelForGrace)
 }
 
@@ -503,8 +515,8 @@ func (s *State) left(st *order.Settlement) order.Settlement {
 // now (posted, or blocked while an appeal is open).
 func (s *State) postLines(o *Outcome, from order.SettlementStatus) {
 	for _, l := range slices.Backward(s.lines()) {
-		if l.st.Status != from {
-			continue
+		if l.st.Status != from || (l.kind == order.LineOrder && s.In.OrderType == order.OrderTypeTrial) {
+			continue // (a trial's own line is never due)
 		}
 		l.st.Status = s.due(o, l.kind, l.key, s.left(l.st))
 	}

@@ -61,6 +61,8 @@ func Check(s *State, ev Event) error {
 		return checkUnsubscribe(s, ev)
 	case EvWithdraw:
 		return checkWithdrawal(s, ev)
+	case EvConvert:
+		return checkConversion(s, ev)
 	case EvArrears:
 		return checkArrears(s, ev)
 	}
@@ -122,6 +124,8 @@ func Apply(s *State, ev Event) Outcome {
 		s.unsubscribe(ev, &o)
 	case EvWithdraw:
 		s.withdrawRenewal(ev, &o)
+	case EvConvert:
+		s.convert(ev, &o)
 	case EvArrears:
 		s.arrears(ev, &o)
 	default:
@@ -205,8 +209,14 @@ func (s *State) accept(ev Event, o *Outcome, by order.Actor) {
 	s.record(o, order.StepAccepted, by, detail, func() {
 		s.Clocks.StopTag(TagSupervision)
 		s.AcceptedBy = &by
-		s.Settlement = s.split(s.In.Amount)
-		s.Settlement.Status = s.due(o, order.LineOrder, "", s.Settlement)
+		if s.In.OrderType == order.OrderTypeTrial {
+			// A trial pays nothing and pays out nothing: its own line is never due (the
+			// formal order's line is, once converted).
+			s.Settlement = order.Settlement{Status: order.SettlementNotDue, Currency: s.In.Amount.Currency}
+		} else {
+			s.Settlement = s.split(s.In.Amount)
+			s.Settlement.Status = s.due(o, order.LineOrder, "", s.Settlement)
+		}
 		if s.rules(RulesSeams) {
 			s.payableAtAcceptance(o)
 		}
@@ -331,7 +341,11 @@ func (s *State) retry(ev Event, o *Outcome) {
 				s.clearFlags(func(cause string) bool { return cause == CauseProvisionFailed || cause == CauseProvisionLate })
 			}
 			s.Clocks.Stop(ClockRefund)
-			s.startCall(o, CallNewInstance)
+			if !(s.rules(RulesOps) && s.Calls.Running(CallQuery)) {
+				// (RulesOps: a queryInstance still polling the instance being produced goes on
+				// instead: a second newInstance would race it, and hold up the seller's FREEZE.)
+				s.startCall(o, CallNewInstance)
+			}
 			s.Clocks.Set(ClockProvisionLate, ev.At.Add(provisionLate(s.In.Windows)))
 			if s.In.ProductType == order.TypeLicense && s.License == nil {
 				s.Clocks.Set(ClockLicenseDue, ev.At.Add(s.In.Windows.LicenseWait))
@@ -349,12 +363,7 @@ func (s *State) retry(ev Event, o *Outcome) {
 			s.Calls[len(s.Calls)-1].Since = s.now
 			o.Restart = append(o.Restart, k)
 			o.Calls = append(o.Calls, k)
-			s.clearFlags(func(cause string) bool {
-				return cause == ourSidePrefix+string(k) || (cause == string(ClockProvisionLate) && (k == CallNewInstance || k == CallQuery))
-			})
-			if k == CallNewInstance || k == CallQuery {
-				s.Clocks.Set(ClockProvisionLate, ev.At.Add(provisionLate(s.In.Windows)))
-			}
+			s.clearFlags(func(cause string) bool { return cause == ourSidePrefix+string(k) })
 		})
 	}
 }
@@ -370,8 +379,9 @@ func (s *State) stuckCalls() []CallKind {
 		if c.State != CallRunning {
 			continue
 		}
-		if s.flagged(ourSidePrefix+string(c.Kind)) ||
-			(s.flagged(string(ClockProvisionLate)) && (c.Kind == CallNewInstance || c.Kind == CallQuery)) {
+		// Provisioning (newInstance, queryInstance) is not restarted: its calls hand over to
+		// each other and the order's phase follows them; provision_late waits for our side.
+		if s.flagged(ourSidePrefix+string(c.Kind)) && c.Kind != CallNewInstance && c.Kind != CallQuery {
 			out = append(out, c.Kind)
 		}
 	}

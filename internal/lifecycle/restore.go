@@ -109,6 +109,7 @@ func Restore(snap Snapshot, now time.Time) (Restored, error) {
 	if v.Appeal != nil {
 		s.Appeals = max(s.Appeals, 1)
 	}
+	s.ConvertedBy = v.ConvertedBy // a converted trial stays converted
 	if len(v.Renewals) > 0 {
 		s.Renewals = append([]order.Renewal{}, v.Renewals...)
 		if v.RenewalCount > len(v.Renewals) {

@@ -104,6 +104,9 @@ type State struct {
 	AttentionCause string `json:"attentionCause,omitempty"`
 	Flags          []Flag `json:"flags,omitempty"`
 
+	// ConvertedBy is billing's trial-to-formal order, once a trial was converted.
+	ConvertedBy string `json:"convertedBy,omitempty"`
+
 	// HoldOverride: ops lifted the order's arrears hold by hand (RulesOps); the account's
 	// freezes of the same case pass it by until the case ends or ops re-freeze.
 	HoldOverride bool `json:"holdOverride,omitempty"`
@@ -167,6 +170,7 @@ const (
 	EvRenew       EventKind = order.UpdateRenew
 	EvUnsubscribe EventKind = order.UpdateUnsubscribe
 	EvWithdraw    EventKind = order.UpdateWithdrawRenewal
+	EvConvert     EventKind = order.UpdateConvert
 	EvArrears     EventKind = order.SignalArrears
 	EvClock       EventKind = "clock"  // a clock ran out
 	EvResult      EventKind = "result" // a seller call or a lookup finished
@@ -197,6 +201,7 @@ type Event struct {
 	Renewal     order.RenewalRequest
 	Unsubscribe order.UnsubscribeRequest
 	Withdraw    order.RenewalWithdrawal
+	Convert     order.ConversionRequest
 	Arrears     order.ArrearsSignal
 	// KeepLateInstance is set by the workflow (behind the ChangeLateResultKept version
 	// marker) on a provisioning result that comes after the order ended other than by

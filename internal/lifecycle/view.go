@@ -34,6 +34,7 @@ func View(s *State, now time.Time) order.View {
 		v.Deployment = append([]order.DeploymentPhase{}, s.Deployment...)
 	}
 	v.ExpireTime = s.currentExpire()
+	v.OrderType, v.ConvertedBy = s.In.OrderType, s.ConvertedBy
 	v.InServiceSince, v.ServiceEndedAt = s.InServiceAt, s.ServiceEndedAt
 	v.RenewalCount, v.Unsubscription = len(s.Renewals), s.Unsubscription
 	if n := len(s.Renewals); n > 0 {

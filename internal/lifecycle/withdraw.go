@@ -33,6 +33,9 @@ func checkWithdrawal(s *State, ev Event) error {
 	if s.Unsubscription != nil || s.Calls.Has(CallRelease) {
 		return invalid("the order is being released: nothing is left to take back")
 	}
+	if r.Scene == order.RefreshSceneConversion {
+		return invalid("%s converted the trial: it is not taken back (unsubscribe instead)", w.RenewalOrderID)
+	}
 	if r.PreviousExpire == nil {
 		return invalid("renewal %s was recorded before renewals could be taken back", w.RenewalOrderID)
 	}

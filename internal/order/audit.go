@@ -31,6 +31,8 @@ const (
 	StepAppealEscalated    StepName = "appeal_escalated"
 	StepAppealResolved     StepName = "appeal_resolved"
 	StepRenewed            StepName = "renewed"
+	// StepConverted: billing's trial-to-formal order converted a trial.
+	StepConverted StepName = "converted"
 	// StepSellerNotified: the seller confirmed the orderNotify of a paid order.
 	StepSellerNotified StepName = "seller_notified"
 	// StepRenewalWithdrawn: billing took back a renewal period that had not begun.

@@ -12,6 +12,8 @@ const (
 	// UpdateWithdrawRenewal: billing takes back a renewal period that has not begun
 	// (UNSUBSCRIBE_RENEWAL_PERIOD).
 	UpdateWithdrawRenewal = "withdraw_renewal"
+	// UpdateConvert: billing's trial-to-formal order converts a trial (TRIAL_TO_FORMAL).
+	UpdateConvert = "convert"
 	SignalArrears         = "arrears" // the account workflow: freeze, unfreeze or release for arrears
 )
 
@@ -71,8 +73,22 @@ type Renewal struct {
 	Scene string `json:"scene,omitempty"`
 }
 
-// RefreshSceneWithdrawal is the refreshInstance scene of a renewal period taken back.
-const RefreshSceneWithdrawal = "UNSUBSCRIBE_RENEWAL_PERIOD"
+// RefreshSceneWithdrawal is the refreshInstance scene of a renewal period taken back, and
+// RefreshSceneConversion that of a trial converted to a formal order.
+const (
+	RefreshSceneWithdrawal = "UNSUBSCRIBE_RENEWAL_PERIOD"
+	RefreshSceneConversion = "TRIAL_TO_FORMAL"
+)
+
+// ConversionRequest is billing's trial-to-formal order: its IDs, the formal subscription's
+// expireTime, and what it was paid (settled like any order's line).
+type ConversionRequest struct {
+	Actor             Actor     `json:"actor"`
+	FormalOrderID     string    `json:"formalOrderId"`
+	FormalOrderLineID string    `json:"formalOrderLineId"`
+	ExpireTime        time.Time `json:"expireTime"`
+	Amount            Money     `json:"amount"`
+}
 
 // RenewalWithdrawal is billing's taking back of a renewal period that has not begun: the
 // renewal's IDs, and those of billing's un-renewal (unsubscribe) order the seller is told.

@@ -43,6 +43,9 @@ type StartInput struct {
 	// placed (minor units per unit): what its usage records are priced at.
 	UnitPrice *Money    `json:"unitPrice,omitempty"`
 	PlacedAt  time.Time `json:"placedAt"`
+	// OrderType is the marketplace's order type ("" or NEW; TRIAL: a free trial, converted
+	// by billing's trial-to-formal order or released after the retention when it ends).
+	OrderType string `json:"orderType,omitempty"`
 	// NotifyOrders: the product asks to be told of every paid order (orderNotify), snapshot
 	// from the catalogue when the order is placed.
 	NotifyOrders bool `json:"notifyOrders,omitempty"`
@@ -160,6 +163,10 @@ type View struct {
 	AttentionCause string          `json:"attentionCause,omitempty"`
 	AttentionSince *time.Time      `json:"attentionSince,omitempty"`
 	AttentionItems []AttentionItem `json:"attentionItems,omitempty"`
+	// OrderType is TRIAL for a free trial; ConvertedBy names billing's trial-to-formal order
+	// once the trial was converted.
+	OrderType   string `json:"orderType,omitempty"`
+	ConvertedBy string `json:"convertedBy,omitempty"`
 	WaitingOn      WaitingOn       `json:"waitingOn"`
 	Rejections     int             `json:"rejections"`
 	LastError      string          `json:"lastError,omitempty"`
@@ -250,3 +257,10 @@ type AttentionItem struct {
 	Since *time.Time `json:"since,omitempty"`
 	Call  string     `json:"call,omitempty"`
 }
+
+// Order types the marketplace knows (seller-protocol.md): the order workflow distinguishes
+// trials; the others arrive as their own updates (renewal, unsubscription, change).
+const (
+	OrderTypeNew   = "NEW"
+	OrderTypeTrial = "TRIAL"
+)

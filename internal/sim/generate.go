@@ -153,6 +153,15 @@ func (w *World) event(o *simOrder, a Action) (lifecycle.Event, bool) {
 	case lifecycle.EvOps:
 		ev.Actor = who(ops)
 		ev.Ops = w.opsRequest(o, ev.Actor, v)
+	case lifecycle.EvConvert:
+		// Billing's trial-to-formal order: a month from now (mostly), already past, or again.
+		ev.Actor = who(billing)
+		exp := w.now.AddDate(0, 1, 0)
+		if v%5 == 4 {
+			exp = w.now.Add(-time.Hour)
+		}
+		ev.Convert = order.ConversionRequest{Actor: ev.Actor, FormalOrderID: o.id + "-F", FormalOrderLineID: o.id + "-F-1",
+			ExpireTime: exp, Amount: order.Money{Value: 9900, Currency: currency}}
 	case lifecycle.EvWithdraw:
 		// Billing takes back its latest renewal (mostly), an older one, or one never made.
 		ev.Actor = who(billing)
@@ -266,7 +275,7 @@ func (w *World) generate(r *rand.Rand) Action {
 		// Any event from anyone: most are refused, each with its code.
 		kinds := []lifecycle.EventKind{lifecycle.EvAccept, lifecycle.EvReject, lifecycle.EvDeliver, lifecycle.EvDeploy, lifecycle.EvShip,
 			lifecycle.EvSignoff, lifecycle.EvLicense, lifecycle.EvAppeal, lifecycle.EvResolve, lifecycle.EvRetry, lifecycle.EvRenew,
-			lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvWithdraw}
+			lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvWithdraw, lifecycle.EvConvert}
 		return Action{Kind: ActUpdate, O: oi, Ev: kinds[r.IntN(len(kinds))], V: v}
 	case n < 75:
 		if r.IntN(5) == 0 {
@@ -305,7 +314,8 @@ func (w *World) generate(r *rand.Rand) Action {
 		}
 		return Action{Kind: ActCAN, O: oi}
 	default:
-		ev := []lifecycle.EventKind{lifecycle.EvRenew, lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvOps, lifecycle.EvWithdraw}[r.IntN(5)]
+		ev := []lifecycle.EventKind{lifecycle.EvRenew, lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvOps, lifecycle.EvWithdraw,
+			lifecycle.EvConvert}[r.IntN(6)]
 		return Action{Kind: ActUpdate, O: oi, Ev: ev, V: v &^ 3}
 	}
 }

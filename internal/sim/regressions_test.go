@@ -49,8 +49,13 @@ var regressions = []struct {
 		`place c=1 v=1817 | arrears c=1 v=3152 | advance d=240h0m0s | level c=1 v=1667 | next v=1 | level c=1 v=2574 | pay c=1 v=220 | tell c=1 | arrears c=1 v=4069 | level c=1 v=1850 | place c=1 v=598 | advance d=960h0m0s`},
 
 	// Ops (found while the ops rules were written).
-	{"a retry of a failed production restarted the newInstance it had just started as stuck: two calls, one answered", "",
+	{"a retry of a failed production with provisioning late: one newInstance, not two", "",
 		`place c=1 v=3891 | advance d=24h0m0s | answer o=0 v=1797 out=failed`},
+
+	{"a retry of a licence never delivered while queryInstance still polled: a second newInstance held up the arrears FREEZE", "",
+		`arrears c=1 v=3681 | place c=1 v=2421 | level c=1 v=2825 | answer o=0 v=3624 out=ok | next v=2 | answer o=0 v=810 out=lost | place c=1 v=3156 | next v=1 | answer o=1 v=1449 out=pending | update o=0 ev=unsubscribe v=3960 | next v=2 | next v=1 | update o=1 ev=retry v=424 | level c=1 v=1713 | answer o=1 v=2569 out=ok | update o=1 ev=accept v=2820 | tell c=1 | tell c=1`},
+	{"a renewal of a converted trial without an amount posted a line of nothing, which a statement paid out twice", "",
+		`place c=1 v=2222 | update o=0 ev=appeal v=1528 | update o=0 ev=resolve v=688 | update o=0 ev=convert v=1992 | update o=0 ev=renew v=3088 | update o=0 ev=appeal v=3228 | update o=0 ev=resolve v=1904`},
 
 	// Money.
 	{"a renewal before acceptance posts a payable line", "money", `place c=0 v=1380 | update o=0 ev=renew v=860`},

@@ -158,6 +158,11 @@ func (w *World) place(a Action) {
 	case order.BillingPayPerUse:
 		in.UnitPrice = &order.Money{Value: unitPrice, Currency: currency}
 	}
+	if !w.cfg.Legacy && mode.Periodic() && (a.V/720)%4 == 3 {
+		// A free trial of 14 days: nothing paid, converted by billing or released.
+		exp := w.now.AddDate(0, 0, 14)
+		in.OrderType, in.ExpireTime, in.Amount.Value = order.OrderTypeTrial, &exp, 0
+	}
 	o := &simOrder{id: id, customer: c, st: lifecycle.State{In: in, Rules: w.cfg.rules()}, paid: in.Amount.Value}
 	w.orders = append(w.orders, o)
 	w.stats.Orders++
@@ -205,6 +210,8 @@ func (w *World) process(o *simOrder, ev lifecycle.Event, party bool) {
 			o.refundedAll = true
 		case order.StepRenewed:
 			o.paid += o.renewalPaid(st)
+		case order.StepConverted:
+			o.paid += o.st.Renewals[len(o.st.Renewals)-1].Settlement.Gross // the formal order's money
 		case order.StepRenewalWithdrawn:
 			o.unsubRefund += o.renewalPaid(st) // the renewal's money goes back in full
 		case order.StepUnsubscribed:
