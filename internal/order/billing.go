@@ -14,7 +14,7 @@ const (
 	UpdateWithdrawRenewal = "withdraw_renewal"
 	// UpdateConvert: billing's trial-to-formal order converts a trial (TRIAL_TO_FORMAL).
 	UpdateConvert = "convert"
-	SignalArrears         = "arrears" // the account workflow: freeze, unfreeze or release for arrears
+	SignalArrears = "arrears" // the account workflow: freeze, unfreeze or release for arrears
 )
 
 // RenewalRequest is billing's renewal of a subscription (yearly, monthly): the renewal

@@ -165,14 +165,14 @@ type View struct {
 	AttentionItems []AttentionItem `json:"attentionItems,omitempty"`
 	// OrderType is TRIAL for a free trial; ConvertedBy names billing's trial-to-formal order
 	// once the trial was converted.
-	OrderType   string `json:"orderType,omitempty"`
-	ConvertedBy string `json:"convertedBy,omitempty"`
-	WaitingOn      WaitingOn       `json:"waitingOn"`
-	Rejections     int             `json:"rejections"`
-	LastError      string          `json:"lastError,omitempty"`
-	Settlement     Settlement      `json:"settlement"`
-	Deadlines      []Deadline      `json:"deadlines"`
-	ExpireTime     *time.Time      `json:"expireTime,omitempty"`
+	OrderType   string     `json:"orderType,omitempty"`
+	ConvertedBy string     `json:"convertedBy,omitempty"`
+	WaitingOn   WaitingOn  `json:"waitingOn"`
+	Rejections  int        `json:"rejections"`
+	LastError   string     `json:"lastError,omitempty"`
+	Settlement  Settlement `json:"settlement"`
+	Deadlines   []Deadline `json:"deadlines"`
+	ExpireTime  *time.Time `json:"expireTime,omitempty"`
 	// InServiceSince and ServiceEndedAt bound the order's time in service: the usage a
 	// seller reports must fall within.
 	InServiceSince *time.Time `json:"inServiceSince,omitempty"`
