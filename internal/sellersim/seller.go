@@ -42,6 +42,9 @@ type behaviour struct {
 	// Chaos injects failures, lost answers, refusals and latency for a share of calls at
 	// random, for fault soaks (chaos.go).
 	Chaos chaos `json:"chaos"`
+	// NonConformance names the protocol rules this seller breaks (nonconformance.go), for
+	// the seller conformance checker's tests; empty for a conforming seller.
+	NonConformance []string `json:"nonConformance,omitempty"`
 }
 
 // failNext makes the next Count authenticated calls fail without doing any work, with

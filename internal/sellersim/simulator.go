@@ -19,7 +19,8 @@
 //	                                           "licenseDelayMs": 0,
 //	                                           "chaos": {"failPercent": 0, "losePercent": 0,
 //	                                           "latencyMaxMs": 0, "refusePercent": 0,
-//	                                           "gonePercent": 0, "seed": 0}}
+//	                                           "gonePercent": 0, "seed": 0},
+//	                                           "nonConformance": ["slow", ...]}
 //	GET  /admin/sellers/{sellerId}/instances?orderId=
 //	GET  /admin/sellers/{sellerId}/stats      {"sellerId", "calls": {activity: {outcome: n}},
 //	                                           "badSignatures": n, "instances": n}
@@ -38,6 +39,11 @@
 // makes nothing; gonePercent of releases of an existing instance release it and answer
 // 000003. seed (0 = from the clock, then shown in the answer) makes a run repeatable.
 // Authentication comes first, and failNext and loseNext win over chaos.
+//
+// nonConformance lists protocol rules the seller breaks (unsignedResponses, badResultCode,
+// newInstanceNotIdempotent, releaseNotIdempotent, asyncNeverReady, slow,
+// acceptReplayedNonce, acceptStaleTimestamp, acceptWrongSignature; nonconformance.go), so
+// that the seller conformance checker can be shown to catch each.
 //
 // Stats outcomes are the result code answered, "http:<status>" (failNext with a status),
 // "chaos:<code>" and "chaos:http:<status>", "refused:000002", "gone:000003" and
