@@ -214,7 +214,7 @@ type exchange struct {
 	latency  time.Duration
 	err      string // why there is no usable answer; safe to show
 	timedOut bool
-	bodySign string // "valid", "missing", "invalid"; "" when there was no answer
+	bodySign string   // "valid", "missing", "invalid"; "" when there was no answer
 	infoIDs  []string // the instanceIds of a queryInstance answer's info
 }
 
