@@ -102,6 +102,10 @@ type Target struct {
 	// VerifyBodySign says the seller signs its answers (Body-Sign), as it is registered:
 	// when false the response signature check is skipped, not failed.
 	VerifyBodySign bool
+	// PendingKey is the new key of a rotation under way ("" when none): a seller that moved
+	// its endpoint to it before confirming signs its answers with it, which is accepted, as
+	// the marketplace's own calls accept it. Requests are always signed with AccessKey.
+	PendingKey string
 }
 
 // Options tunes a run. The zero value is the protocol's: 5 s per call, the public endpoint
@@ -296,7 +300,7 @@ func Run(ctx context.Context, t Target, o Options) (Report, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	rep := Report{SellerID: t.SellerID, Endpoint: safeEndpoint(t.Endpoint), StartedAt: o.Now().UTC()}
+	rep := Report{SellerID: t.SellerID, Endpoint: SafeEndpoint(t.Endpoint), StartedAt: o.Now().UTC()}
 	r.run(ctx)
 	rep.Checks = r.checks
 	rep.FinishedAt = o.Now().UTC()
@@ -306,8 +310,9 @@ func Run(ctx context.Context, t Target, o Options) (Report, error) {
 	return rep, nil
 }
 
-// safeEndpoint is the endpoint as it may be shown: scheme, host and path.
-func safeEndpoint(raw string) string {
+// SafeEndpoint is the endpoint as it may be shown and stored: scheme, host and path, never
+// user info or a query that could hold a credential.
+func SafeEndpoint(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return "(invalid endpoint)"
@@ -651,8 +656,9 @@ func (r *runner) send(ctx context.Context, activity sellerapi.Activity, body []b
 		x.err = fmt.Sprintf("HTTP %d, answer larger than 1 MiB", x.status)
 		return x
 	}
-	switch err := sellerapi.VerifyBodySign(r.t.AccessKey, raw, resp.Header.Get("Body-Sign")); {
-	case err == nil:
+	header := resp.Header.Get("Body-Sign")
+	switch err := sellerapi.VerifyBodySign(r.t.AccessKey, raw, header); {
+	case err == nil || (r.t.PendingKey != "" && sellerapi.VerifyBodySign(r.t.PendingKey, raw, header) == nil):
 		x.bodySign = "valid"
 	case errors.Is(err, sellerapi.ErrBodySignMissing):
 		x.bodySign = "missing"
@@ -669,7 +675,7 @@ func (r *runner) send(ctx context.Context, activity sellerapi.Activity, body []b
 		x.infoIDs = append(x.infoIDs, i.InstanceID)
 	}
 	x.resp.Info, x.resp.License = nil, ""
-	x.resp.ResultMsg = redact(x.resp.ResultMsg, r.t.AccessKey)
+	x.resp.ResultMsg = redact(redact(x.resp.ResultMsg, r.t.AccessKey), r.t.PendingKey)
 	if x.status != http.StatusOK && x.resp.ResultCode != refusedCode {
 		x.err = fmt.Sprintf("HTTP %d (resultCode %q)", x.status, x.resp.ResultCode)
 	}
