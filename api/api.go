@@ -109,6 +109,8 @@ type server struct {
 	ready    readiness
 	duration *prometheus.HistogramVec
 	routes   map[string]bool // "METHOD /path/:param" of every registered route
+	// checks runs seller conformance checks in the background (conformance.go).
+	checks *conformanceRunner
 }
 
 // New builds the API. It panics when the embedded contract is broken or names an operation
@@ -129,6 +131,7 @@ func New(d Deps) *Server {
 		},
 		log: d.Logger, now: d.Now, maxBody: d.Config.APIMaxBodyBytes,
 		tokens: hashTokens(d.Config.APITokens), contract: ct,
+		checks: newConformanceRunner(d.Config.SellerTimeout),
 	}
 	reg := d.Registry
 	if reg == nil {
@@ -180,6 +183,10 @@ func New(d Deps) *Server {
 		"putSubscriber": s.putSubscriber, "listSubscribers": s.listSubscribers, "replaySubscriber": s.replaySubscriber,
 		"listEvents": s.listEvents,
 	}
+	// Seller conformance runs (conformance.go).
+	handlers["startConformanceRun"] = s.startConformanceRun
+	handlers["listConformanceRuns"] = s.listConformanceRuns
+	handlers["getConformanceRun"] = s.getConformanceRun
 	for _, op := range ct.ops {
 		h, ok := handlers[op.ID]
 		if !ok {

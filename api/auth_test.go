@@ -84,6 +84,21 @@ func TestAuthentication(t *testing.T) {
 		{"buyer reads the event feed", "GET", "/v1/events", "", buyer("cust-1"), 403, CodeForbidden, ""},
 		{"seller reads the event feed", "GET", "/v1/events", "", seller("s-1"), 403, CodeForbidden, ""},
 		{"event feed without token", "GET", "/v1/events", "", nil, 401, CodeUnauthenticated, ""},
+		// Seller conformance runs: ops only, with the ops person named.
+		{"seller starts a conformance run", "POST", "/v1/sellers/s-1/conformance-runs", `{"reason":"x"}`, seller("s-1"), 403, CodeForbidden, ""},
+		{"buyer starts a conformance run", "POST", "/v1/sellers/s-1/conformance-runs", `{"reason":"x"}`, buyer("cust-1"), 403, CodeForbidden, ""},
+		{"billing starts a conformance run", "POST", "/v1/sellers/s-1/conformance-runs", `{"reason":"x"}`, billingCaller(), 403, CodeForbidden, ""},
+		{"ops conformance run without actor id", "POST", "/v1/sellers/s-1/conformance-runs", `{"reason":"x"}`, map[string]string{"Authorization": "Bearer " + opsToken}, 400, CodeInvalidField, headerActorID},
+		{"seller lists its conformance runs", "GET", "/v1/sellers/s-1/conformance-runs", "", seller("s-1"), 403, CodeForbidden, ""},
+		{"billing lists conformance runs", "GET", "/v1/sellers/s-1/conformance-runs", "", billingCaller(), 403, CodeForbidden, ""},
+		{"seller reads a conformance run", "GET", "/v1/sellers/s-1/conformance-runs/r-1", "", seller("s-1"), 403, CodeForbidden, ""},
+		{"billing reads a conformance run", "GET", "/v1/sellers/s-1/conformance-runs/r-1", "", billingCaller(), 403, CodeForbidden, ""},
+		{"unauthenticated conformance run", "POST", "/v1/sellers/s-1/conformance-runs", `{"reason":"x"}`, nil, 401, CodeUnauthenticated, ""},
+		{"conformance run with an unknown call", "POST", "/v1/sellers/s-1/conformance-runs", `{"reason":"x","calls":["deleteAll"]}`, merge(opsBy("alice"), map[string]string{"Idempotency-Key": "k-1"}), 400, CodeInvalidField, "calls[0]"},
+		{"conformance run without reason", "POST", "/v1/sellers/s-1/conformance-runs", `{}`, merge(opsBy("alice"), map[string]string{"Idempotency-Key": "k-1"}), 400, CodeInvalidField, "reason"},
+		{"conformance run with a key in the body", "POST", "/v1/sellers/s-1/conformance-runs", `{"reason":"x","accessKey":"key-12345678"}`, merge(opsBy("alice"), map[string]string{"Idempotency-Key": "k-1"}), 400, CodeInvalidField, "accessKey"},
+		{"conformance run list with a bad limit", "GET", "/v1/sellers/s-1/conformance-runs?limit=0", "", opsBy("alice"), 400, CodeInvalidField, "limit"},
+		{"conformance run with a bad run id", "GET", "/v1/sellers/s-1/conformance-runs/a%20b", "", opsBy("alice"), 400, CodeInvalidField, "runId"},
 		{"bearer is case-insensitive", "GET", "/v1/orders?limit=0", "", map[string]string{"Authorization": "bearer " + opsToken}, 400, CodeInvalidField, "limit"},
 	}
 	for _, tt := range tests {

@@ -62,6 +62,7 @@ var hostileTargets = []struct {
 	{http.MethodPost, "/v1/orders/o-1/restart", func() map[string]string { return opsBy("alice") }},
 	{http.MethodPut, "/v1/subscribers/sub-1", func() map[string]string { return opsBy("alice") }},
 	{http.MethodPost, "/v1/subscribers/sub-1/replay", func() map[string]string { return opsBy("alice") }},
+	{http.MethodPost, "/v1/sellers/s-1/conformance-runs", func() map[string]string { return opsBy("alice") }},
 }
 
 // TestHostileBodies: every body-taking operation answers each hostile body with a 400 that

@@ -7,6 +7,8 @@
 //	                    serving role needs no schema rights (MIGRATE_ON_START=false)
 //	orders rotate-keys  re-seal every seller key under the current key-encryption key
 //	                    (KEY_ENCRYPTION_KEY_ID), then exit
+//	orders seller-check check a seller's production endpoint against the seller protocol
+//	                    and print a table of checks (sellercheck.go; needs no database)
 //
 // Serving, the API and the worker have database pools of their own (API_DB_MAX_CONNS,
 // WORKER_DB_MAX_CONNS), so a burst of reads cannot starve the activities or the reverse;
@@ -49,16 +51,23 @@ import (
 	"github.com/cloudmarket/orders/worker"
 )
 
-const usage = `usage: orders [serve | migrate | rotate-keys]
+const usage = `usage: orders [serve | migrate | rotate-keys | seller-check -h]
   serve        run the API and/or the worker (ORDERS_ROLES); the default
   migrate      apply database migrations and seal plain-text seller keys, then exit
   rotate-keys  re-seal every seller key, licence and subscriber secret under KEY_ENCRYPTION_KEY_ID, then exit
+  seller-check check a seller's endpoint against the seller protocol (orders seller-check -h)
 Configuration: environment variables, see README.md.`
 
 func main() {
 	cmd := "serve"
 	if len(os.Args) > 1 {
 		cmd = os.Args[1]
+	}
+	if cmd == "seller-check" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := sellerCheck(ctx, os.Args[2:], os.Stdout, os.Stderr, os.Getenv)
+		stop()
+		os.Exit(code)
 	}
 	if len(os.Args) > 2 {
 		fmt.Fprintln(os.Stderr, usage)

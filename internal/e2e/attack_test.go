@@ -554,12 +554,13 @@ var matrixBodies = map[string]any{
 	"startKeyRotation":     map[string]any{"accessKey": "atk-key-123456"},
 	"putSellerLimits":      map[string]any{"perSecond": 5, "concurrency": 2},
 	"sellerDeliverLicense": map[string]any{"orderLineId": "ATK-VICTIM-1", "license": "LIC-ATTACK-0000"},
+	"startConformanceRun":  map[string]any{"reason": "attack", "calls": []string{"newInstance"}},
 }
 
 func matrixCall(t *testing.T, op matrixOp, cl matrixCaller, victim string) reply {
 	t.Helper()
 	path := strings.NewReplacer("{orderId}", victim, "{sellerId}", "ATK-s", "{productId}", "ATK-p", "{customerId}", "ATK-c",
-		"{appealId}", "AP00000000000000000000").Replace(op.path)
+		"{appealId}", "AP00000000000000000000", "{runId}", "ATK-run").Replace(op.path)
 	c := call{method: op.method, path: path, headers: map[string]string{}}
 	if op.hasBody {
 		c.body = matrixBodies[op.id]

@@ -80,7 +80,8 @@ type behaviourPatch struct {
 	LicenseDelayMs *int64    `json:"licenseDelayMs"`
 	Chaos          *chaos    `json:"chaos"`
 	// ChangeCheck replaces the changeInstanceCheck refusal rule (changes.go).
-	ChangeCheck *changeCheck `json:"changeCheck"`
+	ChangeCheck    *changeCheck `json:"changeCheck"`
+	NonConformance *[]string    `json:"nonConformance"`
 }
 
 // validate reports every problem at once, so a test author fixes them in one go.
@@ -120,6 +121,9 @@ func (p behaviourPatch) validate() error {
 	}
 	if p.ChangeCheck != nil {
 		errs = append(errs, p.ChangeCheck.validate()...)
+	}
+	if p.NonConformance != nil {
+		errs = append(errs, validateNonConformance(*p.NonConformance))
 	}
 	return errors.Join(errs...)
 }
@@ -170,11 +174,14 @@ func (s *Simulator) handlePutBehaviour(w http.ResponseWriter, r *http.Request) {
 	if p.ChangeCheck != nil {
 		b.ChangeCheck = *p.ChangeCheck
 	}
+	if p.NonConformance != nil {
+		b.NonConformance = slices.Clone(*p.NonConformance)
+	}
 	s.log.Info("seller behaviour changed", "seller", id, "mode", b.Mode, "async_delay_ms", b.AsyncDelayMs,
 		"latency_ms", b.LatencyMs, "fail_next", b.FailNext.Count, "lose_next", b.LoseNext,
 		"chaos_fail_pct", b.Chaos.FailPercent, "chaos_lose_pct", b.Chaos.LosePercent,
 		"chaos_latency_max_ms", b.Chaos.LatencyMaxMs, "chaos_refuse_pct", b.Chaos.RefusePercent,
-		"chaos_gone_pct", b.Chaos.GonePercent, "chaos_seed", b.Chaos.Seed)
+		"chaos_gone_pct", b.Chaos.GonePercent, "chaos_seed", b.Chaos.Seed, "non_conformance", b.NonConformance)
 	writeJSON(w, http.StatusOK, b)
 }
 

@@ -2,6 +2,7 @@ package sellersim
 
 import (
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -93,7 +94,7 @@ func TestBehaviourPartialUpdate(t *testing.T) {
 	e.admin(t, http.MethodPut, "/admin/sellers/"+sellerID+"/behaviour", `{"mode":"async","asyncDelayMs":1234}`, &b)
 	e.admin(t, http.MethodPut, "/admin/sellers/"+sellerID+"/behaviour", `{"latencyMs":5,"loseNext":2}`, &b)
 	want := behaviour{Mode: "async", AsyncDelayMs: 1234, LatencyMs: 5, LoseNext: 2}
-	if b != want {
+	if !reflect.DeepEqual(b, want) {
 		t.Fatalf("behaviour = %+v, want %+v", b, want)
 	}
 }

@@ -34,7 +34,7 @@ func (s *Simulator) handleProduce(w http.ResponseWriter, r *http.Request) {
 	sel := s.sellers[id]
 	var latency time.Duration
 	if sel != nil {
-		latency = time.Duration(sel.beh.LatencyMs)*time.Millisecond + sel.chaosLatency()
+		latency = time.Duration(sel.beh.LatencyMs)*time.Millisecond + sel.chaosLatency() + sel.nonConformingLatency()
 	}
 	s.mu.Unlock()
 	if sel == nil {
@@ -59,7 +59,7 @@ func (s *Simulator) handleProduce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := s.process(sel, r, body, readErr)
-	key, sign := sel.accessKey, sel.signResponses
+	key, sign := sel.accessKey, sel.signResponses && !sel.breaks(NCUnsignedResponses)
 	s.mu.Unlock()
 
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "produce",
@@ -149,7 +149,7 @@ func (s *Simulator) process(sel *seller, r *http.Request, body []byte, readErr e
 		statKey = "refused:" + sellerapi.CodeInvalidParameter
 		return out
 	}
-	out.resp = s.dispatch(sel, env.Activity, body, now)
+	out.resp = s.nonConformingDispatch(sel, env.Activity, body, now)
 	// A successful release means the instance existed; it is released now either way.
 	if env.Activity == sellerapi.ActivityReleaseInstance && out.resp.ResultCode == sellerapi.CodeSuccess && sel.chance(c.GonePercent) {
 		out.resp, out.reason = answer(sellerapi.CodeInstanceNotFound, "instance does not exist"), "chaos.gonePercent"

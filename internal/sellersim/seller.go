@@ -44,6 +44,9 @@ type behaviour struct {
 	Chaos chaos `json:"chaos"`
 	// ChangeCheck decides which changeInstanceCheck targets are refused (changes.go).
 	ChangeCheck changeCheck `json:"changeCheck"`
+	// NonConformance names the protocol rules this seller breaks (nonconformance.go), for
+	// the seller conformance checker's tests; empty for a conforming seller.
+	NonConformance []string `json:"nonConformance,omitempty"`
 }
 
 // failNext makes the next Count authenticated calls fail without doing any work, with

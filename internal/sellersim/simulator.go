@@ -21,7 +21,8 @@
 //	                                           "latencyMaxMs": 0, "refusePercent": 0,
 //	                                           "gonePercent": 0, "seed": 0},
 //	                                           "changeCheck": {"refuseBelowQuantity": 0,
-//	                                           "resultCode": "000102", "resultMsg": "..."}}
+//	                                           "resultCode": "000102", "resultMsg": "..."},
+//	                                           "nonConformance": ["slow", ...]}
 //	GET  /admin/sellers/{sellerId}/instances?orderId=    (with productId, refreshes,
 //	                                           upgrades, upgradeCalls, changeChecks,
 //	                                           changeRefusals, asyncLicenses, licenseCalls)
@@ -55,6 +56,11 @@
 // naming both quantities); orderNotify, idempotent per orderId+orderLineId and listed by
 // GET .../notifications; getLicenseAsync, answered 000000 with a licence derived from the
 // instance, eventId and deviceFingerprint, so a retried request gets the same licence.
+//
+// nonConformance lists protocol rules the seller breaks (unsignedResponses, badResultCode,
+// newInstanceNotIdempotent, releaseNotIdempotent, asyncNeverReady, slow,
+// acceptReplayedNonce, acceptStaleTimestamp, acceptWrongSignature; nonconformance.go), so
+// that the seller conformance checker can be shown to catch each.
 //
 // Stats outcomes are the result code answered, "http:<status>" (failNext with a status),
 // "chaos:<code>" and "chaos:http:<status>", "refused:000002", "gone:000003" and
