@@ -139,3 +139,26 @@ func (s *server) withdrawRenewal(c echo.Context) error {
 	return s.act(c, order.UpdateWithdrawRenewal, order.RenewalWithdrawal{Actor: callerOf(c).actor(),
 		RenewalOrderID: req.RenewalOrderID, UnsubscribeOrderID: req.UnsubscribeOrderID, UnsubscribeOrderLineID: req.UnsubscribeOrderLineID})
 }
+
+// convertTrial is billing's trial-to-formal order (POST /v1/orders/{orderId}/conversion).
+func (s *server) convertTrial(c echo.Context) error {
+	var req struct {
+		FormalOrderID     string       `json:"formalOrderId"`
+		FormalOrderLineID string       `json:"formalOrderLineId"`
+		ExpireTime        string       `json:"expireTime"`
+		Amount            moneyRequest `json:"amount"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		return err
+	}
+	exp, err := time.Parse(time.RFC3339, req.ExpireTime)
+	if err != nil {
+		return invalidField("expireTime", "expireTime must be an RFC 3339 date-time")
+	}
+	if exp.After(s.now().Add(maxRenewalAhead)) {
+		return invalidField("expireTime", "expireTime is more than 20 years ahead")
+	}
+	return s.act(c, order.UpdateConvert, order.ConversionRequest{Actor: callerOf(c).actor(), FormalOrderID: req.FormalOrderID,
+		FormalOrderLineID: req.FormalOrderLineID, ExpireTime: exp.UTC(),
+		Amount: order.Money{Value: req.Amount.Value, Currency: req.Amount.Currency}})
+}

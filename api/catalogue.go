@@ -107,6 +107,8 @@ type productRequest struct {
 	UnitPrice          *order.Money      `json:"unitPrice"`
 	// NotifyOrders asks for orderNotify on every paid order of the product (left out: no).
 	NotifyOrders bool `json:"notifyOrders"`
+	// TrialDays is how long a free trial of the product lasts (0: no trial).
+	TrialDays int `json:"trialDays"`
 }
 
 // productResponse is a product as the API shows it. Supervised is the effective value
@@ -124,6 +126,7 @@ type productResponse struct {
 	SupervisedDefault  bool              `json:"supervisedDefault"`
 	UnitPrice          *order.Money      `json:"unitPrice,omitempty"`
 	NotifyOrders       bool              `json:"notifyOrders"`
+	TrialDays          int               `json:"trialDays"`
 	Health             *productHealth    `json:"health,omitempty"`
 	Reviews            *reviewSummary    `json:"reviews,omitempty"`
 	CreatedAt          time.Time         `json:"createdAt"`
@@ -180,14 +183,14 @@ func (s *server) putProduct(c echo.Context) error {
 	out := productResponse{
 		ProductID: id, SellerID: req.SellerID, Name: req.Name, Type: req.Type, BillingMode: req.BillingMode,
 		CommissionRate: req.CommissionRate, AcceptanceCriteria: req.AcceptanceCriteria, UnitPrice: req.UnitPrice,
-		NotifyOrders: req.NotifyOrders,
+		NotifyOrders: req.NotifyOrders, TrialDays: req.TrialDays,
 	}
 	var created bool
 	var supervised *bool
 	err := s.db.QueryRow(ctx, `
 		INSERT INTO products (product_id, seller_id, name, type, billing_mode, commission_bps,
-		    acceptance_criteria, supervised, listed, created_at, updated_at, unit_price, unit_price_currency, notify_orders)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, true), $10, $10, $11, $12, $13)
+		    acceptance_criteria, supervised, listed, created_at, updated_at, unit_price, unit_price_currency, notify_orders, trial_days)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, true), $10, $10, $11, $12, $13, $14)
 		ON CONFLICT (product_id) DO UPDATE SET
 		    seller_id = excluded.seller_id, name = excluded.name, type = excluded.type,
 		    billing_mode = excluded.billing_mode, commission_bps = excluded.commission_bps,
@@ -196,10 +199,10 @@ func (s *server) putProduct(c echo.Context) error {
 		    relisted_at = CASE WHEN $9 AND NOT products.listed THEN excluded.updated_at ELSE products.relisted_at END,
 		    delisted_reason = CASE WHEN $9 THEN '' ELSE products.delisted_reason END,
 		    unit_price = excluded.unit_price, unit_price_currency = excluded.unit_price_currency,
-		    notify_orders = excluded.notify_orders
+		    notify_orders = excluded.notify_orders, trial_days = excluded.trial_days
 		RETURNING (xmax = 0), supervised, listed, created_at, updated_at`,
 		id, req.SellerID, req.Name, string(req.Type), string(req.BillingMode), req.CommissionRate,
-		req.AcceptanceCriteria, req.Supervised, req.Listed, s.now().UTC(), unitPrice, unitCurrency, req.NotifyOrders,
+		req.AcceptanceCriteria, req.Supervised, req.Listed, s.now().UTC(), unitPrice, unitCurrency, req.NotifyOrders, req.TrialDays,
 	).Scan(&created, &supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt)
 	if err != nil {
 		if pgCode(err) == "23503" { // foreign_key_violation: products.seller_id
@@ -242,7 +245,7 @@ func (s *server) getProduct(c echo.Context) error {
 		SELECT p.seller_id, p.name, p.type, p.billing_mode, p.commission_bps, p.acceptance_criteria,
 		       p.supervised, p.listed, p.created_at, p.updated_at, h.calls, h.failures,
 		       p.unit_price, p.unit_price_currency, p.health_failing_days, p.health_failed_orders,
-		       p.health_checked_at, p.delisted_reason, p.delisted_at, p.relisted_at, p.notify_orders
+		       p.health_checked_at, p.delisted_reason, p.delisted_at, p.relisted_at, p.notify_orders, p.trial_days
 		FROM products p
 		CROSS JOIN LATERAL (
 		    SELECT count(*) AS calls,
@@ -254,7 +257,7 @@ func (s *server) getProduct(c echo.Context) error {
 	).Scan(&out.SellerID, &out.Name, &typ, &mode, &out.CommissionRate, &out.AcceptanceCriteria,
 		&supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt, &out.Health.Calls, &out.Health.Failures,
 		&unitPrice, &unitCurrency, &out.Health.FailingDays, &out.Health.FailedOrders,
-		&out.Health.CheckedAt, &out.Health.DelistedReason, &out.Health.DelistedAt, &out.Health.RelistedAt, &out.NotifyOrders)
+		&out.Health.CheckedAt, &out.Health.DelistedReason, &out.Health.DelistedAt, &out.Health.RelistedAt, &out.NotifyOrders, &out.TrialDays)
 	if errors.Is(err, pgx.ErrNoRows) {
 		p := newProblem(http.StatusNotFound, CodeProductNotFound, fmt.Sprintf("no product %q", id))
 		p.Field = "productId"

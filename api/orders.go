@@ -36,6 +36,7 @@ type orderRequest struct {
 	Quantity    int          `json:"quantity"`
 	Amount      moneyRequest `json:"amount"`
 	ExpireTime  *string      `json:"expireTime"`
+	OrderType   string       `json:"orderType"`
 }
 
 type moneyRequest struct {
@@ -52,6 +53,7 @@ type placement struct {
 	Quantity    int
 	Amount      order.Money
 	ExpireTime  *time.Time
+	Trial       bool
 }
 
 // validate turns the request (checked against the contract) into a placement; the
@@ -61,6 +63,13 @@ func (r orderRequest) validate() (placement, *Problem) {
 	pl := placement{
 		OrderID: r.OrderID, OrderLineID: r.OrderLineID, CustomerID: r.CustomerID, ProductID: r.ProductID,
 		Quantity: r.Quantity, Amount: order.Money{Value: r.Amount.Value, Currency: r.Amount.Currency},
+		Trial: r.OrderType == order.OrderTypeTrial,
+	}
+	if pl.Trial && r.ExpireTime != nil {
+		return pl, invalidField("expireTime", "a trial's expiry comes from its product's trial period: leave expireTime out")
+	}
+	if pl.Trial && pl.Amount.Value != 0 {
+		return pl, invalidField("amount.value", "a trial is free: amount.value must be 0")
 	}
 	if r.ExpireTime != nil {
 		t, err := time.Parse(time.RFC3339, *r.ExpireTime)
@@ -82,8 +91,12 @@ func (pl placement) fingerprint() string {
 	if pl.ExpireTime != nil {
 		exp = pl.ExpireTime.UTC().Format(time.RFC3339Nano)
 	}
-	canonical, _ := json.Marshal([]any{"order/v1", pl.OrderID, pl.OrderLineID, pl.CustomerID,
-		pl.ProductID, pl.Quantity, pl.Amount.Value, pl.Amount.Currency, exp})
+	fields := []any{"order/v1", pl.OrderID, pl.OrderLineID, pl.CustomerID,
+		pl.ProductID, pl.Quantity, pl.Amount.Value, pl.Amount.Currency, exp}
+	if pl.Trial {
+		fields = append(fields, order.OrderTypeTrial) // (formal orders keep the fingerprint they had)
+	}
+	canonical, _ := json.Marshal(fields)
 	sum := sha256.Sum256(canonical)
 	return hex.EncodeToString(sum[:])
 }
@@ -99,6 +112,7 @@ type productRow struct {
 	Criteria      string
 	UnitPrice     *order.Money
 	NotifyOrders  bool
+	TrialDays     int
 }
 
 // createOrder places an order: one start of its workflow. Idempotent on orderId: a repeat
@@ -141,9 +155,10 @@ func (s *server) createOrder(c echo.Context) error {
 	var unitCurrency *string
 	err = s.db.QueryRow(dbCtx, `
 		SELECT seller_id, type, billing_mode, commission_bps, supervised, listed, acceptance_criteria,
-		       unit_price, unit_price_currency, notify_orders
+		       unit_price, unit_price_currency, notify_orders, trial_days
 		FROM products WHERE product_id = $1`, pl.ProductID,
-	).Scan(&pr.SellerID, &typ, &mode, &pr.CommissionBps, &pr.Supervised, &pr.Listed, &pr.Criteria, &unitPrice, &unitCurrency, &pr.NotifyOrders)
+	).Scan(&pr.SellerID, &typ, &mode, &pr.CommissionBps, &pr.Supervised, &pr.Listed, &pr.Criteria, &unitPrice, &unitCurrency,
+		&pr.NotifyOrders, &pr.TrialDays)
 	if err == nil && unitPrice != nil && unitCurrency != nil {
 		pr.UnitPrice = &order.Money{Value: *unitPrice, Currency: *unitCurrency}
 	}
@@ -166,6 +181,15 @@ func (s *server) createOrder(c echo.Context) error {
 			"product %q is a %s product billed %s; orders of that kind are not handled yet", pl.ProductID, pr.Type, pr.BillingMode))
 		p.Field = "productId"
 		return p
+	}
+	if pl.Trial {
+		if pr.TrialDays == 0 || !pr.BillingMode.Periodic() {
+			p := conflict(CodeProductUnsupported, fmt.Sprintf("product %q has no free trial", pl.ProductID))
+			p.Field = "orderType"
+			return p
+		}
+		exp := s.now().UTC().AddDate(0, 0, pr.TrialDays)
+		pl.ExpireTime = &exp
 	}
 	if p := s.checkExpireTime(pl, pr.BillingMode); p != nil {
 		return p
@@ -196,6 +220,9 @@ func (s *server) createOrder(c echo.Context) error {
 		ExpireTime: pl.ExpireTime, PlacedAt: s.now().UTC(), Fingerprint: fp,
 		Windows: s.policy.Windows(pr.Type), AcceptanceCriteria: pr.Criteria, UnitPrice: pr.UnitPrice,
 		NotifyOrders: pr.NotifyOrders,
+	}
+	if pl.Trial {
+		in.OrderType = order.OrderTypeTrial
 	}
 	initial := order.InitialView(in)
 	opts := client.StartWorkflowOptions{

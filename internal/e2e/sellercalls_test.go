@@ -101,3 +101,75 @@ func eventNames(t *testing.T, orderID string) []string {
 	}
 	return out
 }
+
+// TestTrialConvertedAndTrialLapsed: a free trial converted by billing's trial-to-formal order
+// (the seller hears TRIAL_TO_FORMAL, the formal order is its own settlement line), and one
+// left to lapse: no grace, frozen at its expiry, released after the retention.
+func TestTrialConvertedAndTrialLapsed(t *testing.T) {
+	const sellerID = "s-trial"
+	unsupervised := false
+	catalogueOf(t, sellerID, "p-trial", order.TypeSaaS, order.BillingMonthly, &unsupervised)
+	if r := do(t, ops("PUT", "/v1/products/p-trial", map[string]any{
+		"sellerId": sellerID, "name": "Product p-trial", "type": "saas", "billingMode": "monthly",
+		"commissionRate": 1500, "acceptanceCriteria": "it opens", "supervised": false, "trialDays": 14,
+	})); r.status/100 != 2 {
+		t.Fatalf("PUT product: %d %s", r.status, r.body)
+	}
+	trial := func(id string) map[string]any {
+		return map[string]any{"orderId": id, "orderLineId": id + "-1", "customerId": "c-trial", "productId": "p-trial",
+			"quantity": 1, "amount": map[string]any{"value": 0, "currency": "CNY"}, "orderType": "TRIAL"}
+	}
+	paidTrial := trial("TRIAL-X")
+	paidTrial["amount"] = map[string]any{"value": 100, "currency": "CNY"}
+	if r := do(t, buyer("c-trial", "POST", "/v1/orders", paidTrial)); r.status != http.StatusBadRequest {
+		t.Fatalf("a trial that costs something: %d %s", r.status, r.body)
+	}
+	wantOK(t, do(t, buyer("c-trial", "POST", "/v1/orders", trial("TRIAL-1"))), "POST trial")
+	v := waitStatus(t, "TRIAL-1", order.Status(order.PhaseInService), 15*time.Second)
+	if v.OrderType != order.OrderTypeTrial || v.ExpireTime == nil || v.ExpireTime.Sub(v.PlacedAt) < 13*24*time.Hour {
+		t.Fatalf("trial: type %q expires %v", v.OrderType, v.ExpireTime)
+	}
+	if r := do(t, billingCall("POST", "/v1/orders/TRIAL-1/renewal", map[string]any{"renewalOrderId": "TRIAL-1-R",
+		"renewalOrderLineId": "TRIAL-1-R-1", "expireTime": v.ExpireTime.AddDate(0, 1, 0).Format(time.RFC3339)})); r.status != http.StatusConflict {
+		t.Fatalf("renew an unconverted trial: %d %s", r.status, r.body)
+	}
+	formalExp := v.ExpireTime.AddDate(0, 1, 0)
+	v = view(t, do(t, billingCall("POST", "/v1/orders/TRIAL-1/conversion", map[string]any{"formalOrderId": "TRIAL-1-F",
+		"formalOrderLineId": "TRIAL-1-F-1", "expireTime": formalExp.Format(time.RFC3339), "amount": map[string]any{"value": 9900, "currency": "CNY"}})))
+	if v.ConvertedBy != "TRIAL-1-F" || !v.ExpireTime.Equal(formalExp.Truncate(time.Second)) || len(v.Renewals) != 1 || v.Renewals[0].Settlement.Gross != 9900 {
+		t.Fatalf("converted: by %q expires %v renewals %+v", v.ConvertedBy, v.ExpireTime, v.Renewals)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var insts []struct {
+			Refreshes []struct {
+				Scene   string `json:"scene"`
+				OrderID string `json:"orderId"`
+			} `json:"refreshes"`
+		}
+		json.Unmarshal(sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId=TRIAL-1", nil), &insts)
+		if len(insts) == 1 && len(insts[0].Refreshes) > 0 && insts[0].Refreshes[len(insts[0].Refreshes)-1].Scene == order.RefreshSceneConversion &&
+			insts[0].Refreshes[len(insts[0].Refreshes)-1].OrderID == "TRIAL-1-F" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the seller was not told of the conversion: %s", sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId=TRIAL-1", nil))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	recordHistory(t, "TRIAL-1", "saas_trial_converted")
+
+	// A trial left to lapse, on a policy where a day passes in a fifth of a second: frozen
+	// at the expiry (no grace), released after the retention.
+	base := apiWithPolicy(t, "timeScale: 1\n", "timeScale: 432000\n")
+	place := buyer("c-trial", "POST", "/v1/orders", trial("TRIAL-2"))
+	place.base = base
+	wantOK(t, do(t, place), "POST lapsing trial")
+	v = waitStatus(t, "TRIAL-2", order.Status(order.PhaseReleased), 30*time.Second)
+	names := eventNames(t, "TRIAL-2")
+	if i, j := slices.Index(names, "expired"), slices.Index(names, "frozen"); i < 0 || j != i+1 {
+		t.Fatalf("a lapsed trial's trail %v: frozen right at its expiry", names)
+	}
+	waitSim(t, sellerID, "TRIAL-2", "released", 15*time.Second)
+	recordHistory(t, "TRIAL-2", "saas_trial_lapsed_released")
+}

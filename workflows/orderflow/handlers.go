@@ -56,6 +56,9 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 		register(ctx, o, order.UpdateUnsubscribe, func(r order.UnsubscribeRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvUnsubscribe, Actor: r.Actor, Unsubscribe: r}
 		}),
+		register(ctx, o, order.UpdateConvert, func(r order.ConversionRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvConvert, Actor: r.Actor, Convert: r}
+		}),
 		register(ctx, o, order.UpdateWithdrawRenewal, func(r order.RenewalWithdrawal) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvWithdraw, Actor: r.Actor, Withdraw: r}
 		}),
