@@ -43,8 +43,12 @@ func Statement(lines []Unstated) (stated, carried []Unstated) {
 
 // Payout is the entries that settle a stated posting with the seller: a post's net is paid
 // out (payable moved to paid out), a reversal's clawed back.
+//
+// Which it is follows the posting, not the sign: a line of nothing (a free renewal, a
+// pay-per-use order's own line) is paid out at zero when posted and clawed back at zero when
+// reversed, so its two statements never write the same entries twice.
 func Payout(l Unstated) (posting string, entries []Entry) {
-	if l.Net < 0 {
+	if l.Net < 0 || (l.Net == 0 && l.Posting == EntryReverse) {
 		return EntryClawback, []Entry{{EntryClawback, AccountPaidOut, "debit", -l.Net}, {EntryClawback, AccountPayable, "credit", -l.Net}}
 	}
 	return EntryPayout, []Entry{{EntryPayout, AccountPayable, "debit", l.Net}, {EntryPayout, AccountPaidOut, "credit", l.Net}}

@@ -496,7 +496,12 @@ type line struct {
 // lines are the order's settlement lines, newest first (the renewals, latest first, then
 // the order's own): the order in which a part refund takes from them.
 func (s *State) lines() []line {
-	out := make([]line, 0, len(s.Renewals)+1)
+	out := make([]line, 0, len(s.Renewals)+len(s.Changes)+1)
+	for i := len(s.Changes) - 1; i >= 0; i-- {
+		if c := &s.Changes[i]; c.State == order.ChangeApplied {
+			out = append(out, line{order.LineChange, c.ChangeOrderID, &c.Settlement})
+		}
+	}
 	for i := len(s.Renewals) - 1; i >= 0; i-- {
 		r := &s.Renewals[i]
 		out = append(out, line{order.LineRenewal, r.RenewalOrderID, &r.Settlement})

@@ -29,6 +29,9 @@ const (
 	// CallNotify tells the seller a paid order exists (orderNotify), once per order, for
 	// products that ask for it.
 	CallNotify CallKind = "orderNotify"
+	// CallUpgrade applies the pending change order at the seller (upgradeInstance), retried
+	// like newInstance (about hourly for 3 hours).
+	CallUpgrade CallKind = "upgradeInstance"
 )
 
 // toSeller reports whether the call goes to the seller (and so can need ops' retry).

@@ -63,6 +63,8 @@ func Check(s *State, ev Event) error {
 		return checkWithdrawal(s, ev)
 	case EvConvert:
 		return checkConversion(s, ev)
+	case EvChange:
+		return checkChange(s, ev)
 	case EvArrears:
 		return checkArrears(s, ev)
 	}
@@ -126,6 +128,8 @@ func Apply(s *State, ev Event) Outcome {
 		s.withdrawRenewal(ev, &o)
 	case EvConvert:
 		s.convert(ev, &o)
+	case EvChange:
+		s.change(ev, &o)
 	case EvArrears:
 		s.arrears(ev, &o)
 	default:
@@ -513,6 +517,8 @@ func (s *State) callFinished(ev Event, o *Outcome) {
 		}
 	case CallFreeze, CallUnfreeze, CallRefresh:
 		s.sellerCallDone(o, r)
+	case CallUpgrade:
+		s.upgradeDone(ev, o, r)
 	case CallNotify:
 		if !r.OK {
 			s.callFailed(o, r) // retried by ops like any seller call: nothing is silently dropped

@@ -110,6 +110,7 @@ func Restore(snap Snapshot, now time.Time) (Restored, error) {
 		s.Appeals = max(s.Appeals, 1)
 	}
 	s.ConvertedBy = v.ConvertedBy // a converted trial stays converted
+	s.Changes = append([]order.Change(nil), v.Changes...)
 	if len(v.Renewals) > 0 {
 		s.Renewals = append([]order.Renewal{}, v.Renewals...)
 		if v.RenewalCount > len(v.Renewals) {
@@ -319,6 +320,9 @@ func (s *State) restoreCalls(v order.View, attentionCause string, arrears order.
 		if !s.Calls.Has(k) {
 			s.Calls = append(s.Calls, Call{Kind: k, State: CallRunning})
 		}
+	}
+	if s.pendingChange() != nil {
+		start(CallUpgrade) // the change being applied is sent again (the seller applies it once)
 	}
 	refresh := func() {
 		switch n := len(s.Renewals); {

@@ -104,6 +104,9 @@ type State struct {
 	AttentionCause string `json:"attentionCause,omitempty"`
 	Flags          []Flag `json:"flags,omitempty"`
 
+	// Changes are the order's change orders (upgrades, scale-ups), oldest first.
+	Changes []order.Change `json:"changes,omitempty"`
+
 	// ConvertedBy is billing's trial-to-formal order, once a trial was converted.
 	ConvertedBy string `json:"convertedBy,omitempty"`
 
@@ -171,6 +174,7 @@ const (
 	EvUnsubscribe EventKind = order.UpdateUnsubscribe
 	EvWithdraw    EventKind = order.UpdateWithdrawRenewal
 	EvConvert     EventKind = order.UpdateConvert
+	EvChange      EventKind = order.UpdateChange
 	EvArrears     EventKind = order.SignalArrears
 	EvClock       EventKind = "clock"  // a clock ran out
 	EvResult      EventKind = "result" // a seller call or a lookup finished
@@ -202,6 +206,7 @@ type Event struct {
 	Unsubscribe order.UnsubscribeRequest
 	Withdraw    order.RenewalWithdrawal
 	Convert     order.ConversionRequest
+	Change      order.ChangeRequest
 	Arrears     order.ArrearsSignal
 	// KeepLateInstance is set by the workflow (behind the ChangeLateResultKept version
 	// marker) on a provisioning result that comes after the order ended other than by

@@ -35,6 +35,10 @@ func View(s *State, now time.Time) order.View {
 	}
 	v.ExpireTime = s.currentExpire()
 	v.OrderType, v.ConvertedBy = s.In.OrderType, s.ConvertedBy
+	if len(s.Changes) > 0 {
+		v.ProductNow, v.QuantityNow = s.productNow()
+		v.Changes = append([]order.Change{}, s.Changes[max(0, len(s.Changes)-order.MaxViewRenewals):]...)
+	}
 	v.InServiceSince, v.ServiceEndedAt = s.InServiceAt, s.ServiceEndedAt
 	v.RenewalCount, v.Unsubscription = len(s.Renewals), s.Unsubscription
 	if n := len(s.Renewals); n > 0 {

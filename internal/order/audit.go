@@ -31,6 +31,11 @@ const (
 	StepAppealEscalated    StepName = "appeal_escalated"
 	StepAppealResolved     StepName = "appeal_resolved"
 	StepRenewed            StepName = "renewed"
+	// StepChangeRequested, StepChanged and StepChangeFailed: a paid change order sent to the
+	// seller (upgradeInstance), applied, or failed and refunded.
+	StepChangeRequested StepName = "change_requested"
+	StepChanged         StepName = "changed"
+	StepChangeFailed    StepName = "change_failed"
 	// StepConverted: billing's trial-to-formal order converted a trial.
 	StepConverted StepName = "converted"
 	// StepSellerNotified: the seller confirmed the orderNotify of a paid order.

@@ -14,6 +14,8 @@ const (
 	UpdateWithdrawRenewal = "withdraw_renewal"
 	// UpdateConvert: billing's trial-to-formal order converts a trial (TRIAL_TO_FORMAL).
 	UpdateConvert = "convert"
+	// UpdateChange: billing's paid change order (upgrade, scale-up) of an order in service.
+	UpdateChange  = "change"
 	SignalArrears = "arrears" // the account workflow: freeze, unfreeze or release for arrears
 )
 
@@ -112,4 +114,43 @@ type Unsubscription struct {
 	Reason                 string     `json:"reason"`
 	At                     time.Time  `json:"at"`
 	Refund                 Settlement `json:"refund"`
+}
+
+// ChangeRequest is billing's paid change order of an order in service: an upgrade to another
+// product or SKU, or a scale-up (quantity), applied at the seller by upgradeInstance on the
+// same instance.
+type ChangeRequest struct {
+	Actor             Actor  `json:"actor"`
+	ChangeOrderID     string `json:"changeOrderId"`
+	ChangeOrderLineID string `json:"changeOrderLineId"`
+	ProductID         string `json:"productId,omitempty"`
+	SKUCode           string `json:"skuCode,omitempty"`
+	Quantity          int    `json:"quantity"`
+	Amount            Money  `json:"amount"`
+}
+
+// ChangeState is where a change order stands.
+type ChangeState string
+
+// Change states: the seller is applying it; it was applied (its line is due); it failed
+// (the seller refused or never answered within the window: its amount is refunded and the
+// order goes on unchanged).
+const (
+	ChangePending ChangeState = "pending"
+	ChangeApplied ChangeState = "applied"
+	ChangeFailed  ChangeState = "failed"
+)
+
+// Change is a change order as the order shows it.
+type Change struct {
+	ChangeOrderID     string      `json:"changeOrderId"`
+	ChangeOrderLineID string      `json:"changeOrderLineId,omitempty"`
+	ProductID         string      `json:"productId,omitempty"`
+	SKUCode           string      `json:"skuCode,omitempty"`
+	Quantity          int         `json:"quantity"`
+	State             ChangeState `json:"state"`
+	At                time.Time   `json:"at"`
+	DoneAt            *time.Time  `json:"doneAt,omitempty"`
+	Reason            string      `json:"reason,omitempty"`
+	Settlement        Settlement  `json:"settlement"`
 }

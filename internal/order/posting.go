@@ -15,6 +15,8 @@ const (
 	LineRenewal     LineKind = "renewal"
 	LineUsage       LineKind = "usage"
 	LineUnsubscribe LineKind = "unsubscribe"
+	// LineChange is a change order's own line (upgrade, scale-up), keyed by its order ID.
+	LineChange LineKind = "change"
 )
 
 // PostingAction is what a posting does to its line.

@@ -165,8 +165,13 @@ type View struct {
 	AttentionItems []AttentionItem `json:"attentionItems,omitempty"`
 	// OrderType is TRIAL for a free trial; ConvertedBy names billing's trial-to-formal order
 	// once the trial was converted.
-	OrderType   string     `json:"orderType,omitempty"`
-	ConvertedBy string     `json:"convertedBy,omitempty"`
+	OrderType   string `json:"orderType,omitempty"`
+	ConvertedBy string `json:"convertedBy,omitempty"`
+	// ProductNow and QuantityNow are what the order runs as after the change orders applied
+	// (the product and quantity it was placed with until one is); Changes their history.
+	ProductNow  string     `json:"productNow,omitempty"`
+	QuantityNow int        `json:"quantityNow,omitempty"`
+	Changes     []Change   `json:"changes,omitempty"`
 	WaitingOn   WaitingOn  `json:"waitingOn"`
 	Rejections  int        `json:"rejections"`
 	LastError   string     `json:"lastError,omitempty"`

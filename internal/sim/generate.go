@@ -153,6 +153,18 @@ func (w *World) event(o *simOrder, a Action) (lifecycle.Event, bool) {
 	case lifecycle.EvOps:
 		ev.Actor = who(ops)
 		ev.Ops = w.opsRequest(o, ev.Actor, v)
+	case lifecycle.EvChange:
+		// Billing's change order: an upgrade (a new product), a scale-up, again, or nothing.
+		ev.Actor = who(billing)
+		n := len(s.Changes)
+		if v%4 == 3 && n > 0 {
+			n-- // the last one again
+		}
+		ev.Change = order.ChangeRequest{Actor: ev.Actor, ChangeOrderID: o.id + "-C" + strconv.Itoa(n), ChangeOrderLineID: o.id + "-C" + strconv.Itoa(n) + "-1",
+			Quantity: 1 + v%3, Amount: order.Money{Value: []int64{3000, 0, 1200}[v%3], Currency: currency}}
+		if v%2 == 0 {
+			ev.Change.ProductID = "p-upgraded"
+		}
 	case lifecycle.EvConvert:
 		// Billing's trial-to-formal order: a month from now (mostly), already past, or again.
 		ev.Actor = who(billing)
@@ -275,7 +287,7 @@ func (w *World) generate(r *rand.Rand) Action {
 		// Any event from anyone: most are refused, each with its code.
 		kinds := []lifecycle.EventKind{lifecycle.EvAccept, lifecycle.EvReject, lifecycle.EvDeliver, lifecycle.EvDeploy, lifecycle.EvShip,
 			lifecycle.EvSignoff, lifecycle.EvLicense, lifecycle.EvAppeal, lifecycle.EvResolve, lifecycle.EvRetry, lifecycle.EvRenew,
-			lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvWithdraw, lifecycle.EvConvert}
+			lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvWithdraw, lifecycle.EvConvert, lifecycle.EvChange}
 		return Action{Kind: ActUpdate, O: oi, Ev: kinds[r.IntN(len(kinds))], V: v}
 	case n < 75:
 		if r.IntN(5) == 0 {
@@ -315,7 +327,7 @@ func (w *World) generate(r *rand.Rand) Action {
 		return Action{Kind: ActCAN, O: oi}
 	default:
 		ev := []lifecycle.EventKind{lifecycle.EvRenew, lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvOps, lifecycle.EvWithdraw,
-			lifecycle.EvConvert}[r.IntN(6)]
+			lifecycle.EvConvert, lifecycle.EvChange}[r.IntN(7)]
 		return Action{Kind: ActUpdate, O: oi, Ev: ev, V: v &^ 3}
 	}
 }

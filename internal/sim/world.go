@@ -210,6 +210,14 @@ func (w *World) process(o *simOrder, ev lifecycle.Event, party bool) {
 			o.refundedAll = true
 		case order.StepRenewed:
 			o.paid += o.renewalPaid(st)
+		case order.StepChangeRequested:
+			o.paid += o.st.Changes[len(o.st.Changes)-1].Settlement.Gross // the change order's money
+		case order.StepChangeFailed:
+			for _, c := range o.st.Changes {
+				if c.ChangeOrderID == st.Detail["changeOrderId"] {
+					o.unsubRefund += c.Settlement.Gross // refunded: the order goes on unchanged
+				}
+			}
 		case order.StepConverted:
 			o.paid += o.st.Renewals[len(o.st.Renewals)-1].Settlement.Gross // the formal order's money
 		case order.StepRenewalWithdrawn:
@@ -377,6 +385,15 @@ func (w *World) answer(o *simOrder, a Action) {
 		case "lost":
 			sd.released, sd.frozen = true, false
 			failed()
+		default:
+			failed()
+		}
+	case lifecycle.CallUpgrade:
+		switch a.Out {
+		case "ok", "pending":
+			ok()
+		case "refused", "gone":
+			refused("SellerRefused")
 		default:
 			failed()
 		}
