@@ -173,7 +173,7 @@ func New(d Deps) *Server {
 		"shipOrder": s.shipOrder, "signOffShipment": s.signOffShipment, "appealOrder": s.appealOrder,
 		"reviewOrder": s.reviewOrder, "listAppeals": s.listAppeals, "resolveAppeal": s.resolveAppeal,
 		"sellerGetOrder": s.sellerGetOrder, "sellerDeliverLicense": s.sellerDeliverLicense,
-		"renewOrder": s.renewOrder, "unsubscribeOrder": s.unsubscribeOrder, "withdrawRenewal": s.withdrawRenewal, "convertTrial": s.convertTrial,
+		"renewOrder": s.renewOrder, "unsubscribeOrder": s.unsubscribeOrder, "withdrawRenewal": s.withdrawRenewal, "convertTrial": s.convertTrial, "changeOrder": s.changeOrder,
 		"sellerUsage": s.sellerUsage, "listProducts": s.listProducts, "sellerSettlements": s.sellerSettlements, "runStatements": s.runStatements,
 		"runHealthCheck": s.runHealthCheck, "restartOrder": s.restartOrder,
 		"cancelOrder": s.cancelOrder, "forceAcceptOrder": s.forceAcceptOrder, "unfreezeOrder": s.unfreezeOrder,

@@ -162,3 +162,22 @@ func (s *server) convertTrial(c echo.Context) error {
 		FormalOrderLineID: req.FormalOrderLineID, ExpireTime: exp.UTC(),
 		Amount: order.Money{Value: req.Amount.Value, Currency: req.Amount.Currency}})
 }
+
+// changeOrder is billing's paid change order (POST /v1/orders/{orderId}/changes): an
+// upgrade or scale-up the seller applies on the same instance.
+func (s *server) changeOrder(c echo.Context) error {
+	var req struct {
+		ChangeOrderID     string       `json:"changeOrderId"`
+		ChangeOrderLineID string       `json:"changeOrderLineId"`
+		ProductID         string       `json:"productId"`
+		SKUCode           string       `json:"skuCode"`
+		Quantity          int          `json:"quantity"`
+		Amount            moneyRequest `json:"amount"`
+	}
+	if err := s.bind(c, &req); err != nil {
+		return err
+	}
+	return s.act(c, order.UpdateChange, order.ChangeRequest{Actor: callerOf(c).actor(), ChangeOrderID: req.ChangeOrderID,
+		ChangeOrderLineID: req.ChangeOrderLineID, ProductID: req.ProductID, SKUCode: req.SKUCode, Quantity: req.Quantity,
+		Amount: order.Money{Value: req.Amount.Value, Currency: req.Amount.Currency}})
+}

@@ -173,3 +173,53 @@ func TestTrialConvertedAndTrialLapsed(t *testing.T) {
 	waitSim(t, sellerID, "TRIAL-2", "released", 15*time.Second)
 	recordHistory(t, "TRIAL-2", "saas_trial_lapsed_released")
 }
+
+// TestChangeAppliedThenRefused: a paid scale-up applied by the seller (upgradeInstance: the
+// order runs as the new quantity, the change its own settlement line), then an upgrade the
+// seller refuses: its amount refunded, the order unchanged.
+func TestChangeAppliedThenRefused(t *testing.T) {
+	const sellerID = "s-change"
+	unsupervised := false
+	catalogueOf(t, sellerID, "p-change", order.TypeSaaS, order.BillingMonthly, &unsupervised)
+	wantOK(t, do(t, buyer("c-change", "POST", "/v1/orders", newOrder("CHANGE-1", "c-change", "p-change", 9900, time.Hour))), "POST")
+	waitStatus(t, "CHANGE-1", order.Status(order.PhaseInService), 15*time.Second)
+	change := func(id string, qty int, product string) reply {
+		body := map[string]any{"changeOrderId": id, "changeOrderLineId": id + "-1", "quantity": qty,
+			"amount": map[string]any{"value": 3000, "currency": "CNY"}}
+		if product != "" {
+			body["productId"] = product
+		}
+		return do(t, billingCall("POST", "/v1/orders/CHANGE-1/changes", body))
+	}
+	waitChange := func(id string, want order.ChangeState) order.View {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			v := view(t, do(t, ops("GET", "/v1/orders/CHANGE-1", nil)))
+			for _, c := range v.Changes {
+				if c.ChangeOrderID == id && c.State == want {
+					return v
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("change %s not %s: %+v", id, want, v.Changes)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	wantOK(t, change("CHANGE-1-C1", 3, ""), "scale up")
+	v := waitChange("CHANGE-1-C1", order.ChangeApplied)
+	if v.QuantityNow != 3 || v.ProductNow != "p-change" || v.Changes[0].Settlement.Status != order.SettlementPending {
+		t.Fatalf("applied: now %s x%d, line %+v", v.ProductNow, v.QuantityNow, v.Changes[0].Settlement)
+	}
+	sim(t, "PUT", "/admin/sellers/"+sellerID+"/behaviour", map[string]any{"failNext": map[string]any{"count": 1, "resultCode": "000102"}})
+	wantOK(t, change("CHANGE-1-C2", 5, "p-change-pro"), "upgrade")
+	v = waitChange("CHANGE-1-C2", order.ChangeFailed)
+	if v.QuantityNow != 3 || v.ProductNow != "p-change" || v.Changes[1].Settlement.Status != order.SettlementRefunded || v.Status != order.Status(order.PhaseInService) {
+		t.Fatalf("refused: now %s x%d, %+v, status %s", v.ProductNow, v.QuantityNow, v.Changes[1], v.Status)
+	}
+	if r := change("CHANGE-1-C1", 3, ""); r.status != http.StatusOK {
+		t.Fatalf("a repeated change order: %d %s", r.status, r.body)
+	}
+	recordHistory(t, "CHANGE-1", "saas_change_applied_then_refused")
+}

@@ -90,6 +90,8 @@ func (o *orderImpl) startCall(ctx workflow.Context, k lifecycle.CallKind) {
 		f = workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, "releaseInstance at the seller"), seller.ReleaseInstance, call)
 	case lifecycle.CallNotify:
 		f = startNotify(ctx, w, call)
+	case lifecycle.CallUpgrade:
+		f = o.startUpgrade(ctx, call)
 	case lifecycle.CallRefresh:
 		r := o.st.Refresh
 		call.MaxAttempts = w.SellerCall.Attempts
@@ -181,4 +183,19 @@ func errorText(msg string) string {
 		msg = msg[:cut] + "…"
 	}
 	return msg
+}
+
+// startUpgrade is upgradeInstance's activity for the pending change order, retried like
+// newInstance (about hourly for 3 hours); its failure fails the change, not the order.
+func (o *orderImpl) startUpgrade(ctx workflow.Context, call activities.SellerCall) workflow.Future {
+	w := o.st.In.Windows
+	call.MaxAttempts = w.NewInstance.Attempts
+	id := ""
+	for _, c := range o.st.Changes {
+		if c.State == order.ChangePending {
+			call.About = &activities.OtherOrder{OrderID: c.ChangeOrderID, OrderLineID: c.ChangeOrderLineID}
+			id = c.ChangeOrderID
+		}
+	}
+	return workflow.ExecuteActivity(loop.Seller(ctx, w.NewInstance, "upgradeInstance at the seller: change "+id), seller.UpgradeInstance, call)
 }

@@ -56,6 +56,9 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 		register(ctx, o, order.UpdateUnsubscribe, func(r order.UnsubscribeRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvUnsubscribe, Actor: r.Actor, Unsubscribe: r}
 		}),
+		register(ctx, o, order.UpdateChange, func(r order.ChangeRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvChange, Actor: r.Actor, Change: r}
+		}),
 		register(ctx, o, order.UpdateConvert, func(r order.ConversionRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvConvert, Actor: r.Actor, Convert: r}
 		}),
