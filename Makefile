@@ -81,4 +81,4 @@ demo:
 # Re-record the workflow histories the replay test uses (after a versioned workflow change,
 # add new files rather than overwrite the ones running orders still have).
 record-histories:
-	RECORD_HISTORIES=1 $(GO) test -count=1 -run 'TestSaaSOrderEndToEnd|TestAcceptanceInWrongState|TestSellerRefusal|TestRefund|TestLicense|TestPackage|TestHardware|TestService|TestAppeal|TestRenewal|TestTenYears|TestArrears|TestMonthlyStatement|TestProductHealthSchedule|TestSeam|TestOps|TestOrderNotify|TestTrial|TestChange' ./internal/e2e/
+	RECORD_HISTORIES=1 $(GO) test -count=1 -run 'TestSaaSOrderEndToEnd|TestAcceptanceInWrongState|TestSellerRefusal|TestRefund|TestLicense|TestPackage|TestHardware|TestService|TestAppeal|TestRenewal|TestTenYears|TestArrears|TestMonthlyStatement|TestProductHealthSchedule|TestSeam|TestOps|TestOrderNotify|TestTrial|TestChange|TestRenewalWithAChange' ./internal/e2e/

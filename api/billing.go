@@ -22,10 +22,11 @@ const maxRenewalAhead = 20 * 365 * 24 * time.Hour
 
 func (s *server) renewOrder(c echo.Context) error {
 	var req struct {
-		RenewalOrderID     string       `json:"renewalOrderId"`
-		RenewalOrderLineID string       `json:"renewalOrderLineId"`
-		ExpireTime         string       `json:"expireTime"`
-		Amount             *order.Money `json:"amount"`
+		RenewalOrderID     string               `json:"renewalOrderId"`
+		RenewalOrderLineID string               `json:"renewalOrderLineId"`
+		ExpireTime         string               `json:"expireTime"`
+		Amount             *order.Money         `json:"amount"`
+		Change             *order.RenewalChange `json:"change"`
 	}
 	if err := s.bind(c, &req); err != nil {
 		return err
@@ -44,7 +45,7 @@ func (s *server) renewOrder(c echo.Context) error {
 	}
 	return s.actVisible(c, d, id, order.UpdateRenew, order.RenewalRequest{
 		Actor: callerOf(c).actor(), RenewalOrderID: req.RenewalOrderID, RenewalOrderLineID: req.RenewalOrderLineID,
-		ExpireTime: exp.UTC(), Amount: req.Amount,
+		ExpireTime: exp.UTC(), Amount: req.Amount, Change: req.Change,
 	})
 }
 

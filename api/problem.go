@@ -39,15 +39,16 @@ const (
 	CodeAppealOpen           = order.ErrAppealOpen
 	CodeRejectionLimit       = order.ErrRejectionLimit
 	CodeLicenseMismatch      = order.ErrLicenseMismatch
-	CodeAppealLimit          = order.ErrAppealLimit  // 409: the order's appeals reached the policy's cap
-	CodeAlreadyReviewed      = "already_reviewed"    // 409: the order has its review
-	CodeAppealNotFound       = "appeal_not_found"    // 404: no appeal with this appealId
-	CodeStatementNotFound    = "statement_not_found" // 404: no statement of that seller for that month (not stated yet)
-	CodeNotLost              = "not_lost"            // 409: a restart of an order whose workflow runs, completed, or has nothing left to run
-	CodeNotRestorable        = "not_restorable"      // 409: a restart of an order the read model cannot rebuild
-	CodeRateLimited          = "rate_limited"        // 429: over the caller's limit; Retry-After says when to retry
-	CodeUnavailable          = "unavailable"         // 503: Temporal or PostgreSQL unreachable, or shutting down; retry later
-	CodeInternal             = "internal"            // 500: a bug; the log has the cause under the request ID
+	CodeAppealLimit          = order.ErrAppealLimit   // 409: the order's appeals reached the policy's cap
+	CodeChangeRefused        = order.ErrChangeRefused // 409: the seller refuses a renewal's change (its reason in detail)
+	CodeAlreadyReviewed      = "already_reviewed"     // 409: the order has its review
+	CodeAppealNotFound       = "appeal_not_found"     // 404: no appeal with this appealId
+	CodeStatementNotFound    = "statement_not_found"  // 404: no statement of that seller for that month (not stated yet)
+	CodeNotLost              = "not_lost"             // 409: a restart of an order whose workflow runs, completed, or has nothing left to run
+	CodeNotRestorable        = "not_restorable"       // 409: a restart of an order the read model cannot rebuild
+	CodeRateLimited          = "rate_limited"         // 429: over the caller's limit; Retry-After says when to retry
+	CodeUnavailable          = "unavailable"          // 503: Temporal or PostgreSQL unreachable, or shutting down; retry later
+	CodeInternal             = "internal"             // 500: a bug; the log has the cause under the request ID
 )
 
 // CodeSubscriberNotFound (404): no event subscriber with this subscriberId (POST
@@ -80,6 +81,7 @@ var titles = map[string]string{
 	CodeRejectionLimit:       "Rejection limit reached",
 	CodeLicenseMismatch:      "Licence mismatch",
 	CodeAppealLimit:          "Appeal limit reached",
+	CodeChangeRefused:        "Change refused by the seller",
 	CodeAlreadyReviewed:      "Already reviewed",
 	CodeAppealNotFound:       "Appeal not found",
 	CodeStatementNotFound:    "Statement not found",

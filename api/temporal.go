@@ -44,6 +44,7 @@ var conflictTypes = map[string]bool{
 	order.ErrRejectionLimit:    true,
 	order.ErrLicenseMismatch:   true,
 	order.ErrAppealLimit:       true,
+	order.ErrChangeRefused:     true,
 }
 
 func conflict(code, detail string) *Problem {

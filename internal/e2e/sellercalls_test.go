@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,4 +223,48 @@ func TestChangeAppliedThenRefused(t *testing.T) {
 		t.Fatalf("a repeated change order: %d %s", r.status, r.body)
 	}
 	recordHistory(t, "CHANGE-1", "saas_change_applied_then_refused")
+}
+
+// TestRenewalWithAChange: the seller is asked first (changeInstanceCheck): a shrink below
+// what the instance uses is refused, and billing gets 409 with the seller's reason; a
+// feasible change renews with scene RENEWAL_CHANGE and the new product.
+func TestRenewalWithAChange(t *testing.T) {
+	const sellerID = "s-renchange"
+	unsupervised := false
+	catalogueOf(t, sellerID, "p-renchange", order.TypeSaaS, order.BillingMonthly, &unsupervised)
+	sim(t, "PUT", "/admin/sellers/"+sellerID+"/behaviour", map[string]any{"changeCheck": map[string]any{"refuseBelowQuantity": 2,
+		"resultMsg": "10 users are active: keep at least 2 seats"}})
+	wantOK(t, do(t, buyer("c-renchange", "POST", "/v1/orders", newOrder("RENCHANGE-1", "c-renchange", "p-renchange", 9900, time.Hour))), "POST")
+	v := waitStatus(t, "RENCHANGE-1", order.Status(order.PhaseInService), 15*time.Second)
+	renew := func(id string, qty int) reply {
+		return do(t, billingCall("POST", "/v1/orders/RENCHANGE-1/renewal", map[string]any{"renewalOrderId": id, "renewalOrderLineId": id + "-1",
+			"expireTime": v.ExpireTime.AddDate(0, 1, 0).Format(time.RFC3339), "change": map[string]any{"productId": "p-renchange-pro", "skuCode": "seats", "quantity": qty}}))
+	}
+	r := renew("RENCHANGE-1-R1", 1)
+	if r.status != http.StatusConflict || code(t, r) != "change_refused" || !strings.Contains(string(r.body), "keep at least 2 seats") {
+		t.Fatalf("a change the seller refuses: %d %s", r.status, r.body)
+	}
+	v = view(t, renew("RENCHANGE-1-R2", 3))
+	if v.ProductNow != "p-renchange-pro" || v.QuantityNow != 3 || len(v.Renewals) != 1 {
+		t.Fatalf("renewed with a change: now %s x%d, renewals %+v", v.ProductNow, v.QuantityNow, v.Renewals)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var insts []struct {
+			ProductID string `json:"productId"`
+			Refreshes []struct {
+				Scene string `json:"scene"`
+			} `json:"refreshes"`
+		}
+		json.Unmarshal(sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId=RENCHANGE-1", nil), &insts)
+		if len(insts) == 1 && insts[0].ProductID == "p-renchange-pro" && len(insts[0].Refreshes) > 0 &&
+			insts[0].Refreshes[len(insts[0].Refreshes)-1].Scene == order.RefreshSceneChange {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the seller was not told RENEWAL_CHANGE: %s", sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId=RENCHANGE-1", nil))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	recordHistory(t, "RENCHANGE-1", "saas_renewal_change_refused_then_renewed")
 }

@@ -44,6 +44,9 @@ func checkRenewal(s *State, ev Event) error {
 	if r.RenewalOrderID == "" {
 		return invalid("a renewal needs the renewal order's ID")
 	}
+	if c := r.Change; c != nil && (c.ProductID == "" || c.SKUCode == "" || c.Quantity < 1 || !s.hasInstance() || s.InstanceID == "") {
+		return invalid("a renewal with a change names the target product, SKU and a quantity of at least 1, for an order with an instance")
+	}
 	if r.Amount != nil && (r.Amount.Value < 0 || r.Amount.Currency != s.In.Amount.Currency) {
 		return invalid("a renewal's amount must be in %s and not negative", s.In.Amount.Currency)
 	}
@@ -86,6 +89,9 @@ func (s *State) renew(ev Event, o *Outcome) {
 	if prev := s.currentExpire(); prev != nil && s.rules(RulesOps) {
 		p := prev.UTC()
 		line.PreviousExpire = &p // what taking it back restores
+	}
+	if r.Change != nil {
+		line.Scene, line.Change = order.RefreshSceneChange, r.Change
 	}
 	s.record(o, order.StepRenewed, ev.Actor, map[string]string{"renewalOrderId": r.RenewalOrderID, "expireTime": exp.Format(time.RFC3339)}, func() {
 		s.ExpireTime = &exp

@@ -1,7 +1,9 @@
 package lifecycle
 
 import (
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/cloudmarket/orders/internal/order"
 )
@@ -54,14 +56,29 @@ func (s *State) pendingChange() *order.Change {
 // productNow is the product and quantity the order runs as: its own, then each change
 // applied in turn.
 func (s *State) productNow() (string, int) {
-	product, qty := s.In.ProductID, s.In.Quantity
+	type step struct {
+		at       time.Time
+		product  string
+		quantity int
+	}
+	var steps []step
 	for _, c := range s.Changes {
-		if c.State == order.ChangeApplied {
-			if c.ProductID != "" {
-				product = c.ProductID
-			}
-			qty = c.Quantity
+		if c.State == order.ChangeApplied && c.DoneAt != nil {
+			steps = append(steps, step{*c.DoneAt, c.ProductID, c.Quantity})
 		}
+	}
+	for _, r := range s.Renewals {
+		if r.Change != nil && r.Withdrawal == nil {
+			steps = append(steps, step{r.At, r.Change.ProductID, r.Change.Quantity}) // (from its period, billing's word)
+		}
+	}
+	slices.SortStableFunc(steps, func(a, b step) int { return a.at.Compare(b.at) })
+	product, qty := s.In.ProductID, s.In.Quantity
+	for _, x := range steps {
+		if x.product != "" {
+			product = x.product
+		}
+		qty = x.quantity
 	}
 	return product, qty
 }

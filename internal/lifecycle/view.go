@@ -35,7 +35,7 @@ func View(s *State, now time.Time) order.View {
 	}
 	v.ExpireTime = s.currentExpire()
 	v.OrderType, v.ConvertedBy = s.In.OrderType, s.ConvertedBy
-	if len(s.Changes) > 0 {
+	if len(s.Changes) > 0 || slices.ContainsFunc(s.Renewals, func(r order.Renewal) bool { return r.Change != nil }) {
 		v.ProductNow, v.QuantityNow = s.productNow()
 		v.Changes = append([]order.Change{}, s.Changes[max(0, len(s.Changes)-order.MaxViewRenewals):]...)
 	}

@@ -28,6 +28,9 @@ const (
 	ErrRejectionLimit    = "rejection_limit_reached"
 	ErrLicenseMismatch   = "license_mismatch"
 	ErrAppealLimit       = "appeal_limit_reached"
+	// ErrChangeRefused: the seller answered changeInstanceCheck that a renewal's change is
+	// not feasible (its reason is the message).
+	ErrChangeRefused = "change_refused"
 )
 
 // ActionRequest is the argument of an update without fields of its own (accept, retry),

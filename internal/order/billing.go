@@ -28,7 +28,20 @@ type RenewalRequest struct {
 	RenewalOrderLineID string    `json:"renewalOrderLineId"`
 	ExpireTime         time.Time `json:"expireTime"`
 	Amount             *Money    `json:"amount,omitempty"`
+	// Change is a renewal with a change (downgrade, shrink, upgrade, expand): the seller is
+	// asked first (changeInstanceCheck), then told with scene RENEWAL_CHANGE.
+	Change *RenewalChange `json:"change,omitempty"`
 }
+
+// RenewalChange is the target of a renewal with a change.
+type RenewalChange struct {
+	ProductID string `json:"productId"`
+	SKUCode   string `json:"skuCode,omitempty"`
+	Quantity  int    `json:"quantity"`
+}
+
+// RefreshSceneChange is the refreshInstance scene of a renewal with a change.
+const RefreshSceneChange = "RENEWAL_CHANGE"
 
 // UnsubscribeRequest ends a subscription (or a pay-per-use order) now: the seller releases
 // the instance at once, and the refund billing reports is recorded (reversing lines).
@@ -73,6 +86,8 @@ type Renewal struct {
 	// Scene is the refreshInstance scene the seller is told with (empty: RENEWAL): a
 	// withdrawal's refresh is UNSUBSCRIBE_RENEWAL_PERIOD.
 	Scene string `json:"scene,omitempty"`
+	// Change is the target of a renewal with a change (scene RENEWAL_CHANGE).
+	Change *RenewalChange `json:"change,omitempty"`
 }
 
 // RefreshSceneWithdrawal is the refreshInstance scene of a renewal period taken back, and

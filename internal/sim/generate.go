@@ -135,6 +135,9 @@ func (w *World) event(o *simOrder, a Action) (lifecycle.Event, bool) {
 		if (v/16)%2 == 1 {
 			ev.Renewal.Amount = &order.Money{Value: 5000, Currency: currency}
 		}
+		if !w.cfg.Legacy && (v/32)%4 == 3 { // a renewal with a change (the seller agreed: the loop asks it first)
+			ev.Renewal.Change = &order.RenewalChange{ProductID: "p-renewed-pro", SKUCode: "sku-2", Quantity: 2}
+		}
 	case lifecycle.EvUnsubscribe:
 		ev.Actor = who(billing)
 		u := order.UnsubscribeRequest{Actor: ev.Actor, Reason: "no longer needed", UnsubscribeOrderID: o.id + "-U", UnsubscribeOrderLineID: o.id + "-U-1"}

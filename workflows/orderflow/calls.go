@@ -98,6 +98,9 @@ func (o *orderImpl) startCall(ctx workflow.Context, k lifecycle.CallKind) {
 		call.About = &activities.OtherOrder{OrderID: r.RenewalOrderID, OrderLineID: r.RenewalOrderLineID}
 		call.ExpireTime = &r.ExpireTime
 		call.Scene = sellerapi.Scene(r.Scene) // empty: RENEWAL
+		if r.Change != nil {
+			call.NewProductID = r.Change.ProductID // RENEWAL_CHANGE
+		}
 		summary := "refreshInstance at the seller: renewal " + r.RenewalOrderID
 		switch {
 		case r.RenewalOrderID == in.OrderID:

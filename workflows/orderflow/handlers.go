@@ -1,10 +1,14 @@
 package orderflow
 
 import (
+	"errors"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/internal/lifecycle"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/searchattr"
@@ -50,9 +54,24 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 		register(ctx, o, order.UpdateOps, func(r order.OpsRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvOps, Actor: r.Actor, Ops: r}
 		}),
-		register(ctx, o, order.UpdateRenew, func(r order.RenewalRequest) lifecycle.Event {
-			return lifecycle.Event{Kind: lifecycle.EvRenew, Actor: r.Actor, Renewal: r}
-		}),
+		workflow.SetUpdateHandlerWithOptions(ctx, order.UpdateRenew,
+			func(ctx workflow.Context, req order.RenewalRequest) (order.View, error) {
+				if req.Change != nil {
+					// A renewal with a change: the seller says first whether it can be done.
+					if err := o.checkChange(ctx, *req.Change); err != nil {
+						return order.View{}, err
+					}
+				}
+				r, err := o.submit(ctx, lifecycle.Event{Kind: lifecycle.EvRenew, Actor: req.Actor, Renewal: req})
+				if err != nil || r.err != nil {
+					return order.View{}, firstErr(err, r)
+				}
+				return r.view, nil
+			},
+			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req order.RenewalRequest) error {
+				return asApplicationError(lifecycle.Check(&o.st, lifecycle.Event{Kind: lifecycle.EvRenew, Actor: req.Actor, Renewal: req,
+					At: workflow.Now(ctx)}))
+			}}),
 		register(ctx, o, order.UpdateUnsubscribe, func(r order.UnsubscribeRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvUnsubscribe, Actor: r.Actor, Unsubscribe: r}
 		}),
@@ -144,4 +163,28 @@ func (o *orderImpl) publish(ctx workflow.Context) {
 	}
 	o.published.Upsert(ctx, o.logger, attrs...)
 	workflow.SetCurrentDetails(ctx, lifecycle.Details(&o.st, v))
+}
+
+// checkChange asks the seller whether a renewal's change can be done (changeInstanceCheck),
+// in the update's own handler: billing waits for the answer, and a refusal is 409
+// change_refused with the seller's reason.
+func (o *orderImpl) checkChange(ctx workflow.Context, c order.RenewalChange) error {
+	in, w := o.st.In, o.st.In.Windows
+	call := activities.SellerCall{OrderID: in.OrderID, OrderLineID: in.OrderLineID, SellerID: in.SellerID, ProductID: in.ProductID,
+		InstanceID: o.st.InstanceID, MaxAttempts: w.SellerCall.Attempts}
+	var answer activities.ChangeCheck
+	err := workflow.ExecuteActivity(loop.Seller(ctx, w.SellerCall, "changeInstanceCheck at the seller"), seller.ChangeInstanceCheck, call,
+		activities.ProductInfo{ProductID: c.ProductID, SKUCode: c.SKUCode, Quantity: c.Quantity}).Get(ctx, &answer)
+	if err != nil {
+		msg := err.Error()
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) {
+			msg = appErr.Message()
+		}
+		return temporal.NewApplicationError("the seller could not be asked whether the change can be done: "+msg, order.ErrChangeRefused)
+	}
+	if !answer.Feasible {
+		return temporal.NewApplicationError("the seller refuses the change: "+answer.Reason, order.ErrChangeRefused)
+	}
+	return nil
 }
