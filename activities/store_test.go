@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,37 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cloudmarket/orders/internal/order"
-	"github.com/cloudmarket/orders/internal/pgcluster"
 	"github.com/cloudmarket/orders/internal/policy"
-	"github.com/cloudmarket/orders/schema"
+	kit "github.com/cloudmarket/orders/internal/testutil"
 )
 
 // db is a real PostgreSQL database with the schema applied, shared by the package's tests.
 var db *pgxpool.Pool
 
-func TestMain(m *testing.M) {
-	code, err := func() (int, error) {
-		ctx := context.Background()
-		url, stop, err := pgcluster.StartForTests(ctx)
-		if err != nil {
-			return 0, err
-		}
-		defer stop()
-		if _, err := schema.Migrate(ctx, url); err != nil {
-			return 0, err
-		}
-		if db, err = pgxpool.New(ctx, url); err != nil {
-			return 0, err
-		}
-		defer db.Close()
-		return m.Run(), nil
-	}()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "activities tests:", err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kit.MainWithDB(m, "activities", &db) }
 
 // uniqueID gives each test run its own order IDs, so tests can repeat (-count) on the
 // package's shared database.

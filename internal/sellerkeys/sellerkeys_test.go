@@ -4,43 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/cloudmarket/orders/internal/pgcluster"
 	"github.com/cloudmarket/orders/internal/secrets"
-	"github.com/cloudmarket/orders/schema"
+	"github.com/cloudmarket/orders/internal/testutil"
 )
 
 var db *pgxpool.Pool
 
-func TestMain(m *testing.M) {
-	code, err := func() (int, error) {
-		ctx := context.Background()
-		url, stop, err := pgcluster.StartForTests(ctx)
-		if err != nil {
-			return 0, err
-		}
-		defer stop()
-		if _, err := schema.Migrate(ctx, url); err != nil {
-			return 0, err
-		}
-		if db, err = pgxpool.New(ctx, url); err != nil {
-			return 0, err
-		}
-		defer db.Close()
-		return m.Run(), nil
-	}()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sellerkeys tests:", err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.MainWithDB(m, "sellerkeys", &db) }
 
 func keys(t *testing.T, ids ...string) []string {
 	t.Helper()
