@@ -102,16 +102,13 @@ func ourSideAfter(w order.Windows, k CallKind) time.Duration {
 	if w.OurSideAfter <= 0 {
 		return 0
 	}
-	worst := func(r order.RetryWindow) time.Duration {
-		return time.Duration(max(r.Attempts, 1)) * (max(r.Interval, order.MinRetryInterval) + order.CallTimeout)
-	}
 	switch k {
 	case CallNewInstance, CallQuery, CallLevel:
 		return 0 // provisioning has provision_late; the level lookup is a local read
-	case CallRecover:
-		return worst(w.NewInstance) + w.OurSideAfter
+	case CallRecover, CallUpgrade:
+		return worstCase(w.NewInstance) + w.OurSideAfter // retried like newInstance
 	}
-	return worst(w.SellerCall) + w.OurSideAfter
+	return worstCase(w.SellerCall) + w.OurSideAfter
 }
 
 // armOurSide sets the clock of calls failing on our side to the earliest running call's

@@ -65,6 +65,19 @@ func checkRenewal(s *State, ev Event) error {
 	return nil
 }
 
+// moveExpiry sets the subscription's expiry (billing's time) and, in service, restarts the
+// billing clocks from it; a level lookup for the old expiry's grace or retention no longer
+// applies. Renewals, conversions and withdrawals move it.
+func (s *State) moveExpiry(exp time.Time) {
+	s.ExpireTime = &exp
+	s.Expiry = scaledAt(s.In, exp)
+	if s.Phase == order.PhaseInService {
+		s.Clocks.Stop(ClockExpire, ClockFreeze, ClockRelease)
+		s.Clocks.Set(ClockExpire, *s.Expiry)
+	}
+	s.LevelFor = ""
+}
+
 // renew moves the expiry: the expiry hold goes (UNFREEZE if the seller froze the order),
 // the billing clocks restart from the new expiry, the seller is told (refreshInstance), and
 // the renewal's own settlement line is due.
@@ -94,14 +107,8 @@ func (s *State) renew(ev Event, o *Outcome) {
 		line.Scene, line.Change = order.RefreshSceneChange, r.Change
 	}
 	s.record(o, order.StepRenewed, ev.Actor, map[string]string{"renewalOrderId": r.RenewalOrderID, "expireTime": exp.Format(time.RFC3339)}, func() {
-		s.ExpireTime = &exp
-		s.Expiry = scaledAt(s.In, exp)
+		s.moveExpiry(exp)
 		s.Holds = slices.DeleteFunc(s.Holds, func(h HoldReason) bool { return h == HoldExpiry })
-		if s.Phase == order.PhaseInService {
-			s.Clocks.Stop(ClockExpire, ClockFreeze, ClockRelease)
-			s.Clocks.Set(ClockExpire, *s.Expiry)
-		}
-		s.LevelFor = "" // a lookup for the old expiry's grace or retention no longer applies
 		line.Settlement.Status = s.due(o, order.LineRenewal, r.RenewalOrderID, line.Settlement)
 		s.Renewals = append(s.Renewals, line)
 		if s.hasInstance() {

@@ -142,6 +142,22 @@ func (c Clocks) Get(name ClockName) (Clock, bool) {
 	return c[i], true
 }
 
+// Extend moves a clock d later: a running one's deadline, a paused one's time left. It
+// reports whether the clock was there.
+func (c Clocks) Extend(name ClockName, d time.Duration) bool {
+	for i := range c {
+		if c[i].Name == name {
+			if c[i].Paused {
+				c[i].Left += d
+			} else {
+				c[i].At = c[i].At.Add(d)
+			}
+			return true
+		}
+	}
+	return false
+}
+
 // Pause stops the clocks of a tag where they are, keeping the time they had left.
 func (c Clocks) Pause(tag ClockTag, now time.Time) {
 	for i := range c {

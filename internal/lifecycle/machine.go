@@ -252,18 +252,24 @@ func (s *State) reject(ev Event, o *Outcome) {
 // tells the seller to release whatever it made.
 func (s *State) refund(ev Event, o *Outcome, by order.Actor, reason string) {
 	s.record(o, order.StepRefunded, by, map[string]string{"reason": reason}, func() {
-		s.serviceEnded(ev.At)
-		s.stopClocksButAppeal()
-		s.Phase = order.PhaseCancelled
-		s.Holds = nil
-		if s.rules(RulesOps) {
-			// What was late or failed ended with the order; its calls' and appeal's flags stand.
-			s.HoldOverride = false
-			s.clearFlags(func(cause string) bool { return cause != string(ClockLastTier) && !isCallCause(cause) })
-		}
+		s.cancelled(ev.At)
 		s.refundAll(o)
 		s.cleanUp(o)
 	})
+}
+
+// cancelled ends the order as cancelled: its service, its clocks (an open appeal's run on)
+// and its holds. RulesOps: what was late or failed ended with it; its calls' and appeal's
+// flags stand.
+func (s *State) cancelled(at time.Time) {
+	s.serviceEnded(at)
+	s.stopClocksButAppeal()
+	s.Phase = order.PhaseCancelled
+	s.Holds = nil
+	if s.rules(RulesOps) {
+		s.HoldOverride = false
+		s.clearFlags(func(cause string) bool { return cause != string(ClockLastTier) && !isCallCause(cause) })
+	}
 }
 
 // cleanUp asks the seller to release an instance a cancelled order may have: the one it

@@ -154,14 +154,10 @@ func (s *State) opsCancel(ev Event, o *Outcome) {
 	}
 	detail := map[string]string{"reason": "ops_cancel", "refund": strconv.FormatInt(r.Refund.Value, 10), "part": "true"}
 	s.record(o, order.StepRefunded, ev.Actor, detail, func() {
-		s.serviceEnded(ev.At)
-		s.stopClocksButAppeal()
-		s.Phase = order.PhaseCancelled
-		s.Holds, s.HoldOverride = nil, false
+		s.cancelled(ev.At)
 		if r.Refund.Value > 0 {
 			s.refundPart(o, "cancel", r.Refund.Value) // an order is cancelled once
 		}
-		s.clearFlags(func(cause string) bool { return cause != string(ClockLastTier) && !isCallCause(cause) })
 		s.cleanUp(o)
 	})
 }
@@ -201,16 +197,7 @@ func (s *State) opsRefreeze(ev Event, o *Outcome) {
 // out and flagged the order runs again for By from now, and its flag clears.
 func (s *State) extendClock(ev Event, o *Outcome) {
 	n, by := ClockName(ev.Ops.Clock), scaledDuration(s.In, ev.Ops.By)
-	if c, ok := s.Clocks.Get(n); ok {
-		if c.Paused {
-			for i := range s.Clocks {
-				if s.Clocks[i].Name == n {
-					s.Clocks[i].Left += by
-				}
-			}
-			return
-		}
-		s.Clocks.Set(n, c.At.Add(by))
+	if s.Clocks.Extend(n, by) {
 		return
 	}
 	s.record(o, order.StepAttentionCleared, ev.Actor, map[string]string{"cause": string(n), "clock": string(n)}, func() {

@@ -71,10 +71,13 @@ func scaledAt(in order.StartInput, t time.Time) *time.Time {
 // it up: every attempt the seller's window allows, each at its interval (at least the
 // minimum) plus one whole call.
 func provisionLate(w order.Windows) time.Duration {
-	worst := func(r order.RetryWindow) time.Duration {
-		return time.Duration(max(r.Attempts, 1)) * (max(r.Interval, order.MinRetryInterval) + order.CallTimeout)
-	}
-	return worst(w.NewInstance) + worst(w.Poll)
+	return worstCase(w.NewInstance) + worstCase(w.Poll)
+}
+
+// worstCase is how long a call may take spending its whole retry window at the seller: every
+// attempt at its interval (at least MinRetryInterval) and timing out.
+func worstCase(r order.RetryWindow) time.Duration {
+	return time.Duration(max(r.Attempts, 1)) * (max(r.Interval, order.MinRetryInterval) + order.CallTimeout)
 }
 
 // businessAt maps a time of the workflow's clock back to the business time it stands for

@@ -67,14 +67,8 @@ func (s *State) convert(ev Event, o *Outcome) {
 	detail := map[string]string{"formalOrderId": c.FormalOrderID, "expireTime": exp.Format(time.RFC3339)}
 	s.record(o, order.StepConverted, ev.Actor, detail, func() {
 		s.ConvertedBy = c.FormalOrderID
-		s.ExpireTime = &exp
-		s.Expiry = scaledAt(s.In, exp)
+		s.moveExpiry(exp)
 		s.Holds = slices.DeleteFunc(s.Holds, func(h HoldReason) bool { return h == HoldExpiry })
-		if s.Phase == order.PhaseInService {
-			s.Clocks.Stop(ClockExpire, ClockFreeze, ClockRelease)
-			s.Clocks.Set(ClockExpire, *s.Expiry)
-		}
-		s.LevelFor = ""
 		line.Settlement.Status = s.due(o, order.LineRenewal, c.FormalOrderID, line.Settlement)
 		s.Renewals = append(s.Renewals, line)
 		if s.hasInstance() {

@@ -89,13 +89,7 @@ func (s *State) withdrawRenewal(ev Event, o *Outcome) {
 			o.Postings = append(o.Postings, s.posting(order.LineRenewal, r.RenewalOrderID, order.PostingRefund, s.left(&r.Settlement)))
 			r.Settlement.Status, r.Settlement.Refunded = order.SettlementRefunded, r.Settlement.Gross
 		}
-		s.ExpireTime = &prev
-		s.Expiry = scaledAt(s.In, prev)
-		if s.Phase == order.PhaseInService {
-			s.Clocks.Stop(ClockExpire, ClockFreeze, ClockRelease)
-			s.Clocks.Set(ClockExpire, *s.Expiry)
-		}
-		s.LevelFor = ""
+		s.moveExpiry(prev)
 		if s.hasInstance() {
 			s.Refresh = &order.Renewal{RenewalOrderID: w.UnsubscribeOrderID, RenewalOrderLineID: w.UnsubscribeOrderLineID,
 				ExpireTime: prev, At: ev.At, Scene: order.RefreshSceneWithdrawal}

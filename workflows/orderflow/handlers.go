@@ -54,24 +54,14 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 		register(ctx, o, order.UpdateOps, func(r order.OpsRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvOps, Actor: r.Actor, Ops: r}
 		}),
-		workflow.SetUpdateHandlerWithOptions(ctx, order.UpdateRenew,
-			func(ctx workflow.Context, req order.RenewalRequest) (order.View, error) {
-				if req.Change != nil {
-					// A renewal with a change: the seller says first whether it can be done.
-					if err := o.checkChange(ctx, *req.Change); err != nil {
-						return order.View{}, err
-					}
-				}
-				r, err := o.submit(ctx, lifecycle.Event{Kind: lifecycle.EvRenew, Actor: req.Actor, Renewal: req})
-				if err != nil || r.err != nil {
-					return order.View{}, firstErr(err, r)
-				}
-				return r.view, nil
-			},
-			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req order.RenewalRequest) error {
-				return asApplicationError(lifecycle.Check(&o.st, lifecycle.Event{Kind: lifecycle.EvRenew, Actor: req.Actor, Renewal: req,
-					At: workflow.Now(ctx)}))
-			}}),
+		registerAsking(ctx, o, order.UpdateRenew, func(r order.RenewalRequest) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvRenew, Actor: r.Actor, Renewal: r}
+		}, func(ctx workflow.Context, r order.RenewalRequest) error {
+			if r.Change == nil {
+				return nil
+			}
+			return o.checkChange(ctx, *r.Change) // a renewal with a change: the seller says first whether it can be done
+		}),
 		register(ctx, o, order.UpdateUnsubscribe, func(r order.UnsubscribeRequest) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvUnsubscribe, Actor: r.Actor, Unsubscribe: r}
 		}),
@@ -107,8 +97,20 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 
 // register sets the handler and validator of an update whose answer is the order.
 func register[T any](ctx workflow.Context, o *orderImpl, name string, toEvent func(T) lifecycle.Event) error {
+	return registerAsking(ctx, o, name, toEvent, nil)
+}
+
+// registerAsking is register with a question the handler asks before the loop takes the
+// event (ask, when not nil, may run activities; its error answers the update).
+func registerAsking[T any](ctx workflow.Context, o *orderImpl, name string, toEvent func(T) lifecycle.Event,
+	ask func(workflow.Context, T) error) error {
 	return workflow.SetUpdateHandlerWithOptions(ctx, name,
 		func(ctx workflow.Context, req T) (order.View, error) {
+			if ask != nil {
+				if err := ask(ctx, req); err != nil {
+					return order.View{}, err
+				}
+			}
 			r, err := o.submit(ctx, toEvent(req))
 			if err != nil || r.err != nil {
 				return order.View{}, firstErr(err, r)
