@@ -225,23 +225,7 @@ func (s *server) createOrder(c echo.Context) error {
 		in.OrderType = order.OrderTypeTrial
 	}
 	initial := order.InitialView(in)
-	opts := client.StartWorkflowOptions{
-		ID:                       order.WorkflowID(pl.OrderID),
-		TaskQueue:                s.cfg.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		Memo:                     map[string]any{memoFingerprint: fp, memoPlaced: initial},
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			searchattr.OrderStatus.ValueSet(string(initial.Status)),
-			searchattr.SellerID.ValueSet(in.SellerID),
-			searchattr.CustomerID.ValueSet(in.CustomerID),
-			searchattr.ProductID.ValueSet(in.ProductID),
-			searchattr.ProductType.ValueSet(string(in.ProductType)),
-		),
-		// Without this the SDK answers a duplicate start with the existing run and no
-		// error, and a conflicting body would be told 201.
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-	}
+	opts := s.startOptions(in, initial, initial.Status, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
 	tctx, tcancel := context.WithTimeout(ctx, temporalTimeout)
 	defer tcancel()
 	_, err = s.tc.ExecuteWorkflow(tctx, opts, order.WorkflowType, in)
@@ -618,4 +602,27 @@ func (s *server) listOrders(c echo.Context) error {
 		page.Items = append(page.Items, x.view)
 	}
 	return c.JSON(http.StatusOK, page)
+}
+
+// startOptions are the options an order workflow starts with: under its order's ID, with
+// the placing's fingerprint and view in its memo and its search attributes set (status as
+// given: a restart resumes another). A duplicate start is an error: without it the SDK
+// answers it with the existing run, and a conflicting body would be told 201.
+func (s *server) startOptions(in order.StartInput, placed order.View, status order.Status,
+	reuse enumspb.WorkflowIdReusePolicy) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       order.WorkflowID(in.OrderID),
+		TaskQueue:                s.cfg.TaskQueue,
+		WorkflowIDReusePolicy:    reuse,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		Memo:                     map[string]any{memoFingerprint: in.Fingerprint, memoPlaced: placed},
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			searchattr.OrderStatus.ValueSet(string(status)),
+			searchattr.SellerID.ValueSet(in.SellerID),
+			searchattr.CustomerID.ValueSet(in.CustomerID),
+			searchattr.ProductID.ValueSet(in.ProductID),
+			searchattr.ProductType.ValueSet(string(in.ProductType)),
+		),
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}
 }

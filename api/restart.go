@@ -13,12 +13,10 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/internal/lifecycle"
 	"github.com/cloudmarket/orders/internal/order"
-	"github.com/cloudmarket/orders/internal/searchattr"
 	"github.com/cloudmarket/orders/workflows/orderflow"
 )
 
@@ -208,21 +206,7 @@ func (s *server) checkLost(ctx context.Context, id string, v order.View) error {
 func (s *server) startRestarted(ctx context.Context, in order.StartInput, v order.View) (client.WorkflowRun, error) {
 	placed := in
 	placed.Resume = nil
-	opts := client.StartWorkflowOptions{
-		ID:                       order.WorkflowID(in.OrderID),
-		TaskQueue:                s.cfg.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		Memo:                     map[string]any{memoFingerprint: in.Fingerprint, memoPlaced: order.InitialView(placed)},
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			searchattr.OrderStatus.ValueSet(string(v.Status)),
-			searchattr.SellerID.ValueSet(in.SellerID),
-			searchattr.CustomerID.ValueSet(in.CustomerID),
-			searchattr.ProductID.ValueSet(in.ProductID),
-			searchattr.ProductType.ValueSet(string(in.ProductType)),
-		),
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-	}
+	opts := s.startOptions(in, order.InitialView(placed), v.Status, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
 	tctx, cancel := context.WithTimeout(ctx, temporalTimeout)
 	defer cancel()
 	run, err := s.tc.ExecuteWorkflow(tctx, opts, order.WorkflowType, in)
