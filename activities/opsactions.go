@@ -118,14 +118,7 @@ func RecordRestart(ctx context.Context, tx pgx.Tx, r Restart) error {
 	if err != nil {
 		return fmt.Errorf("encode view of order %s: %w", r.OrderID, err)
 	}
-	var cause *string
-	if r.View.NeedsAttention {
-		c := r.View.AttentionCause
-		if c == "" {
-			c = "other"
-		}
-		cause = &c
-	}
+	cause := attentionCause(r.View)
 	if _, err := tx.Exec(ctx, `
 		UPDATE orders SET status = $2, phase = $3, seq = $4, view = $5, updated_at = $6,
 		    attention_cause = $7, attention_since = CASE WHEN $7::text IS NULL THEN NULL

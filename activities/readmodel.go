@@ -21,16 +21,7 @@ func projectOrder(ctx context.Context, tx pgx.Tx, v order.View, fingerprint, wor
 	if err != nil {
 		return nonRetryable(ErrTypeInvalidInput, fmt.Errorf("encode view of order %s: %w", v.OrderID, err))
 	}
-	// The attention list's columns: the latest cause (orders placed before causes: other)
-	// and since when (before causes: when the read model first saw the flag).
-	var cause *string
-	if v.NeedsAttention {
-		c := v.AttentionCause
-		if c == "" {
-			c = "other"
-		}
-		cause = &c
-	}
+	cause := attentionCause(v)
 	var unitPrice *int64
 	if v.UnitPrice != nil {
 		unitPrice = &v.UnitPrice.Value
@@ -75,4 +66,18 @@ func appendEvent(ctx context.Context, tx pgx.Tx, orderID string, seq int, at tim
 		return false, fmt.Errorf("append event %d of order %s: %w", seq, orderID, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// attentionCause is the attention list's cause column of a view: the latest cause (orders
+// placed before causes: other), nil when nothing needs ops. Its since column comes from the
+// view, or (before causes) from when the read model first saw the flag.
+func attentionCause(v order.View) *string {
+	if !v.NeedsAttention {
+		return nil
+	}
+	c := v.AttentionCause
+	if c == "" {
+		c = "other"
+	}
+	return &c
 }

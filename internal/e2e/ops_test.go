@@ -73,10 +73,7 @@ func TestOpsCancelInPartAndInFull(t *testing.T) {
 		}
 	}
 	// The buyer keeps 5900 of 9900 paid for OPS-CANCEL: taken from its funds, owed to the seller less commission.
-	var buyerFunds int64
-	stack.DB.QueryRow(context.Background(), `SELECT coalesce(sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END), 0)
-		FROM ledger_entries e JOIN settlements s USING (settlement_id) WHERE s.order_id = 'OPS-CANCEL' AND e.account = 'buyer_funds'`).Scan(&buyerFunds)
-	if buyerFunds != 5900 {
+	if buyerFunds := buyerFundsKept(t, "OPS-CANCEL"); buyerFunds != 5900 {
 		t.Fatalf("the books keep %d of the buyer's money, want 5900", buyerFunds)
 	}
 	r = do(t, ops("POST", "/v1/orders/OPS-CANCEL/cancellation", map[string]any{"reason": "again"}))

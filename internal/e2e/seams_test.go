@@ -49,6 +49,18 @@ func statementLines(t *testing.T, sellerID, month string, orders ...string) []st
 	return out
 }
 
+// buyerFundsKept is what the books keep of the buyer's money for an order: its
+// buyer_funds entries, debits positive.
+func buyerFundsKept(t *testing.T, orderID string) int64 {
+	t.Helper()
+	var kept int64
+	if err := stack.DB.QueryRow(context.Background(), `SELECT coalesce(sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END), 0)
+		FROM ledger_entries e JOIN settlements s USING (settlement_id) WHERE s.order_id = $1 AND e.account = 'buyer_funds'`, orderID).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	return kept
+}
+
 // workflowRunning reports whether the order's workflow is still open.
 func workflowRunning(t *testing.T, orderID string) bool {
 	t.Helper()
@@ -121,10 +133,7 @@ func TestSeamAppealOutlivesTheUnsubscription(t *testing.T) {
 		t.Fatalf("refunded on appeal: status %s, settlement %+v", v.Status, v.Settlement)
 	}
 	// The buyer got back 9900 in all: 4000 at the unsubscription, 5900 now.
-	var buyerFunds int64
-	stack.DB.QueryRow(context.Background(), `SELECT coalesce(sum(CASE direction WHEN 'debit' THEN amount ELSE -amount END), 0)
-		FROM ledger_entries e JOIN settlements s USING (settlement_id) WHERE s.order_id = 'SEAM-UNSUB' AND e.account = 'buyer_funds'`).Scan(&buyerFunds)
-	if buyerFunds != 0 {
+	if buyerFunds := buyerFundsKept(t, "SEAM-UNSUB"); buyerFunds != 0 {
 		t.Fatalf("after the refunds the books keep %d of the buyer's money", buyerFunds)
 	}
 	deadline := time.Now().Add(15 * time.Second)

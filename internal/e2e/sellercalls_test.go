@@ -60,30 +60,7 @@ func TestOrderNotifyAndRenewalWithdrawn(t *testing.T) {
 	if v.ExpireTime == nil || !v.ExpireTime.Equal(exp) || v.Renewals[0].Withdrawal == nil || v.Renewals[0].Settlement.Status != order.SettlementRefunded {
 		t.Fatalf("after the withdrawal: expires %v, renewal %+v", v.ExpireTime, v.Renewals)
 	}
-	deadline = time.Now().Add(15 * time.Second)
-	for {
-		var insts []struct {
-			Refreshes []struct {
-				Scene      string `json:"scene"`
-				OrderID    string `json:"orderId"`
-				ExpireTime string `json:"expireTime"`
-			} `json:"refreshes"`
-		}
-		json.Unmarshal(sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId=NOTIFY-1", nil), &insts)
-		if len(insts) == 1 && slices.ContainsFunc(insts[0].Refreshes, func(x struct {
-			Scene      string `json:"scene"`
-			OrderID    string `json:"orderId"`
-			ExpireTime string `json:"expireTime"`
-		}) bool {
-			return x.Scene == order.RefreshSceneWithdrawal && x.OrderID == "NOTIFY-1-U1"
-		}) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the seller was not told the renewal period was taken back: %s", sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId=NOTIFY-1", nil))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitRefresh(t, sellerID, "NOTIFY-1", order.RefreshSceneWithdrawal, "NOTIFY-1-U1")
 	recordHistory(t, "NOTIFY-1", "saas_notified_renewal_withdrawn")
 }
 
@@ -140,24 +117,7 @@ func TestTrialConvertedAndTrialLapsed(t *testing.T) {
 	if v.ConvertedBy != "TRIAL-1-F" || !v.ExpireTime.Equal(formalExp.Truncate(time.Second)) || len(v.Renewals) != 1 || v.Renewals[0].Settlement.Gross != 9900 {
 		t.Fatalf("converted: by %q expires %v renewals %+v", v.ConvertedBy, v.ExpireTime, v.Renewals)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var insts []struct {
-			Refreshes []struct {
-				Scene   string `json:"scene"`
-				OrderID string `json:"orderId"`
-			} `json:"refreshes"`
-		}
-		json.Unmarshal(sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId=TRIAL-1", nil), &insts)
-		if len(insts) == 1 && len(insts[0].Refreshes) > 0 && insts[0].Refreshes[len(insts[0].Refreshes)-1].Scene == order.RefreshSceneConversion &&
-			insts[0].Refreshes[len(insts[0].Refreshes)-1].OrderID == "TRIAL-1-F" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the seller was not told of the conversion: %s", sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId=TRIAL-1", nil))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitRefresh(t, sellerID, "TRIAL-1", order.RefreshSceneConversion, "TRIAL-1-F")
 	recordHistory(t, "TRIAL-1", "saas_trial_converted")
 
 	// A trial left to lapse, on a policy where a day passes in a fifth of a second: frozen
@@ -248,23 +208,37 @@ func TestRenewalWithAChange(t *testing.T) {
 	if v.ProductNow != "p-renchange-pro" || v.QuantityNow != 3 || len(v.Renewals) != 1 {
 		t.Fatalf("renewed with a change: now %s x%d, renewals %+v", v.ProductNow, v.QuantityNow, v.Renewals)
 	}
+	if product := waitRefresh(t, sellerID, "RENCHANGE-1", order.RefreshSceneChange, "RENCHANGE-1-R2"); product != "p-renchange-pro" {
+		t.Fatalf("the seller's instance runs %s after RENEWAL_CHANGE", product)
+	}
+	recordHistory(t, "RENCHANGE-1", "saas_renewal_change_refused_then_renewed")
+}
+
+// waitRefresh waits until the simulator's instance of an order has had refreshInstance with
+// the scene and the (renewal, conversion or un-renewal) order, and returns its product then.
+func waitRefresh(t *testing.T, sellerID, orderID, scene, refreshOrderID string) string {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
+		raw := sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId="+orderID, nil)
 		var insts []struct {
 			ProductID string `json:"productId"`
 			Refreshes []struct {
-				Scene string `json:"scene"`
+				Scene   string `json:"scene"`
+				OrderID string `json:"orderId"`
 			} `json:"refreshes"`
 		}
-		json.Unmarshal(sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId=RENCHANGE-1", nil), &insts)
-		if len(insts) == 1 && insts[0].ProductID == "p-renchange-pro" && len(insts[0].Refreshes) > 0 &&
-			insts[0].Refreshes[len(insts[0].Refreshes)-1].Scene == order.RefreshSceneChange {
-			break
+		json.Unmarshal(raw, &insts)
+		if len(insts) == 1 {
+			for _, r := range insts[0].Refreshes {
+				if r.Scene == scene && r.OrderID == refreshOrderID {
+					return insts[0].ProductID
+				}
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the seller was not told RENEWAL_CHANGE: %s", sim(t, "GET", "/admin/sellers/"+sellerID+"/instances?orderId=RENCHANGE-1", nil))
+			t.Fatalf("the seller of %s was not told %s (%s): %s", orderID, scene, refreshOrderID, raw)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	recordHistory(t, "RENCHANGE-1", "saas_renewal_change_refused_then_renewed")
 }
