@@ -141,17 +141,7 @@ func (w *World) event(o *simOrder, a Action) (lifecycle.Event, bool) {
 	case lifecycle.EvUnsubscribe:
 		ev.Actor = who(billing)
 		u := order.UnsubscribeRequest{Actor: ev.Actor, Reason: "no longer needed", UnsubscribeOrderID: o.id + "-U", UnsubscribeOrderLineID: o.id + "-U-1"}
-		paid := o.paid - o.unsubRefund
-		switch v % 5 {
-		case 1:
-			u.Refund = &order.Money{Value: 0, Currency: currency}
-		case 2:
-			u.Refund = &order.Money{Value: 1000, Currency: currency}
-		case 3:
-			u.Refund = &order.Money{Value: paid, Currency: currency}
-		case 4:
-			u.Refund = &order.Money{Value: paid + 1, Currency: currency}
-		}
+		u.Refund = refundOf(o, v)
 		ev.Unsubscribe = u
 	case lifecycle.EvOps:
 		ev.Actor = who(ops)
@@ -414,17 +404,7 @@ func (w *World) opsRequest(o *simOrder, by order.Actor, v int) order.OpsRequest 
 	}
 	switch req.Action {
 	case order.OpsCancel:
-		left := o.paid - o.unsubRefund
-		switch v % 5 {
-		case 1:
-			req.Refund = &order.Money{Value: 0, Currency: currency}
-		case 2:
-			req.Refund = &order.Money{Value: 1000, Currency: currency}
-		case 3:
-			req.Refund = &order.Money{Value: left, Currency: currency}
-		case 4:
-			req.Refund = &order.Money{Value: left + 1, Currency: currency}
-		}
+		req.Refund = refundOf(o, v)
 	case order.OpsExtendClock:
 		req.By = []time.Duration{hour, day, 0, 100 * day}[v%4]
 		var names []string
@@ -438,4 +418,21 @@ func (w *World) opsRequest(o *simOrder, by order.Actor, v int) order.OpsRequest 
 		req.Clock = names[(v/4)%len(names)]
 	}
 	return req
+}
+
+// refundOf is a refund billing or ops ask for, picked by v: none said, nothing, a part,
+// everything paid and not refunded, or more than that.
+func refundOf(o *simOrder, v int) *order.Money {
+	left := o.paid - o.unsubRefund
+	switch v % 5 {
+	case 1:
+		return &order.Money{Value: 0, Currency: currency}
+	case 2:
+		return &order.Money{Value: 1000, Currency: currency}
+	case 3:
+		return &order.Money{Value: left, Currency: currency}
+	case 4:
+		return &order.Money{Value: left + 1, Currency: currency}
+	}
+	return nil
 }
