@@ -169,3 +169,39 @@ func TestUsageRefundedWithTheOrder(t *testing.T) {
 		t.Fatal("usage left to price after the refund")
 	}
 }
+
+// TestPayoutFollowsThePosting: a post is paid out and a reversal clawed back, a line of
+// nothing too, so a line of nothing stated twice (posted, then reversed) never writes the
+// same entries twice (found by the simulation with a free change refunded by an appeal).
+func TestPayoutFollowsThePosting(t *testing.T) {
+	for _, tt := range []struct {
+		posting string
+		net     int64
+		want    string
+	}{
+		{EntryPost, 8415, EntryPayout},
+		{EntryReverse, -8415, EntryClawback},
+		{EntryPost, 0, EntryPayout},
+		{EntryReverse, 0, EntryClawback},
+	} {
+		got, _ := Payout(Unstated{Posting: tt.posting, Amounts: order.Amounts{Net: tt.net}})
+		if got != tt.want {
+			t.Errorf("%s of %d: %s, want %s", tt.posting, tt.net, got, tt.want)
+		}
+	}
+	m := NewMemory()
+	free := posting(order.PostingPost, order.LineChange, "C1", 0)
+	if err := m.Post("o", "s", free, t0); err != nil {
+		t.Fatal(err)
+	}
+	never := func(string) bool { return false }
+	if _, err := m.State("s", t0.Add(time.Hour), never, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Post("o", "s", posting(order.PostingRefund, order.LineChange, "C1", 0), t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.State("s", t0.Add(3*time.Hour), never, t0.Add(3*time.Hour)); err != nil {
+		t.Fatalf("the reversal of a line of nothing: %v", err)
+	}
+}

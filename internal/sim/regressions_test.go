@@ -57,6 +57,9 @@ var regressions = []struct {
 	{"a renewal of a converted trial without an amount posted a line of nothing, which a statement paid out twice", "",
 		`place c=1 v=2222 | update o=0 ev=appeal v=1528 | update o=0 ev=resolve v=688 | update o=0 ev=convert v=1992 | update o=0 ev=renew v=3088 | update o=0 ev=appeal v=3228 | update o=0 ev=resolve v=1904`},
 
+	{"a free change refunded by an appeal: the statement paid the line of nothing out twice", "",
+		`place c=0 v=2521 | update o=0 ev=license v=452 | advance d=240h0m0s | answer o=0 v=2205 out=ok | update o=0 ev=change v=3208 | answer o=0 v=3502 out=ok | update o=0 ev=appeal v=636 | update o=0 ev=resolve v=2900`},
+
 	// Money.
 	{"a renewal before acceptance posts a payable line", "money", `place c=0 v=1380 | update o=0 ev=renew v=860`},
 	{"a renewal (at the order's amount) before acceptance posts a payable line", "money", `place c=0 v=2282 | update o=0 ev=renew v=400`},
