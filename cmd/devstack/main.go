@@ -16,7 +16,7 @@
 //
 // `devstack temporal` runs only the embedded Temporal server and its UI (TEMPORAL_DB_FILE,
 // TEMPORAL_ADDRESS, TEMPORAL_UI_ADDR, TEMPORAL_NAMESPACE) until SIGINT or SIGTERM: the soak
-// (internal/soak) runs it as a process of its own, so that it can stop and restart the
+// (internal/dev/soak) runs it as a process of its own, so that it can stop and restart the
 // Temporal server alone while everything else keeps running.
 package main
 
@@ -43,9 +43,9 @@ import (
 	"time"
 
 	"github.com/cloudmarket/orders/internal/config"
-	"github.com/cloudmarket/orders/internal/devserver"
+	"github.com/cloudmarket/orders/internal/dev/devserver"
+	"github.com/cloudmarket/orders/internal/dev/pgcluster"
 	"github.com/cloudmarket/orders/internal/logging"
-	"github.com/cloudmarket/orders/internal/pgcluster"
 	"github.com/cloudmarket/orders/internal/secrets"
 )
 

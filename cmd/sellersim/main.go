@@ -1,4 +1,4 @@
-// Command sellersim serves the seller simulator (internal/sellersim) over HTTP, so that
+// Command sellersim serves the seller simulator (internal/dev/sellersim) over HTTP, so that
 // the order workflows can be run and demonstrated against sellers that verify signatures,
 // answer asynchronously, fail or lose answers on request, without any real seller.
 //
@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/cloudmarket/orders/internal/config"
+	"github.com/cloudmarket/orders/internal/dev/sellersim"
 	"github.com/cloudmarket/orders/internal/logging"
-	"github.com/cloudmarket/orders/internal/sellersim"
 )
 
 // shutdownTimeout bounds how long in-flight requests may finish after a stop signal.

@@ -9,9 +9,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cloudmarket/orders/activities"
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/lifecycle"
 	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/workflows/loop"
 )
 
@@ -175,7 +175,7 @@ func resultOf(ctx workflow.Context, k lifecycle.CallKind, f workflow.Future) lif
 const maxErrorText = 300
 
 // errorText is an activity failure's message as ops read it: one line, bounded. The seller
-// client's messages name the call and endpoint and never a key (activities/sellerapi).
+// client's messages name the call and endpoint and never a key (internal/sellerapi).
 func errorText(msg string) string {
 	msg = strings.Join(strings.Fields(msg), " ")
 	if len(msg) > maxErrorText {
