@@ -18,7 +18,11 @@ SIM_STEPS ?= 1000000
 # Orders the fault soak drives (`make soak`), spread over every product type and billing mode.
 SOAK_ORDERS ?= 1000
 
-.PHONY: build run test fuzz-smoke deps bench soak simulate demo record-histories replay-release
+# The soak's shape: embedded (one Temporal process on SQLite) or cluster (the production
+# shape, `make cluster`'s, with a fault for each of its services).
+TOPOLOGY ?= embedded
+
+.PHONY: build run cluster test fuzz-smoke deps bench soak simulate demo record-histories replay-release
 
 # Every command under cmd/ into bin/, where devstack finds its children (orders, sellersim).
 build:
@@ -29,6 +33,14 @@ build:
 run: build
 	@./scripts/ensure-debian-packages.sh run
 	TIME_SCALE=$(TIME_SCALE) ./bin/devstack
+
+# The production shape of deploy/ on this machine: one PostgreSQL with the orders database
+# and Temporal's persistence and visibility databases, Temporal as separate processes
+# (frontend, two history, matching, worker) with its UI, two API processes behind one port,
+# two workers, the simulator. Ctrl-C stops all; data in .data/cluster/ survives restarts.
+cluster: build
+	@./scripts/ensure-debian-packages.sh run
+	TIME_SCALE=$(TIME_SCALE) ./bin/devstack -topology cluster
 
 # Every test, then every fuzz target briefly. Only internal/e2e and internal/dev/devserver
 # link the Temporal server (the slow, ~200 MB builds); everything else builds in seconds.
@@ -62,12 +74,13 @@ simulate:
 	./bin/simulate -steps $(SIM_STEPS) $(if $(SIM_SEED),-seed $(SIM_SEED))
 
 # The fault soak: SOAK_ORDERS orders of every type and billing mode through the API while
-# workers are SIGKILLed and PostgreSQL and Temporal restarted; prints the table of checks
-# (also into docs/soak.md) and exits non-zero on any violation. Data and logs stay in
-# .data/soak-<time>/.
+# workers are SIGKILLed and PostgreSQL and Temporal crashed (TOPOLOGY=cluster: on the
+# production shape, with each Temporal service, an API process and the simulator killed
+# too); prints the table of checks (also into docs/soak.md, or docs/soak-cluster.md) and
+# exits non-zero on any violation. Data and logs stay in .data/soak-<time>/.
 soak: build
 	@./scripts/ensure-debian-packages.sh run
-	./bin/soak -orders $(SOAK_ORDERS) -report docs/soak.md
+	./bin/soak -orders $(SOAK_ORDERS) -topology $(TOPOLOGY) -report docs/soak$(if $(filter cluster,$(TOPOLOGY)),-cluster).md
 
 # Replays the histories a release kept (REF, default the newest v* tag) or a folder of
 # histories exported from a cluster (REF=path) against this tree's workflow code.

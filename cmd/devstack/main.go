@@ -1,31 +1,41 @@
-// Command devstack is what `make run` runs: the whole system on one machine, without
-// Docker, in one terminal.
+// Command devstack is what `make run` and `make cluster` run: the whole system on one
+// machine, without Docker, in one terminal, through the one launcher (internal/dev/stack).
 //
-// It starts PostgreSQL (pgcluster, data in PG_DATA_DIR) unless DATABASE_URL points at a
-// server already, an embedded Temporal server with its web UI (devserver, data in
-// TEMPORAL_DB_FILE), then the `orders` (API + worker) and `sellersim` binaries that sit
-// next to its own executable, with their output prefixed by their name. Once the API is
-// ready it loads the demo catalogue (first start only, so edits made by ops survive), logs
-// where everything is, and waits.
+// `devstack` (or `devstack -topology embedded`, `make run`) starts PostgreSQL
+// (pgcluster, data in PG_DATA_DIR) unless DATABASE_URL points at a server already, the
+// embedded one-process Temporal server with its web UI (data in TEMPORAL_DB_FILE), the
+// seller simulator and the `orders` binary with both roles.
 //
-// Ctrl-C or SIGTERM stops everything in reverse order of start (children, Temporal, PostgreSQL) and
-// exits 0; a child that dies on its own also stops everything, with exit status 1. Data
-// survives restarts. Children run in their own process group (the terminal's Ctrl-C
-// reaches only devstack, which stops them in order) and get SIGTERM if devstack itself is
-// killed; a PostgreSQL left behind by a killed devstack is taken over on the next start.
+// `devstack -topology cluster` (`make cluster`) starts the production shape of deploy/:
+// one PostgreSQL server (data in .data/cluster/) with the orders database and Temporal's
+// persistence and visibility databases; Temporal as separate processes (frontend, two
+// history processes sharing 16 shards, matching, worker) and its UI as another; two API
+// processes behind one port (API_ADDR; a reverse proxy in this process); two worker
+// processes; the simulator.
 //
-// `devstack temporal` runs only the embedded Temporal server and its UI (TEMPORAL_DB_FILE,
-// TEMPORAL_ADDRESS, TEMPORAL_UI_ADDR, TEMPORAL_NAMESPACE) until SIGINT or SIGTERM: the soak
-// (internal/dev/soak) runs it as a process of its own, so that it can stop and restart the
-// Temporal server alone while everything else keeps running.
+// Either way the children are the binaries next to devstack's own executable (devstack
+// itself for the Temporal processes), their output prefixed by their name. Once the API is
+// ready devstack loads the demo catalogue (first start only, so edits made by ops
+// survive), logs where everything is, and waits. Ctrl-C or SIGTERM stops everything in
+// reverse order of start and exits 0; a child that dies on its own also stops
+// everything, with exit status 1. Data survives restarts.
+//
+// Subcommands, run by the launcher as processes of their own (the soak runs them too):
+//
+//	devstack temporal                          the embedded Temporal server and its UI alone
+//	                                           (TEMPORAL_DB_FILE, TEMPORAL_ADDRESS, TEMPORAL_UI_ADDR,
+//	                                           TEMPORAL_NAMESPACE), until SIGINT or SIGTERM
+//	devstack temporal-schema -spec FILE        create or upgrade the cluster's Temporal schemas
+//	devstack temporal-service -spec FILE NAME  one Temporal service process of the cluster
+//	devstack temporal-ui -addr A -frontend F -namespace N   the Temporal web UI alone
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,37 +43,29 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/dev/devserver"
 	"github.com/cloudmarket/orders/internal/dev/pgcluster"
+	"github.com/cloudmarket/orders/internal/dev/stack"
 	"github.com/cloudmarket/orders/internal/logging"
 	"github.com/cloudmarket/orders/internal/secrets"
 )
 
 const (
-	// appDatabase is the database the dev stack creates in its own cluster.
-	appDatabase = "orders"
-	// readyTimeout bounds the wait for the API's /readyz: migrations plus dialling
-	// Temporal take a few seconds; a minute means something is wrong.
-	readyTimeout = 60 * time.Second
-	// childStopTimeout is how long a child gets between SIGTERM and SIGKILL.
-	childStopTimeout = 10 * time.Second
 	// actorID names the dev stack in the audit trail of the catalogue it loads.
 	actorID = "devstack"
+	// clusterDir is the cluster topology's data folder, apart from make run's, because
+	// its Temporal history lives in PostgreSQL rather than in SQLite: the two topologies'
+	// orders databases must not see each other's workflows.
+	clusterDir = "cluster"
 )
-
-// children are started in this order (the simulator first, so the worker's first calls
-// find it) and stopped together.
-var children = []string{"sellersim", "orders"}
 
 func main() {
 	cfg, err := config.Load(nil)
@@ -76,85 +78,85 @@ func main() {
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	switch {
-	case len(os.Args) == 2 && os.Args[1] == "temporal":
-		if err := runTemporal(ctx, cfg, log); err != nil {
-			log.Error("Temporal server failed", "err", err)
-			os.Exit(1)
-		}
-		return
-	case len(os.Args) > 1:
-		fmt.Fprintln(os.Stderr, "usage: devstack [temporal]")
-		os.Exit(2)
+	sub := ""
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+		sub = os.Args[1]
 	}
-	if err := run(ctx, cfg, log); err != nil {
-		if ctx.Err() != nil {
-			// Ctrl-C during start-up: what was started is stopped; not a failure.
-			log.Info("interrupted during start-up", "err", err)
-			return
-		}
-		log.Error("dev stack failed", "err", err)
+	fail := func(what string, err error) {
+		log.Error(what, "err", err)
 		os.Exit(1)
+	}
+	switch sub {
+	case "temporal":
+		if err := runTemporal(ctx, cfg, log); err != nil {
+			fail("Temporal server failed", err)
+		}
+	case "temporal-schema":
+		fs := flag.NewFlagSet(sub, flag.ExitOnError)
+		specFile := fs.String("spec", "", "the cluster's spec file (written by the launcher)")
+		_ = fs.Parse(os.Args[2:])
+		spec, err := devserver.ReadClusterSpec(*specFile)
+		if err == nil {
+			err = devserver.SetupClusterSchema(spec, log)
+		}
+		if err != nil {
+			fail("Temporal schema failed", err)
+		}
+	case "temporal-service":
+		fs := flag.NewFlagSet(sub, flag.ExitOnError)
+		specFile := fs.String("spec", "", "the cluster's spec file (written by the launcher)")
+		_ = fs.Parse(os.Args[2:])
+		if fs.NArg() != 1 {
+			fmt.Fprintln(os.Stderr, "usage: devstack temporal-service -spec FILE NAME")
+			os.Exit(2)
+		}
+		spec, err := devserver.ReadClusterSpec(*specFile)
+		if err == nil {
+			err = devserver.RunClusterService(ctx, spec, fs.Arg(0), log, slog.LevelWarn)
+		}
+		if err != nil {
+			fail("Temporal service failed", err)
+		}
+	case "temporal-ui":
+		fs := flag.NewFlagSet(sub, flag.ExitOnError)
+		addr := fs.String("addr", cfg.TemporalUIAddr, "listen address of the UI")
+		frontend := fs.String("frontend", cfg.TemporalAddress, "gRPC address of the Temporal frontend")
+		ns := fs.String("namespace", cfg.TemporalNamespace, "namespace the UI opens")
+		_ = fs.Parse(os.Args[2:])
+		if err := devserver.ServeUI(ctx, *addr, *frontend, *ns, log); err != nil {
+			fail("Temporal UI failed", err)
+		}
+	case "":
+		fs := flag.NewFlagSet("devstack", flag.ExitOnError)
+		topo := fs.String("topology", "embedded", "embedded (make run: one Temporal process on SQLite, one orders process) or cluster (make cluster: the production shape)")
+		_ = fs.Parse(os.Args[1:])
+		t, err := stack.ParseTopology(*topo)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "devstack:", err)
+			os.Exit(2)
+		}
+		if err := run(ctx, cfg, t, log); err != nil {
+			if ctx.Err() != nil {
+				// Ctrl-C during start-up: what was started is stopped; not a failure.
+				log.Info("interrupted during start-up", "err", err)
+				return
+			}
+			fail("dev stack failed", err)
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "usage: devstack [-topology embedded|cluster] | temporal | temporal-schema | temporal-service | temporal-ui")
+		os.Exit(2)
 	}
 }
 
 // run starts the stack, waits for a signal or a failure, and stops what it started. It
 // returns nil only for a shutdown asked for by a signal.
-func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) {
+func run(ctx context.Context, cfg *config.Config, topo stack.Topology, log *slog.Logger) error {
 	began := time.Now()
 	binDir, err := executableDir()
 	if err != nil {
 		return err
 	}
-	// Check the children exist before starting anything slow.
-	for _, name := range children {
-		if _, statErr := os.Stat(filepath.Join(binDir, name)); statErr != nil {
-			return fmt.Errorf("child binary %s not found next to devstack (run `make build`): %w", name, statErr)
-		}
-	}
-
-	// Every stop step runs, in reverse order of start, whatever happens.
-	var cleanups []func()
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-		log.Info("dev stack stopped")
-	}()
-
-	dbURL := cfg.DatabaseURL
-	if dbURL == "" {
-		pg, err := pgcluster.Start(ctx, pgcluster.Options{
-			DataDir: cfg.PGDataDir,
-			Port:    cfg.PGPort,
-			BinDir:  cfg.PGBinDir,
-			Logger:  log,
-			Durable: true,
-		})
-		if err != nil {
-			return fmt.Errorf("start PostgreSQL: %w", err)
-		}
-		cleanups = append(cleanups, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			if err := pg.Stop(ctx); err != nil {
-				log.Error("stop PostgreSQL", "err", err)
-			}
-		})
-		if err := pg.CreateDatabase(ctx, appDatabase); err != nil {
-			return fmt.Errorf("create database %s: %w", appDatabase, err)
-		}
-		dbURL = pg.URL(appDatabase)
-	} else {
-		log.Info("using the PostgreSQL server of DATABASE_URL", "url", withoutPassword(dbURL))
-	}
-
-	temporalSrv, err := startTemporal(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	cleanups = append(cleanups, temporalSrv.Stop)
-
 	env := os.Environ()
 	if len(cfg.APITokens) == 0 {
 		// A development stack: give the API the well-known tokens README documents.
@@ -177,44 +179,56 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 			env = append(env, kv)
 		}
 	}
-	env = append(env,
-		"DATABASE_URL="+dbURL,
-		"TEMPORAL_ADDRESS="+temporalSrv.FrontendAddr(),
-		"TEMPORAL_NAMESPACE="+temporalSrv.Namespace(),
-	)
-	exited := make(chan childExit, len(children))
-	var procs []*child
-	cleanups = append(cleanups, func() { stopChildren(procs, log) })
-	for _, name := range children {
-		c, err := startChild(filepath.Join(binDir, name), env, log, exited)
-		if err != nil {
-			return err
-		}
-		procs = append(procs, c)
+	opts := stack.Options{
+		Topology: topo, BinDir: binDir, Env: env, Terminal: os.Stdout, Logger: log,
+		Namespace: cfg.TemporalNamespace, TaskQueue: cfg.TaskQueue,
+		TemporalAddr: cfg.TemporalAddress, UIAddr: cfg.TemporalUIAddr, APIAddr: cfg.APIAddr, SimAddr: cfg.SellerSimAddr,
+		PG:          pgcluster.Options{DataDir: cfg.PGDataDir, Port: cfg.PGPort, BinDir: cfg.PGBinDir, Durable: true},
+		DatabaseURL: cfg.DatabaseURL,
 	}
-
-	apiBase := "http://" + loopbackAddr(cfg.APIAddr)
-	if err := waitReady(ctx, apiBase+"/readyz", exited); err != nil {
+	switch topo {
+	case stack.Cluster:
+		dir := filepath.Join(filepath.Dir(cfg.PGDataDir), clusterDir)
+		opts.DataDir, opts.PG.DataDir = dir, filepath.Join(dir, "postgres")
+		opts.APIs, opts.Workers = 2, 2
+		// api-1, api-2, worker-1, worker-2 from METRICS_ADDR's port up.
+		opts.MetricsAddrs = consecutive(cfg.MetricsAddr, 4)
+	default:
+		opts.DataDir, opts.TemporalDBFile = filepath.Dir(cfg.TemporalDBFile), cfg.TemporalDBFile
+		opts.Combined = true
+		opts.MetricsAddrs = []string{cfg.MetricsAddr}
+	}
+	st, err := stack.Start(ctx, opts)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		st.Stop()
+		log.Info("dev stack stopped")
+	}()
 	if cfg.DemoCatalogue {
-		if err := loadDemoCatalogue(ctx, cfg, apiBase, log); err != nil {
+		if err := loadDemoCatalogue(ctx, cfg, st.APIBase, log); err != nil {
 			// The stack is still useful without it; say what failed and go on.
 			log.Error("demo catalogue not loaded (the stack keeps running)", "err", err)
 		}
 	}
-
-	pgDir, _ := filepath.Abs(cfg.PGDataDir)
-	tdb, _ := filepath.Abs(cfg.TemporalDBFile)
 	where := []any{
-		slog.String("postgres", withoutPassword(dbURL)),
-		slog.String("temporal", temporalSrv.FrontendAddr()+" (namespace "+temporalSrv.Namespace()+")"),
-		slog.String("temporalUI", temporalSrv.UIURL()),
-		slog.String("api", apiBase),
-		slog.String("metrics", metricsURL(cfg.MetricsAddr)),
-		slog.String("sellersim", "http://"+loopbackAddr(cfg.SellerSimAddr)),
-		slog.String("data", dataFolder(cfg.DatabaseURL == "", pgDir, tdb)),
+		slog.String("topology", string(topo)),
+		slog.String("postgres", withoutPassword(st.DBURL)),
+		slog.String("temporal", st.TemporalAddr+" (namespace "+cfg.TemporalNamespace+")"),
+		slog.String("temporalUI", st.UIURL),
+		slog.String("api", st.APIBase),
+		slog.String("metrics", strings.Join(st.MetricsURLs, " ")),
+		slog.String("sellersim", st.SimBase),
+		slog.String("data", opts.DataDir),
 		slog.Duration("startup", time.Since(began).Round(time.Millisecond)),
+	}
+	if topo == stack.Cluster {
+		var names []string
+		for _, p := range st.Processes() {
+			names = append(names, p.Name())
+		}
+		where = append(where, slog.String("processes", strings.Join(names, " ")))
 	}
 	log.Info("dev stack ready; Ctrl-C stops it", where...)
 
@@ -222,14 +236,31 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	case <-ctx.Done():
 		log.Info("signal received, stopping the dev stack")
 		return nil
-	case e := <-exited:
-		log.Error("child exited unexpectedly, stopping the dev stack", "name", e.name, "err", e.err)
-		return fmt.Errorf("%s exited unexpectedly: %v", e.name, e.err)
+	case p := <-st.Exited():
+		log.Error("child exited unexpectedly, stopping the dev stack", "name", p.Name())
+		return fmt.Errorf("%s exited unexpectedly", p.Name())
 	}
 }
 
-// startTemporal starts the embedded Temporal server and its UI as cfg says.
-func startTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) (*devserver.Server, error) {
+// consecutive is n listen addresses from addr's port up (none if addr is empty: metrics off).
+func consecutive(addr string, n int) []string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || addr == "" {
+		return nil
+	}
+	var p int
+	if _, err := fmt.Sscan(port, &p); err != nil {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = net.JoinHostPort(host, fmt.Sprint(p+i))
+	}
+	return out
+}
+
+// runTemporal serves the embedded Temporal server and its UI alone until ctx ends.
+func runTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	srv, err := devserver.Start(startCtx, devserver.Options{
@@ -240,16 +271,7 @@ func startTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 		Logger:       log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start Temporal: %w", err)
-	}
-	return srv, nil
-}
-
-// runTemporal serves the embedded Temporal server and its UI alone until ctx ends.
-func runTemporal(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	srv, err := startTemporal(ctx, cfg, log)
-	if err != nil {
-		return err
+		return fmt.Errorf("start Temporal: %w", err)
 	}
 	defer srv.Stop()
 	log.Info("Temporal server ready; SIGTERM stops it", "temporal", srv.FrontendAddr(), "namespace", srv.Namespace(), "temporalUI", srv.UIURL())
@@ -296,172 +318,6 @@ func executableDir() (string, error) {
 		exe = resolved
 	}
 	return filepath.Dir(exe), nil
-}
-
-// child is one supervised process.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has been waited for
-}
-
-type childExit struct {
-	name string
-	err  error
-}
-
-// startChild starts path with env, prefixes its output lines with its name, and reports
-// its exit on exited.
-func startChild(path string, env []string, log *slog.Logger, exited chan<- childExit) (*child, error) {
-	name := filepath.Base(path)
-	cmd := exec.Command(path)
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:   true,            // Ctrl-C reaches devstack only; it stops children in order
-		Pdeathsig: syscall.SIGTERM, // devstack killed: children do not outlive it
-	}
-	var pipes []*os.File
-	closeAll := func() {
-		for _, f := range pipes {
-			_ = f.Close()
-		}
-	}
-	// Child output goes through pipes so that each line can carry the child's name.
-	// The write ends are files given to the child directly (no copying goroutine in
-	// exec), the read ends are scanned here until the child closes them.
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("pipe for %s: %w", name, err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		_ = outR.Close()
-		_ = outW.Close()
-		return nil, fmt.Errorf("pipe for %s: %w", name, err)
-	}
-	pipes = append(pipes, outR, outW, errR, errW)
-	cmd.Stdout, cmd.Stderr = outW, errW
-	if err := cmd.Start(); err != nil {
-		closeAll()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	_ = outW.Close()
-	_ = errW.Close()
-	log.Info("started child process", "name", name, "pid", cmd.Process.Pid)
-
-	var copying sync.WaitGroup
-	copying.Add(2)
-	go func() { defer copying.Done(); prefixLines(outR, os.Stdout, name) }()
-	go func() { defer copying.Done(); prefixLines(errR, os.Stderr, name) }()
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		err := cmd.Wait()
-		copying.Wait()
-		_ = outR.Close()
-		_ = errR.Close()
-		close(c.done)
-		exited <- childExit{name: name, err: exitReason(err)}
-	}()
-	return c, nil
-}
-
-func exitReason(err error) error {
-	if err == nil {
-		return errors.New("exit status 0")
-	}
-	return err
-}
-
-// outputMu keeps lines of different children from interleaving mid-line.
-var outputMu sync.Mutex
-
-// prefixLines copies r to w line by line, each prefixed with "name | ".
-func prefixLines(r io.Reader, w io.Writer, name string) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	prefix := []byte(fmt.Sprintf("%-9s| ", name))
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			if line[len(line)-1] != '\n' {
-				line = append(line, '\n')
-			}
-			outputMu.Lock()
-			_, _ = w.Write(append(append([]byte{}, prefix...), line...))
-			outputMu.Unlock()
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// stopChildren sends SIGTERM to every running child's process group (last started
-// first, all at once), waits up to childStopTimeout, then kills what is left.
-func stopChildren(procs []*child, log *slog.Logger) {
-	var running []*child
-	for i := len(procs) - 1; i >= 0; i-- {
-		c := procs[i]
-		select {
-		case <-c.done:
-			continue // already gone (the child whose exit triggered the shutdown)
-		default:
-		}
-		running = append(running, c)
-		// The negative pid addresses the child's process group (Setpgid), so helpers the
-		// child started go too.
-		if err := syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-			log.Warn("SIGTERM to child", "name", c.name, "err", err)
-		}
-	}
-	began := time.Now()
-	grace, cancel := context.WithTimeout(context.Background(), childStopTimeout)
-	defer cancel()
-	for _, c := range running {
-		select {
-		case <-c.done:
-			log.Info("child stopped", "name", c.name, "elapsed", time.Since(began).Round(time.Millisecond))
-		case <-grace.Done():
-			log.Warn("child did not stop within the grace period, killing it", "name", c.name, "grace", childStopTimeout)
-			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-			<-c.done
-		}
-	}
-}
-
-// waitReady polls readyURL until it answers 200, a child exits, the signal comes or
-// readyTimeout passes.
-func waitReady(ctx context.Context, readyURL string, exited <-chan childExit) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	last := "no answer yet"
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, readyURL, nil)
-		if err != nil {
-			return fmt.Errorf("readiness request: %w", err)
-		}
-		resp, err := hc.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-		} else {
-			last = err.Error()
-		}
-		select {
-		case e := <-exited:
-			return fmt.Errorf("%s exited before the API was ready: %v", e.name, e.err)
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("the API did not become ready at %s within %v (last: %s)", readyURL, readyTimeout, last)
-			}
-			return fmt.Errorf("interrupted while waiting for the API at %s", readyURL)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
 
 // loadDemoCatalogue puts the demo seller, product and customer through the API as ops,
@@ -585,14 +441,6 @@ func (a *apiClient) do(ctx context.Context, method, path string, body any) (int,
 	return resp.StatusCode, nil
 }
 
-// metricsURL is where the orders process serves /metrics, or "off".
-func metricsURL(addr string) string {
-	if addr == "" {
-		return "off"
-	}
-	return "http://" + loopbackAddr(addr) + "/metrics"
-}
-
 // loopbackAddr turns a listen address (":8080", "0.0.0.0:8080") into one to dial.
 func loopbackAddr(listen string) string {
 	host, port, err := net.SplitHostPort(listen)
@@ -619,16 +467,4 @@ func withoutPassword(raw string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
-}
-
-// dataFolder names where the stack keeps its data: the common parent of the PostgreSQL
-// folder and the Temporal file when they share one (the default .data/), else both.
-func dataFolder(ownPostgres bool, pgDir, temporalDB string) string {
-	if !ownPostgres {
-		return filepath.Dir(temporalDB)
-	}
-	if filepath.Dir(pgDir) == filepath.Dir(temporalDB) {
-		return filepath.Dir(pgDir)
-	}
-	return pgDir + ", " + temporalDB
 }

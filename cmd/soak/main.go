@@ -1,7 +1,8 @@
 // Command soak is `make soak`: the fault soak of internal/dev/soak on this machine. It starts
 // the whole stack as separate processes from the binaries next to its own (make build),
 // drives -orders orders of every product type and billing mode through the API while it
-// kills workers and restarts PostgreSQL and the Temporal server, checks every invariant,
+// kills workers and crashes PostgreSQL and the Temporal server (with -topology cluster:
+// each Temporal service, an API process and the simulator too), checks every invariant,
 // prints the table, and exits 1 if any check found a violation (2 if the soak could not
 // run). The run's data and every process's log stay in -dir.
 package main
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/cloudmarket/orders/internal/dev/soak"
+	"github.com/cloudmarket/orders/internal/dev/stack"
 )
 
 func main() {
@@ -35,10 +37,16 @@ func main() {
 	inFlight := flag.Int("inflight", 100, "orders (or pay-per-use customers) driven at once")
 	dir := flag.String("dir", filepath.Join(".data", "soak-"+time.Now().UTC().Format("20060102-150405")), "where the run's data and logs go")
 	binDir := flag.String("bin", filepath.Dir(exe), "folder of the devstack, orders and sellersim binaries")
+	topology := flag.String("topology", "embedded", "embedded (one Temporal process on SQLite, one API process) or cluster (the production shape: Temporal's services as separate processes on PostgreSQL, two API processes behind a proxy; more faults)")
 	report := flag.String("report", "", "also write the table to this Markdown file, with the machine it ran on")
 	flag.Parse()
 	if *orders < 20 || *workers < 1 || *inFlight < 1 {
 		fmt.Fprintln(os.Stderr, "soak: -orders must be at least 20, -workers and -inflight at least 1")
+		os.Exit(2)
+	}
+	topo, err := stack.ParseTopology(*topology)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -46,7 +54,7 @@ func main() {
 	defer stop()
 	var table bytes.Buffer
 	res, err := soak.Run(ctx, soak.Options{
-		Orders: *orders, Seed: *seed, BinDir: *binDir, Dir: *dir, Workers: *workers, InFlight: *inFlight,
+		Orders: *orders, Seed: *seed, Topology: topo, BinDir: *binDir, Dir: *dir, Workers: *workers, InFlight: *inFlight,
 		Logger: log, Out: io.MultiWriter(os.Stdout, &table),
 	})
 	if err != nil {

@@ -63,6 +63,11 @@ type Options struct {
 	// Durable keeps PostgreSQL's crash safety (fsync, synchronous commit, full page
 	// writes). Tests leave it false: they throw the data away and gain a lot of speed.
 	Durable bool
+	// CrashSafe, without Durable, keeps synchronous commit: a commit is in the operating
+	// system's hands before it returns, so a crash of the server (Crash, SIGKILL) loses
+	// nothing committed, while fsync stays off (only a crash of the machine would). The
+	// fault soak, which crashes the server, needs it.
+	CrashSafe bool
 }
 
 // Cluster is a running PostgreSQL cluster started by Start. Its methods are safe for
@@ -74,6 +79,8 @@ type Cluster struct {
 	log     *slog.Logger
 	cred    *syscall.Credential // nil = run as the current user
 	tempDir string              // removed by Stop when non-empty
+
+	crashSafe bool
 
 	mu      sync.Mutex
 	stopped bool
@@ -133,6 +140,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := c.prepareDataDir(); err != nil {
 		return fail(err)
 	}
+	c.crashSafe = opts.CrashSafe
 	if err := c.initIfNeeded(ctx, opts.Durable); err != nil {
 		return fail(err)
 	}
@@ -225,11 +233,27 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cluster) stopServer(ctx context.Context) error {
+// Crash stops the server with pg_ctl's immediate mode: every server process quits at
+// once without a checkpoint, as after a power cut, and the next Start recovers from the
+// write-ahead log. The fault soak uses it; the data folder is kept even when temporary
+// (the caller starts the cluster again on it), so it is never removed here.
+func (c *Cluster) Crash(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return nil
+	}
+	c.stopped = true
+	return c.stopMode(ctx, "immediate")
+}
+
+func (c *Cluster) stopServer(ctx context.Context) error { return c.stopMode(ctx, "fast") }
+
+func (c *Cluster) stopMode(ctx context.Context, mode string) error {
 	if _, err := os.Stat(filepath.Join(c.dataDir, "postmaster.pid")); errors.Is(err, fs.ErrNotExist) {
 		return nil // not running (stopped by someone else, or crashed)
 	}
-	out, err := c.run(ctx, "pg_ctl", "stop", "-D", c.dataDir, "-m", "fast", "-w", "-t", "60")
+	out, err := c.run(ctx, "pg_ctl", "stop", "-D", c.dataDir, "-m", mode, "-w", "-t", "60")
 	if err != nil {
 		if _, statErr := os.Stat(filepath.Join(c.dataDir, "postmaster.pid")); errors.Is(statErr, fs.ErrNotExist) {
 			return nil
@@ -358,7 +382,10 @@ func (c *Cluster) start(ctx context.Context, port int, durable bool) error {
 		c.log.Warn("data folder path too long for a unix socket; TCP only", "dataDir", c.dataDir)
 	}
 	if !durable {
-		settings = append(settings, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+		settings = append(settings, "-c", "fsync=off", "-c", "full_page_writes=off")
+		if !c.crashSafe {
+			settings = append(settings, "-c", "synchronous_commit=off")
+		}
 	}
 	// pg_ctl hands -o to a shell, hence the quoting.
 	quoted := make([]string, len(settings))

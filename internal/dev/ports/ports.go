@@ -7,7 +7,9 @@ package ports
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"strconv"
 )
 
 // FreeAddr is a 127.0.0.1 host:port free now.
@@ -28,4 +30,20 @@ func Free() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreeLow is a free 127.0.0.1 port below 32768, for a port that ends up in a smallint
+// column: Temporal keeps each host's membership (ringpop) port in cluster_membership's
+// rpc_port, an int2, and the kernel's ephemeral ports (what Free gets) lie above it.
+func FreeLow() (int, error) {
+	for range 200 {
+		port := 20000 + rand.IntN(32768-20000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("find a free port below 32768: none after 200 tries")
 }

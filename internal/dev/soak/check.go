@@ -52,8 +52,8 @@ type simStats struct {
 }
 
 // verify runs every invariant against PostgreSQL, the simulator and Temporal.
-func verify(ctx context.Context, st *stack, sim *simClient, plans []*plan, drv *driver) ([]*check, error) {
-	db, err := pgxpool.New(ctx, st.dbURL)
+func verify(ctx context.Context, st *soakStack, sim *simClient, plans []*plan, drv *driver) ([]*check, error) {
+	db, err := pgxpool.New(ctx, st.DBURL)
 	if err != nil {
 		return nil, err
 	}
@@ -338,11 +338,11 @@ func verify(ctx context.Context, st *stack, sim *simClient, plans []*plan, drv *
 }
 
 // listWorkflows lists the IDs of the workflows a visibility query matches.
-func listWorkflows(ctx context.Context, st *stack, query string) ([]string, error) {
+func listWorkflows(ctx context.Context, st *soakStack, query string) ([]string, error) {
 	var ids []string
 	var token []byte
 	for {
-		res, err := st.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		res, err := st.client().ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace: namespace, Query: query, PageSize: 1000, NextPageToken: token})
 		if err != nil {
 			return nil, fmt.Errorf("list workflows %s: %w", query, err)

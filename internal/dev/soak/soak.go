@@ -25,10 +25,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
+	"github.com/cloudmarket/orders/internal/dev/stack"
 	"github.com/cloudmarket/orders/internal/order"
 )
 
@@ -39,6 +39,10 @@ type Options struct {
 	Orders int
 	// Seed draws the scripts, the faults' timing and the simulator's faults; 0 = from the clock.
 	Seed int64
+	// Topology is the shape of the stack: the embedded one-process Temporal server
+	// (default) or the production shape of separate services (stack.Cluster), which gets
+	// the faults of each of its services too (faults.go).
+	Topology stack.Topology
 	// BinDir holds the devstack, orders and sellersim binaries.
 	BinDir string
 	// Dir keeps the run's data and each process's log; it is created if missing.
@@ -59,21 +63,6 @@ type Result struct {
 	Checks  []*check
 	OK      bool
 	Elapsed time.Duration
-}
-
-// faults counts what the soak did to the stack.
-type faults struct {
-	workerKills, unexpectedExits atomic.Int64
-	pgRestart, temporalRestart   time.Duration
-	pgAt, temporalAt             time.Duration // since the drive began
-	mu                           sync.Mutex
-	errs                         []string
-}
-
-func (f *faults) fail(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.errs = append(f.errs, err.Error())
 }
 
 // Run starts the stack, drives the orders with faults, checks, prints and stops the stack.
@@ -110,12 +99,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer st.stop()
-	log.Info("stack ready", "api", st.apiBase, "temporalUI", st.uiURL, "sellersim", st.simBase,
-		"postgres", st.pg.URL("orders"), "startup", time.Since(began).Round(time.Millisecond))
+	defer st.Stop()
+	startup := time.Since(began)
+	log.Info("stack ready", "topology", opts.Topology, "api", st.APIBase, "temporalUI", st.UIURL, "sellersim", st.SimBase,
+		"postgres", st.DBURL, "startup", startup.Round(time.Millisecond))
 
-	api := newAPIClient(st.apiBase)
-	sim := &simClient{base: st.simBase, http: &http.Client{Timeout: 30 * time.Second}}
+	api := newAPIClient(st.APIBase)
+	sim := &simClient{base: st.SimBase, http: &http.Client{Timeout: 30 * time.Second}}
 	singles, groups, customers := makePlans(opts.Orders, run, rng)
 	drv := &driver{api: api, keys: map[string]string{}}
 	if err := setUp(ctx, api, sim, drv, customers, opts.Seed); err != nil {
@@ -139,14 +129,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	// Drive: every script in its own goroutine, at most InFlight at once, while the faults
 	// goroutine kills and restarts.
 	driveBegan := time.Now()
-	var f faults
+	f := &faults{startup: startup, driveBegan: driveBegan, simKnows: sellerSpecs(opts.Seed)[0].id, resim: func(ctx context.Context) error { return setUpSim(ctx, sim, opts.Seed) }}
 	faultCtx, stopFaults := context.WithCancel(ctx)
 	var faultsDone sync.WaitGroup
 	// The faults draw from a source of their own: rng is the drive's.
 	faultRng := rand.New(rand.NewPCG(uint64(opts.Seed), 0xfa17))
-	faultsDone.Go(func() { injectFaults(faultCtx, st, &f, drv, len(plans), opts, faultRng, driveBegan, log) })
+	faultsDone.Go(func() { injectFaults(faultCtx, st, f, drv, len(plans), opts, faultRng, driveBegan, log) })
 	progressDone := make(chan struct{})
-	go progress(faultCtx, drv, len(plans), &f, log, progressDone)
+	go progress(faultCtx, drv, len(plans), f, log, progressDone)
 
 	sem := make(chan struct{}, opts.InFlight)
 	var wg sync.WaitGroup
@@ -175,7 +165,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	stopFaults()
 	faultsDone.Wait()
 	<-progressDone
-	driveTime := time.Since(driveBegan)
+	driveEnd := time.Now()
+	driveTime := driveEnd.Sub(driveBegan)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -212,16 +203,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	unexpected := &check{name: "refusals the scripts did not expect", violations: int(drv.refusals.Load()), examples: drv.refusalNotes}
 	unexpected.detail = "4xx other than 409"
 	faultErrs := &check{name: "faults the soak failed to inject", violations: len(f.errs), examples: f.errs}
-	if f.pgRestart == 0 {
-		faultErrs.add("PostgreSQL was not restarted")
-	}
-	if f.temporalRestart == 0 {
-		faultErrs.add("Temporal was not restarted")
-	}
-	if f.workerKills.Load() == 0 {
-		faultErrs.add("no worker was killed")
+	for _, missing := range f.missing(opts.Topology) {
+		faultErrs.add(missing + " did not happen")
 	}
 	checks = append(checks, procs, apiChecks, unexpected, faultErrs)
+	stalls, err := progressGaps(ctx, st, driveBegan, driveEnd, f)
+	if err != nil {
+		return nil, fmt.Errorf("progress gaps: %w", err)
+	}
 
 	res := &Result{Checks: checks, OK: true, Elapsed: time.Since(began)}
 	for _, c := range checks {
@@ -231,7 +220,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	var stats simStats
 	_ = sim.do(ctx, "GET", "/admin/stats", nil, &stats)
-	printReport(opts.Out, opts, plans, drv, api, &f, stats, checks, driveTime, res)
+	printReport(opts.Out, opts, plans, drv, api, f, stalls, st, stats, checks, driveTime, res)
 	return res, nil
 }
 
@@ -272,6 +261,22 @@ func setUp(ctx context.Context, api *apiClient, sim *simClient, drv *driver, cus
 	return nil
 }
 
+// setUpSim registers the sellers at the simulator again with their keys and behaviours,
+// after it was killed: a simulator that keeps its state finds them unchanged, one that
+// keeps it in memory gets them back (but not the instances it made).
+func setUpSim(ctx context.Context, sim *simClient, seed int64) error {
+	for _, s := range sellerSpecs(seed) {
+		key := "sk-soak-" + s.id + "-0123456789"
+		if err := sim.do(ctx, "PUT", "/admin/sellers/"+s.id, map[string]any{"accessKey": key}, nil); err != nil {
+			return err
+		}
+		if err := sim.do(ctx, "PUT", "/admin/sellers/"+s.id+"/behaviour", s.behaviour, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func put(ctx context.Context, api *apiClient, path string, body any) error {
 	a, err := api.call(ctx, ops, http.MethodPut, path, "", body, nil)
 	if err != nil {
@@ -281,91 +286,6 @@ func put(ctx context.Context, api *apiClient, path string, body any) error {
 		return fmt.Errorf("PUT %s: %d %s", path, a.status, a.body)
 	}
 	return nil
-}
-
-// injectFaults kills a worker (sometimes every worker) at random moments and restarts it,
-// restarts PostgreSQL once a fifth of the scripts have finished and Temporal once half have
-// (the rest still in flight), and restarts any worker that died without being told to
-// (counting it).
-func injectFaults(ctx context.Context, st *stack, f *faults, drv *driver, total int, opts Options, rng *rand.Rand,
-	began time.Time, log *slog.Logger) {
-	nextKill := time.Now().Add(randBetween(rng, opts.KillEvery))
-	pgDone, temporalDone := false, false
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		// A process down that the soak did not take down: count it and bring it back.
-		for i, w := range st.workers {
-			if !w.running() {
-				f.unexpectedExits.Add(1)
-				log.Error("a worker exited on its own; restarting it", "process", w.name)
-				if err := st.restartWorker(ctx, i); err != nil && ctx.Err() == nil {
-					f.fail(err)
-				}
-			}
-		}
-		for _, p := range []*process{st.api, st.sim, st.temporal} {
-			if !p.running() && ctx.Err() == nil {
-				f.unexpectedExits.Add(1)
-				f.fail(fmt.Errorf("%s exited on its own (see %s)", p.name, p.logPath))
-				log.Error("a process exited on its own; the soak cannot go on meaningfully", "process", p.name)
-				return
-			}
-		}
-		finished := int(drv.done.Load())
-		switch {
-		case !pgDone && finished >= total/5:
-			pgDone = true
-			log.Info("restarting PostgreSQL", "finished", finished)
-			d, err := st.restartPostgres(ctx)
-			if err != nil {
-				f.fail(err)
-				continue
-			}
-			f.pgRestart, f.pgAt = d, time.Since(began)
-			log.Info("PostgreSQL back", "down", d.Round(time.Millisecond))
-		case !temporalDone && finished >= total/2:
-			temporalDone = true
-			log.Info("restarting the Temporal server", "finished", finished)
-			d, err := st.restartTemporal(ctx)
-			if err != nil {
-				f.fail(err)
-				continue
-			}
-			f.temporalRestart, f.temporalAt = d, time.Since(began)
-			log.Info("Temporal server back", "down", d.Round(time.Millisecond))
-		case time.Now().After(nextKill):
-			victims := []int{rng.IntN(len(st.workers))}
-			if rng.IntN(4) == 0 {
-				victims = victims[:0]
-				for i := range st.workers {
-					victims = append(victims, i)
-				}
-			}
-			for _, i := range victims {
-				if err := st.workers[i].kill(); err != nil {
-					f.fail(err)
-				}
-				f.workerKills.Add(1)
-			}
-			log.Info("SIGKILLed workers", "workers", len(victims), "kills", f.workerKills.Load())
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Duration(rng.Int64N(int64(3 * time.Second)))):
-			}
-			for _, i := range victims {
-				if err := st.restartWorker(context.WithoutCancel(ctx), i); err != nil {
-					f.fail(err)
-				}
-			}
-			nextKill = time.Now().Add(randBetween(rng, opts.KillEvery))
-		}
-	}
 }
 
 func randBetween(rng *rand.Rand, r [2]time.Duration) time.Duration {
@@ -393,9 +313,10 @@ func progress(ctx context.Context, drv *driver, total int, f *faults, log *slog.
 
 // printReport writes the figures and the checks: two aligned tables (orders, checks) and
 // the faults as plain lines.
-func printReport(w io.Writer, opts Options, plans []*plan, drv *driver, api *apiClient, f *faults, stats simStats,
-	checks []*check, drive time.Duration, res *Result) {
-	fmt.Fprintf(w, "SOAK: %d orders, seed %d, %d workers; drive %v, total %v\n\n", len(plans), opts.Seed, opts.Workers,
+func printReport(w io.Writer, opts Options, plans []*plan, drv *driver, api *apiClient, f *faults, stalls gaps, st *soakStack,
+	stats simStats, checks []*check, drive time.Duration, res *Result) {
+	fmt.Fprintf(w, "SOAK: %d orders, seed %d, topology %s (%d processes), %d workers; stack start %v, drive %v, total %v\n\n",
+		len(plans), opts.Seed, opts.Topology, len(st.Processes()), opts.Workers, f.startup.Round(time.Second),
 		drive.Round(time.Second), res.Elapsed.Round(time.Second))
 	byCombo := map[string]map[order.Status]int{}
 	for _, p := range plans {
@@ -436,12 +357,14 @@ func printReport(w io.Writer, opts Options, plans []*plan, drv *driver, api *api
 	}
 	api.mu.Unlock()
 	fmt.Fprintf(w, "\nScripts: %s.\n", joinCounts(scripts))
-	fmt.Fprintf(w, "Faults: %d worker SIGKILLs; PostgreSQL restarted at %v (down %v); Temporal SIGKILLed and restarted at %v (down %v).\n",
-		f.workerKills.Load(), f.pgAt.Round(time.Second), f.pgRestart.Round(time.Millisecond),
-		f.temporalAt.Round(time.Second), f.temporalRestart.Round(time.Millisecond))
+	f.print(w, stalls)
 	fmt.Fprintf(w, "Seller answers: %s.\n", joinCounts(outcomeTotals(stats)))
-	fmt.Fprintf(w, "API attempts retried: %s; orders not readable for a while after their 201: %d.\n\n",
+	fmt.Fprintf(w, "API attempts retried: %s; orders not readable for a while after their 201: %d.\n",
 		joinCounts(retried), drv.notFound.Load())
+	if st.Proxy != nil {
+		fmt.Fprintf(w, "API proxy: %d requests sent again to the other API process.\n", st.Proxy.Failovers.Load())
+	}
+	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tVIOLATIONS\tOVER")
 	for _, c := range checks {

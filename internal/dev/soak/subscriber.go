@@ -152,12 +152,12 @@ func waitCaughtUp(ctx context.Context, api *apiClient) (lag int64, state string,
 // eventChecks compares what the subscriber received with the audit trails in PostgreSQL:
 // every order's events arrived, in order (no event before the one it follows had arrived at
 // least once), validly signed, and a repeated delivery carried the same id and bytes.
-func eventChecks(ctx context.Context, st *stack, api *apiClient, sub *subscriber, byID map[string]*plan) ([]*check, error) {
+func eventChecks(ctx context.Context, st *soakStack, api *apiClient, sub *subscriber, byID map[string]*plan) ([]*check, error) {
 	lag, state, err := waitCaughtUp(ctx, api)
 	if err != nil {
 		return nil, err
 	}
-	db, err := pgxpool.New(ctx, st.dbURL)
+	db, err := pgxpool.New(ctx, st.DBURL)
 	if err != nil {
 		return nil, err
 	}
