@@ -7,9 +7,17 @@
 # and reports the orders process's resident memory and Go heap, and the Temporal SQLite
 # file, per open order, against the same figures with no order open. Appends a Markdown
 # section to the file named by BENCH_REPORT (or prints it).
+#
+# BENCH_TOPOLOGY=cluster runs the same on `make cluster`'s shape (bin/devstack -topology
+# cluster): Temporal's services as separate processes on PostgreSQL, two API and two
+# worker processes. There it reports the two workers' resident memory and Go heap per
+# open order (each order is cached by the worker that ran its last task) and Temporal's
+# PostgreSQL bytes per open order (pg_total_relation_size of every table of the temporal
+# and temporal_visibility databases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${BENCH_OPEN_ORDERS:-10000}"
+topology="${BENCH_TOPOLOGY:-embedded}"
 dir="$(mktemp -d /tmp/bench-open.XXXXXX)"
 chmod 755 "$dir"
 api=127.0.0.1:18080 metrics=127.0.0.1:19464 pgport=55532
@@ -25,7 +33,7 @@ PG_DATA_DIR="$dir/pg" PG_PORT=$pgport TEMPORAL_DB_FILE="$dir/temporal.db" \
 	METRICS_ADDR=$metrics SELLERSIM_ADDR=127.0.0.1:18090 SELLERSIM_CALLBACK_URL=http://$api \
 	DEV_KEY_FILE="$dir/kek" POLICY_FILE="$dir/policy.yaml" TIME_SCALE=1 \
 	RATE_LIMIT_TOKEN=off RATE_LIMIT_ACTOR=off LOG_LEVEL=warn \
-	./bin/devstack >"$dir/devstack.log" 2>&1 &
+	./bin/devstack -topology "$topology" >"$dir/devstack.log" 2>&1 &
 stack=$!
 cleanup() {
 	kill -INT "$stack" 2>/dev/null || true
@@ -44,10 +52,14 @@ curl -sf "${ops[@]}" "http://$api/v1/products/prod-demo-saas" >/dev/null || {
 	exit 1
 }
 orders_pid=""
+worker_pids=()
 for p in $(pgrep -P "$stack"); do
-	[ "$(basename "$(readlink "/proc/$p/exe")")" = orders ] && orders_pid=$p
+	[ "$(basename "$(readlink "/proc/$p/exe")")" = orders ] || continue
+	orders_pid=$p
+	tr '\0' '\n' <"/proc/$p/environ" | grep -qx 'ORDERS_ROLES=worker' && worker_pids+=("$p")
 done
 [ -n "$orders_pid" ] || { echo "no orders process under the dev stack" >&2; exit 1; }
+[ "$topology" != cluster ] || [ "${#worker_pids[@]}" -eq 2 ] || { echo "expected two worker processes" >&2; exit 1; }
 # The cluster moves to a free port when the requested one is taken; it says so in the log.
 moved="$(sed -n 's/.*requested PostgreSQL port is taken.* port=\([0-9]*\).*/\1/p' "$dir/devstack.log" | tail -1)"
 pgport="${moved:-$pgport}"
@@ -56,6 +68,17 @@ psql=(/usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "$pgport" -U postgres -d o
 rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$orders_pid/status"; }
 heap() { curl -s "http://$metrics/metrics" | awk '/^go_memstats_heap_inuse_bytes / {printf "%d", $2}'; }
 dbsize() { du -cb "$dir"/temporal.db* | tail -1 | cut -f1; }
+if [ "$topology" = cluster ]; then
+	# The workers are worker-1 and worker-2, metrics on METRICS_ADDR's port + 2 and + 3.
+	rss() { for p in "${worker_pids[@]}"; do awk '/VmRSS/ {print $2 * 1024}' "/proc/$p/status"; done | awk '{s += $1} END {print s}'; }
+	heap() { for port in 19466 19467; do curl -s "http://127.0.0.1:$port/metrics" | awk '/^go_memstats_heap_inuse_bytes / {printf "%d\n", $2}'; done | awk '{s += $1} END {print s}'; }
+	dbsize() {
+		for db in temporal temporal_visibility; do
+			/usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "$pgport" -U postgres -d "$db" -Atc \
+				"SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace"
+		done | awk '{s += $1} END {print s}'
+	}
+fi
 waiting() { "${psql[@]}" "SELECT count(*) FROM orders WHERE customer_id = 'cust-bench' AND status = 'awaiting_acceptance'"; }
 
 sleep 10
@@ -82,6 +105,22 @@ echo "after: orders RSS $rss1 B, heap $heap1 B, Temporal database $db1 B ($w ord
 per() { awk -v a="$1" -v b="$2" -v n="$w" 'BEGIN {printf "%.1f", (b - a) / n / 1024}'; }
 at100k() { awk -v a="$1" -v b="$2" -v n="$w" 'BEGIN {printf "%.0f", (a + (b - a) / n * 100000) / 1048576}'; }
 mib() { awk -v a="$1" 'BEGIN {printf "%.0f", a / 1048576}'; }
+if [ "$topology" = cluster ]; then
+	section="
+### P4 on the cluster: open orders waiting on timers ($w supervised SaaS orders awaiting acceptance)
+
+Measured on a throwaway \`make cluster\` (Temporal's services as separate processes on
+PostgreSQL, two API and two worker processes), placed through the API's proxy in ${placed} s.
+Worker memory is the sum over both workers (each order is in the sticky cache of the worker
+that ran its last task); Temporal's storage is every table of its two PostgreSQL databases
+(pg_total_relation_size: heap, indexes, TOAST).
+
+| measure | no order open | $w orders open | per open order |
+|---|---|---|---|
+| workers' resident memory (both) | $(mib "$rss0") MiB | $(mib "$rss1") MiB | $(per "$rss0" "$rss1") KiB |
+| workers' Go heap in use (both) | $(mib "$heap0") MiB | $(mib "$heap1") MiB | $(per "$heap0" "$heap1") KiB |
+| Temporal's PostgreSQL (temporal + temporal_visibility) | $(mib "$db0") MiB | $(mib "$db1") MiB | $(per "$db0" "$db1") KiB |"
+else
 section="
 ### P4: open orders waiting on timers ($w supervised SaaS orders awaiting acceptance)
 
@@ -94,6 +133,7 @@ worker; the SDK's sticky cache (10,000 workflows by default) holds every open or
 | orders process resident memory | $(mib "$rss0") MiB | $(mib "$rss1") MiB | $(per "$rss0" "$rss1") KiB | $(at100k "$rss0" "$rss1") MiB (the cache caps at 10,000 workflows: beyond it, memory stays flat and evicted workflows replay on their next task) |
 | orders process Go heap in use | $(mib "$heap0") MiB | $(mib "$heap1") MiB | $(per "$heap0" "$heap1") KiB | $(at100k "$heap0" "$heap1") MiB (same caveat) |
 | Temporal database (SQLite file + WAL) | $(mib "$db0") MiB | $(mib "$db1") MiB | $(per "$db0" "$db1") KiB | $(at100k "$db0" "$db1") MiB |"
+fi
 if [ -n "${BENCH_REPORT:-}" ]; then
 	echo "$section" >>"$BENCH_REPORT"
 else

@@ -6,7 +6,9 @@
 #   P1 full-lifecycle orders/s against a bare workflow of the same shape
 #   P2 history events (and replay time) of every recorded path
 #   P3 POST /v1/orders against a bare SDK start; GET order p50/p99 under concurrent load
-#   P4 BENCH_OPEN_ORDERS (10,000) open orders: memory and Temporal database per order
+#   P4 BENCH_OPEN_ORDERS (10,000) open orders: memory and Temporal database per order; and
+#      BENCH_CLUSTER_OPEN_ORDERS (2,000) on the cluster shape: worker memory and Temporal's
+#      PostgreSQL bytes per open order
 #   P5 a mass freeze of BENCH_FREEZE_ORDERS orders under a seller limit of 50 calls/s
 #   P6 the simulation of the machines and the books: steps per second, against the floor of
 #      a million steps in ten minutes
@@ -30,6 +32,10 @@ BENCH_REPORT="$tmp/stack.md" BENCH_ORDERS="${BENCH_ORDERS:-200}" \
 
 echo "== P4: open orders on a throwaway dev stack (bin/devstack)"
 BENCH_REPORT="$tmp/open.md" ./scripts/bench-open-orders.sh
+
+echo "== P4 on the cluster: open orders on a throwaway make cluster (bin/devstack -topology cluster)"
+BENCH_REPORT="$tmp/open.md" BENCH_TOPOLOGY=cluster BENCH_OPEN_ORDERS="${BENCH_CLUSTER_OPEN_ORDERS:-2000}" \
+	./scripts/bench-open-orders.sh
 
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)"
 mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"

@@ -18,7 +18,7 @@ import (
 	"github.com/cloudmarket/orders/internal/testkit"
 )
 
-// TestStartOnFileTwice is the one test of this package (its binary links the whole
+// TestStartOnFileTwice is one of the two tests of this package (its binary links the whole
 // server): a first start creates the SQLite file, the namespace and the order search
 // attributes and serves the UI; a second start on the same file finds them again.
 func TestStartOnFileTwice(t *testing.T) {

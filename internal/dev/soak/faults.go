@@ -52,6 +52,18 @@ type faults struct {
 	outages                      []*outage
 	done                         map[string]bool // scheduled faults that happened
 	simStateLost                 bool
+	simOrders                    map[string]bool // orders with a live instance at the simulator when it was killed
+}
+
+// excused is the orders whose instance a restarted simulator forgot (nil if it forgot
+// nothing).
+func (f *faults) excused() map[string]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.simStateLost {
+		return nil
+	}
+	return f.simOrders
 }
 
 func (f *faults) fail(err error) {
@@ -187,6 +199,9 @@ func injectFaults(ctx context.Context, st *soakStack, f *faults, drv *driver, to
 				f.markDone(s.name)
 			} else {
 				p := st.Process(s.process)
+				if p == st.Sim {
+					f.snapshotSim(bg, st)
+				}
 				if p == nil {
 					f.fail(fmt.Errorf("%s: no process %s", s.name, s.process))
 					continue
@@ -272,6 +287,30 @@ func startAgain(ctx context.Context, st *soakStack, f *faults, o *outage, s sche
 	f.record(o)
 	f.markDone(s.name)
 	log.Info("fault over", "what", s.name, "down", o.ended.Sub(o.began).Round(time.Millisecond))
+}
+
+// snapshotSim notes the orders that have a live instance at the simulator.
+func (f *faults) snapshotSim(ctx context.Context, st *soakStack) {
+	sim := &simClient{base: st.SimBase, http: &http.Client{Timeout: 30 * time.Second}}
+	orders := map[string]bool{}
+	for _, s := range sellerSpecs(0) {
+		if !callsSeller(s.typ) {
+			continue
+		}
+		var list []simInstance
+		if err := sim.do(ctx, "GET", "/admin/sellers/"+s.id+"/instances", nil, &list); err != nil {
+			f.fail(fmt.Errorf("instances at the simulator before its kill: %w", err))
+			continue
+		}
+		for _, in := range list {
+			if in.Status != "released" {
+				orders[in.OrderID] = true
+			}
+		}
+	}
+	f.mu.Lock()
+	f.simOrders = orders
+	f.mu.Unlock()
 }
 
 // simLostState reports whether a restarted simulator has forgotten the soak's seller.

@@ -13,14 +13,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudmarket/orders/internal/dev/stack"
 	"github.com/cloudmarket/orders/internal/testkit"
 )
 
-// TestShortSoak is the soak's short run inside `make test`: 40 orders (two of every product
-// type and billing mode) through the real processes, with worker kills every 5-15 s and one
-// restart each of PostgreSQL and Temporal. SOAK_BIN_DIR names prebuilt binaries (make test
-// builds them with the race detector first, so that their compilation is shared with the
-// other packages' tests); without it the test builds them. SOAK_SEED repeats a run.
+// TestShortSoak is the soak's short run inside `make test`, on both topologies:
+//   - embedded: 40 orders (two of every product type and billing mode) through the real
+//     processes, with worker kills every 5-15 s and a crash each of PostgreSQL and the
+//     Temporal server;
+//   - cluster: 60 orders on the production shape (Temporal's services as separate
+//     processes on PostgreSQL, two API processes behind the proxy), fed a dozen at a time
+//     so that orders are in flight through every fault: a history process down for 20 s,
+//     a PostgreSQL crash, matching, the frontend, an API process down for 10 s, the
+//     simulator, workers.
+//
+// SOAK_BIN_DIR names prebuilt binaries (make test builds them with the race detector
+// first, so that their compilation is shared with the other packages' tests); without it
+// the test builds them. SOAK_SEED repeats a run; SOAK_TOPOLOGY=embedded or cluster runs
+// one.
 func TestShortSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the soak starts the whole stack")
@@ -36,6 +46,21 @@ func TestShortSoak(t *testing.T) {
 		}
 	}
 	seed, _ := strconv.ParseInt(os.Getenv("SOAK_SEED"), 10, 64)
+	for _, tc := range []struct {
+		topology         stack.Topology
+		orders, inFlight int
+	}{
+		{stack.Embedded, 40, 0},
+		{stack.Cluster, 60, 12},
+	} {
+		if only := os.Getenv("SOAK_TOPOLOGY"); only != "" && only != string(tc.topology) {
+			continue
+		}
+		t.Run(string(tc.topology), func(t *testing.T) { shortSoak(t, bin, seed, tc.topology, tc.orders, tc.inFlight) })
+	}
+}
+
+func shortSoak(t *testing.T, bin string, seed int64, topology stack.Topology, orders, inFlight int) {
 	// Not t.TempDir: PostgreSQL runs as the postgres user when we are root, and must be
 	// able to reach its data folder. Kept when the run fails, for its logs.
 	dir, err := os.MkdirTemp("", "soak-")
@@ -50,7 +75,7 @@ func TestShortSoak(t *testing.T) {
 	var out bytes.Buffer
 	logs := &testkit.SyncBuffer{}
 	res, err := Run(ctx, Options{
-		Orders: 40, Seed: seed, BinDir: bin, Dir: dir, Workers: 2,
+		Orders: orders, InFlight: inFlight, Seed: seed, Topology: topology, BinDir: bin, Dir: dir, Workers: 2,
 		KillEvery: [2]time.Duration{5 * time.Second, 15 * time.Second},
 		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Out:       &out,

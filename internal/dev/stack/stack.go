@@ -640,8 +640,10 @@ func (s *Stack) RestartPostgres(ctx context.Context, crash bool) (time.Duration,
 }
 
 // Stop stops everything in reverse order of start: the workers and the API processes
-// together, the proxy, the simulator, the UI, the Temporal processes (all at once: a
-// graceful stop of each takes seconds), PostgreSQL.
+// together, the proxy, the simulator and the UI, the Temporal processes (the frontend and
+// the worker service, then matching, then both history processes: each group at once, as
+// a graceful stop takes seconds, and in that order so that no service is left calling
+// one already gone), PostgreSQL.
 func (s *Stack) Stop() {
 	stopAll := func(ps []*Process) {
 		var wg sync.WaitGroup
@@ -657,7 +659,13 @@ func (s *Stack) Stop() {
 		s.Proxy.Close()
 	}
 	stopAll([]*Process{s.Sim, s.UI})
-	stopAll(s.Temporal)
+	if len(s.Temporal) == len(ClusterServices) {
+		stopAll(s.Temporal[3:])
+		stopAll(s.Temporal[2:3])
+		stopAll(s.Temporal[:2])
+	} else {
+		stopAll(s.Temporal)
+	}
 	if s.tc != nil {
 		s.tc.Close()
 	}
