@@ -112,9 +112,12 @@ func (p *Proxy) Close() {
 	p.probes.Wait()
 }
 
-// probe marks t down while its /readyz fails and up again when it answers 200.
+// probe marks t down when its /readyz refuses the connection, or fails twice in a row
+// (a single slow answer on a loaded machine is not an outage), and up again when it
+// answers 200.
 func (p *Proxy) probe(ctx context.Context, t *target) {
-	hc := &http.Client{Timeout: time.Second}
+	hc := &http.Client{Timeout: 3 * time.Second}
+	failed := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -124,11 +127,16 @@ func (p *Proxy) probe(ctx context.Context, t *target) {
 		err := httpReady(ctx, hc, "http://"+t.host+"/readyz")
 		was := t.up(time.Now())
 		if err != nil {
+			failed++
+		} else {
+			failed = 0
+		}
+		if err != nil && (failed >= 2 || isConnRefused(err)) {
 			t.downUntil.Store(time.Now().Add(proxyDownFor).UnixNano())
 			if was && ctx.Err() == nil {
 				p.log.Info("API proxy: target down", "target", t.host, "err", err)
 			}
-		} else if !was {
+		} else if err == nil && !was {
 			t.downUntil.Store(0)
 			p.log.Info("API proxy: target up again", "target", t.host)
 		}
