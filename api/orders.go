@@ -23,6 +23,7 @@ import (
 
 	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/internal/licenses"
+	"github.com/cloudmarket/orders/internal/lifecycle"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/searchattr"
 )
@@ -218,13 +219,13 @@ func (s *server) createOrder(c echo.Context) error {
 		Supervised: supervised, Quantity: pl.Quantity, Amount: pl.Amount, CommissionBps: pr.CommissionBps,
 		ExpireTime: pl.ExpireTime, PlacedAt: s.now().UTC(), Fingerprint: fp,
 		Windows: s.policy.Windows(pr.Type), AcceptanceCriteria: pr.Criteria, UnitPrice: pr.UnitPrice,
-		NotifyOrders: pr.NotifyOrders,
+		NotifyOrders: pr.NotifyOrders, Rules: lifecycle.RulesCurrent,
 	}
 	if pl.Trial {
 		in.OrderType = order.OrderTypeTrial
 	}
 	initial := order.InitialView(in)
-	opts := s.startOptions(in, initial, initial.Status, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
+	opts := s.startOptions(in, initial.Status, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
 	tctx, tcancel := context.WithTimeout(ctx, temporalTimeout)
 	defer tcancel()
 	_, err = s.tc.ExecuteWorkflow(tctx, opts, order.WorkflowType, in)
@@ -272,18 +273,34 @@ func (s *server) duplicateStart(c echo.Context, in order.StartInput, initial ord
 		return idempotencyConflict(in.OrderID)
 	}
 	if desc.Placed != nil {
-		initial = *desc.Placed // the order as the first request placed it
+		initial = *desc.Placed // orders started before 2026-12-07 keep their placed view in the memo
 	}
-	row, err := activities.ReadOrderRow(ctx, s.db, in.OrderID)
-	switch {
-	case err == nil:
-		return c.JSONBlob(http.StatusOK, row.View)
-	case errors.Is(err, activities.ErrNoOrderRow):
-		return c.JSON(http.StatusOK, initial)
-	default:
-		return dbFailure("read order "+in.OrderID, err)
+	// The first request writes the row as soon as its start returns: wait for it briefly,
+	// so that both answers show the same order (its placedAt, not this request's).
+	for wait := 0; ; wait++ {
+		row, err := activities.ReadOrderRow(ctx, s.db, in.OrderID)
+		switch {
+		case err == nil:
+			return c.JSONBlob(http.StatusOK, row.View)
+		case !errors.Is(err, activities.ErrNoOrderRow):
+			return dbFailure("read order "+in.OrderID, err)
+		case wait == duplicateRowWaits:
+			return c.JSON(http.StatusOK, initial)
+		}
+		select {
+		case <-ctx.Done():
+			return c.JSON(http.StatusOK, initial)
+		case <-time.After(duplicateRowPause):
+		}
 	}
 }
+
+// duplicateRowWaits and duplicateRowPause bound how long a duplicate start waits for the
+// first start's read-model row (about a second) before it answers with its own placing.
+const (
+	duplicateRowWaits = 20
+	duplicateRowPause = 50 * time.Millisecond
+)
 
 func idempotencyConflict(orderID string) *Problem {
 	p := conflict(CodeIdempotencyConflict, fmt.Sprintf("order %q exists with a different request body", orderID))
@@ -583,17 +600,19 @@ func (s *server) listOrders(c echo.Context) error {
 }
 
 // startOptions are the options an order workflow starts with: under its order's ID, with
-// the placing's fingerprint and view in its memo and its search attributes set (status as
-// given: a restart resumes another). A duplicate start is an error: without it the SDK
+// the placing's fingerprint in its memo and its search attributes set (status as given: a
+// restart resumes another). The memo is stored three times by the Temporal server (start
+// event, mutable state, visibility row), so it keeps only what the API cannot read from
+// the read model: the view as placed is the row's, not the memo's. A duplicate start is an error: without it the SDK
 // answers it with the existing run, and a conflicting body would be told 201.
-func (s *server) startOptions(in order.StartInput, placed order.View, status order.Status,
+func (s *server) startOptions(in order.StartInput, status order.Status,
 	reuse enumspb.WorkflowIdReusePolicy) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
 		ID:                       order.WorkflowID(in.OrderID),
 		TaskQueue:                s.cfg.TaskQueue,
 		WorkflowIDReusePolicy:    reuse,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		Memo:                     map[string]any{memoFingerprint: in.Fingerprint, memoPlaced: placed},
+		Memo:                     map[string]any{memoFingerprint: in.Fingerprint},
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			searchattr.OrderStatus.ValueSet(string(status)),
 			searchattr.SellerID.ValueSet(in.SellerID),
