@@ -6,6 +6,13 @@
 // asynchronously, slowly, wrongly, or to lose its answers: for the next N calls, or for a
 // share of calls chosen at random ("chaos", for fault soaks).
 //
+// State is in memory unless Options.DatabaseURL is given to Open: then sellers (key,
+// behaviour), instances (every field, as JSONB) and the nonces within the signature window
+// are written through to PostgreSQL (schema sellersim) before each answer, and loaded at
+// start, so a killed simulator restarted on the same database still serves the
+// marketplace's existing orders and still refuses replayed nonces (store.go). Stats, the
+// call log and orderNotify notifications stay in memory and start empty.
+//
 // The protocol endpoint of seller S is POST /sellers/S/produce (ProducePath): a product
 // sold by S is registered in the catalogue with that URL as its production endpoint.
 //
@@ -89,12 +96,6 @@ const DefaultAsyncDelay = 2 * time.Second
 // Options configures New and Open. Only Sellers and DatabaseURL matter in production use;
 // the rest exists for tests.
 type Options struct {
-	// DatabaseURL is a PostgreSQL database where the simulator keeps its sellers,
-	// instances and recent nonces (schema sellersim, created at start), so that it can be
-	// killed and restarted without the marketplace's orders losing their instances or
-	// replayed nonces being accepted; see store.go for what is kept. "" = all in memory,
-	// forgotten when the process ends. Needs Open.
-	DatabaseURL string
 	Logger            *slog.Logger      // nil = discard
 	Sellers           map[string]string // sellerId -> accessKey, known from the start
 	Now               func() time.Time  // nil = time.Now; the clock for signatures and readiness
@@ -102,6 +103,12 @@ type Options struct {
 	// CallbackURL is the marketplace's base URL, where licence sellers send their licences
 	// (POST /v1/seller-api/licenses/{orderId}); "" = no callbacks.
 	CallbackURL string
+	// DatabaseURL is a PostgreSQL database where the simulator keeps its sellers,
+	// instances and recent nonces (schema sellersim, created at start), so that it can be
+	// killed and restarted without the marketplace's orders losing their instances or
+	// replayed nonces being accepted; see store.go for what is kept. "" = all in memory,
+	// forgotten when the process ends. Needs Open.
+	DatabaseURL string
 }
 
 // Simulator is the http.Handler serving the protocol and admin endpoints. All state is
