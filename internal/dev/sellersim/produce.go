@@ -1,6 +1,7 @@
 package sellersim
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -138,6 +139,12 @@ func (s *Simulator) process(sel *seller, r *http.Request, body []byte, readErr e
 			sel.badSignatures++
 		}
 		out.resp, out.reason = answer(code, "authentication failed"), reason
+		return out
+	}
+	if s.store != nil && bytes.Contains(body, []byte(`\u0000`)) {
+		// JSONB cannot hold a NUL, so an instance made of this request could never be kept,
+		// and every later write of the seller would fail with it.
+		out.resp, out.reason = answer(sellerapi.CodeInvalidParameter, "NUL characters are not accepted"), "nul"
 		return out
 	}
 	if f := &sel.beh.FailNext; f.Count > 0 {

@@ -216,6 +216,18 @@ func TestStoreFailureAnswersRetryable(t *testing.T) {
 	}
 }
 
+// TestStoreRefusesNUL: an ID JSONB cannot hold is refused (000002) instead of becoming an
+// instance that could never be written, which would block every later write of the seller.
+func TestStoreRefusesNUL(t *testing.T) {
+	e := openEnv(t, testDatabase(t), testkit.NewClock(time.Now()))
+	if code := e.codeOf(t, newInst("ORD\x00-1", "L1")); code != sellerapi.CodeInvalidParameter {
+		t.Errorf("newInstance with a NUL: %s, want 000002", code)
+	}
+	if code := e.codeOf(t, newInst("ORD-2", "L1")); code != sellerapi.CodeSuccess {
+		t.Errorf("next newInstance: %s", code)
+	}
+}
+
 // TestStoreReset: POST /admin/reset empties the database too, so a restart after it does
 // not bring the old instances back.
 func TestStoreReset(t *testing.T) {
