@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/internal/licenses"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/searchattr"
@@ -136,16 +137,14 @@ func (s *server) createOrder(c echo.Context) error {
 	// A known orderId: answer from the read model, without touching Temporal.
 	dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
-	var known string
-	var view []byte
-	err := s.db.QueryRow(dbCtx, `SELECT request_fingerprint, view FROM orders WHERE order_id = $1`, pl.OrderID).Scan(&known, &view)
+	row, err := activities.ReadOrderRow(dbCtx, s.db, pl.OrderID)
 	switch {
 	case err == nil:
-		if known != fp {
+		if row.Fingerprint != fp {
 			return idempotencyConflict(pl.OrderID)
 		}
-		return c.JSONBlob(http.StatusOK, view)
-	case !errors.Is(err, pgx.ErrNoRows):
+		return c.JSONBlob(http.StatusOK, row.View)
+	case !errors.Is(err, activities.ErrNoOrderRow):
 		return dbFailure("look up order "+pl.OrderID, err)
 	}
 
@@ -250,31 +249,11 @@ func (s *server) createOrder(c echo.Context) error {
 // recordPlacement writes the order's read-model row as placed (transition 0), so that reads
 // of a just-placed order, and repeats of its POST, are answered by PostgreSQL rather than by
 // the Temporal server, which polling clients would otherwise load exactly when it is busiest.
-// The workflow owns the row from its first transition on (its upsert only overwrites older
-// transitions), and writes it anyway if this insert is lost: a failure here is only logged.
-// The row also keeps the start input (start_input), which only the API has.
+// The workflow writes the row anyway if this insert is lost: a failure here is only logged.
 func (s *server) recordPlacement(ctx context.Context, in order.StartInput, v order.View) {
-	view, err := json.Marshal(v)
-	var input []byte
-	if err == nil {
-		input, err = json.Marshal(in)
-	}
-	if err == nil {
-		dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
-		defer cancel()
-		// The start input is kept even when the workflow's first transition wrote the row
-		// first: a restart of a lost workflow starts from it (restart.go).
-		_, err = s.db.Exec(dbCtx, `
-			INSERT INTO orders (order_id, order_line_id, customer_id, product_id, seller_id,
-			    product_type, billing_mode, status, phase, request_fingerprint, workflow_id, seq,
-			    view, placed_at, updated_at, start_input)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,0,$12,$13,$13,$14)
-			ON CONFLICT (order_id) DO UPDATE SET start_input = excluded.start_input
-			WHERE orders.start_input IS NULL`,
-			in.OrderID, in.OrderLineID, in.CustomerID, in.ProductID, in.SellerID, in.ProductType,
-			in.BillingMode, v.Status, v.Phase, in.Fingerprint, order.WorkflowID(in.OrderID), view, in.PlacedAt, input)
-	}
-	if err != nil {
+	dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	if err := activities.RecordPlacement(dbCtx, s.db, in, v); err != nil {
 		s.log.Warn("read model row of a placed order not written; the workflow will write it",
 			"order_id", in.OrderID, "error", err)
 	}
@@ -295,12 +274,11 @@ func (s *server) duplicateStart(c echo.Context, in order.StartInput, initial ord
 	if desc.Placed != nil {
 		initial = *desc.Placed // the order as the first request placed it
 	}
-	var view []byte
-	err = s.db.QueryRow(ctx, `SELECT view FROM orders WHERE order_id = $1`, in.OrderID).Scan(&view)
+	row, err := activities.ReadOrderRow(ctx, s.db, in.OrderID)
 	switch {
 	case err == nil:
-		return c.JSONBlob(http.StatusOK, view)
-	case errors.Is(err, pgx.ErrNoRows):
+		return c.JSONBlob(http.StatusOK, row.View)
+	case errors.Is(err, activities.ErrNoOrderRow):
 		return c.JSON(http.StatusOK, initial)
 	default:
 		return dbFailure("read order "+in.OrderID, err)
