@@ -77,6 +77,9 @@ func startStack(ctx context.Context, opts Options, log *slog.Logger) (_ *stack, 
 		return nil, err
 	}
 	s.dbURL = s.pg.URL("orders")
+	if err := s.pg.CreateDatabase(ctx, "sellersim"); err != nil { // the simulator's state, kept across its restarts
+		return nil, err
+	}
 
 	addrs := make([]string, 5+opts.Workers)
 	for i := range addrs {
@@ -104,7 +107,7 @@ func startStack(ctx context.Context, opts Options, log *slog.Logger) (_ *stack, 
 
 	s.sim = &process{name: "sellersim", path: filepath.Join(opts.BinDir, "sellersim"),
 		logPath: filepath.Join(logs, "sellersim.log"), log: log, env: append(base[:len(base):len(base)],
-			"SELLERSIM_ADDR="+addrs[3], "SELLERSIM_CALLBACK_URL="+s.apiBase, "LOG_LEVEL=warn")}
+			"SELLERSIM_ADDR="+addrs[3], "SELLERSIM_CALLBACK_URL="+s.apiBase, "SELLERSIM_DATABASE_URL="+s.pg.URL("sellersim"), "LOG_LEVEL=warn")}
 	if err := s.startAndWait(ctx, s.sim, s.simBase+"/healthz"); err != nil {
 		return nil, err
 	}
