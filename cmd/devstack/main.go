@@ -4,14 +4,15 @@
 // `devstack` (or `devstack -topology embedded`, `make run`) starts PostgreSQL
 // (pgcluster, data in PG_DATA_DIR) unless DATABASE_URL points at a server already, the
 // embedded one-process Temporal server with its web UI (data in TEMPORAL_DB_FILE), the
-// seller simulator and the `orders` binary with both roles.
+// seller simulator (its state in database sellersim, SELLERSIM_DATABASE_URL) and the
+// `orders` binary with both roles.
 //
 // `devstack -topology cluster` (`make cluster`) starts the production shape of deploy/:
 // one PostgreSQL server (data in .data/cluster/) with the orders database and Temporal's
 // persistence and visibility databases; Temporal as separate processes (frontend, two
 // history processes sharing 16 shards, matching, worker) and its UI as another; two API
 // processes behind one port (API_ADDR; a reverse proxy in this process); two worker
-// processes; the simulator.
+// processes; the simulator (database sellersim).
 //
 // Either way the children are the binaries next to devstack's own executable (devstack
 // itself for the Temporal processes), their output prefixed by their name. Once the API is

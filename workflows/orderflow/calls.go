@@ -131,7 +131,8 @@ func (o *orderImpl) finished(ctx workflow.Context, rc *running, f workflow.Futur
 	if late := o.st.Phase.Final() && o.st.Phase != order.PhaseCancelled; late && (rc.kind == lifecycle.CallNewInstance || rc.kind == lifecycle.CallQuery) {
 		// Before this change a late result released the instance even of a completed
 		// order; histories recorded then replay that way.
-		ev.KeepLateInstance = workflow.GetVersion(ctx, ChangeLateResultKept, workflow.DefaultVersion, 1) >= 1
+		// Orders whose input carries their rules were placed long after the change.
+		ev.KeepLateInstance = o.st.In.Rules > 0 || workflow.GetVersion(ctx, ChangeLateResultKept, workflow.DefaultVersion, 1) >= 1
 	}
 	return o.process(ctx, ev, nil)
 }

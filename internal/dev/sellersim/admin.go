@@ -54,7 +54,7 @@ func (s *Simulator) handlePutSeller(w http.ResponseWriter, r *http.Request) {
 			adminError(w, http.StatusBadRequest, "accessKey is required for a new seller")
 			return
 		}
-		sel = newSeller(*req.AccessKey, s.asyncDelay)
+		sel = s.newSeller(*req.AccessKey)
 		s.sellers[id] = sel
 		status = http.StatusCreated
 	}
@@ -63,6 +63,9 @@ func (s *Simulator) handlePutSeller(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.SignResponses != nil {
 		sel.signResponses = *req.SignResponses
+	}
+	if !s.saveAdmin(w, id, sel) {
+		return
 	}
 	s.log.Info("seller configured", "seller", id, "created", status == http.StatusCreated, "sign_responses", sel.signResponses)
 	writeJSON(w, status, sellerView{SellerID: id, ProducePath: ProducePath(id), SignResponses: sel.signResponses, Behaviour: sel.beh})
@@ -177,6 +180,9 @@ func (s *Simulator) handlePutBehaviour(w http.ResponseWriter, r *http.Request) {
 	if p.NonConformance != nil {
 		b.NonConformance = slices.Clone(*p.NonConformance)
 	}
+	if !s.saveAdmin(w, id, sel) {
+		return
+	}
 	s.log.Info("seller behaviour changed", "seller", id, "mode", b.Mode, "async_delay_ms", b.AsyncDelayMs,
 		"latency_ms", b.LatencyMs, "fail_next", b.FailNext.Count, "lose_next", b.LoseNext,
 		"chaos_fail_pct", b.Chaos.FailPercent, "chaos_lose_pct", b.Chaos.LosePercent,
@@ -283,12 +289,38 @@ func (s *Simulator) handleAllStats(w http.ResponseWriter, _ *http.Request) {
 // handleReset goes back to the state New built: the initial sellers with default
 // behaviour, no instances, no stats, no remembered nonces. Sellers added through the
 // admin API are dropped.
-func (s *Simulator) handleReset(w http.ResponseWriter, _ *http.Request) {
+// With a store, the database is emptied too; if that fails nothing is reset and the answer
+// is 503.
+func (s *Simulator) handleReset(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	if s.store != nil {
+		if err := s.store.reset(r.Context()); err != nil {
+			s.mu.Unlock()
+			s.log.Error("simulator reset failed", "err", err)
+			adminError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+	}
 	s.resetLocked()
 	s.mu.Unlock()
 	s.log.Info("simulator reset")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// saveAdmin commits an admin change of seller id when there is a store, and answers 503
+// if it could not be kept (the change is then written with the seller's next request, but
+// the caller is told it is not kept yet). The caller holds s.mu. It reports whether to go
+// on.
+func (s *Simulator) saveAdmin(w http.ResponseWriter, id string, sel *seller) bool {
+	if s.store == nil {
+		return true
+	}
+	if err := s.store.save(id, sel, s.now()); err != nil {
+		s.log.Error("seller change not kept", "seller", id, "err", err)
+		adminError(w, http.StatusServiceUnavailable, "seller change not kept: "+err.Error())
+		return false
+	}
+	return true
 }
 
 // decodeAdmin decodes one JSON object, refusing unknown fields so that a misspelt option

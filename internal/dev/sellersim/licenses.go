@@ -69,6 +69,11 @@ func (s *Simulator) deliverLater(sel *seller, inst *instance, delay time.Duratio
 		}
 		s.mu.Lock()
 		inst.LicenseStatus, inst.LicenseDelivered, inst.LicenseChecked = status, status == http.StatusOK, checked
+		if s.store != nil && s.sellers[sellerID] == sel { // not after a reset
+			if err := s.store.save(sellerID, sel, s.now(), inst); err != nil {
+				s.log.Error("licence callback outcome not kept yet", "seller", sellerID, "order", orderID, "err", err)
+			}
+		}
 		s.mu.Unlock()
 		s.log.Info("licence callback", "seller", sellerID, "order", orderID, "status", status, "checked", checked)
 	}()

@@ -13,6 +13,10 @@ const maxNonces = 1 << 16
 type nonceStore struct {
 	seen      map[string]time.Time // nonce -> time after which it can be forgotten
 	lastSweep time.Time
+	// track makes use note fresh nonces in pending too, for the store to write before the
+	// request is answered (store.go); off without a database.
+	track   bool
+	pending map[string]time.Time
 }
 
 // nonceResult is the verdict on a nonce.
@@ -32,6 +36,11 @@ func (n *nonceStore) use(nonce string, forgetAt, now time.Time) nonceResult {
 				delete(n.seen, k)
 			}
 		}
+		for k, until := range n.pending {
+			if now.After(until) {
+				delete(n.pending, k)
+			}
+		}
 		n.lastSweep = now
 	}
 	if until, ok := n.seen[nonce]; ok && !now.After(until) {
@@ -41,5 +50,11 @@ func (n *nonceStore) use(nonce string, forgetAt, now time.Time) nonceResult {
 		return nonceStoreFull
 	}
 	n.seen[nonce] = forgetAt
+	if n.track {
+		if n.pending == nil {
+			n.pending = map[string]time.Time{}
+		}
+		n.pending[nonce] = forgetAt
+	}
 	return nonceFresh
 }

@@ -1,6 +1,7 @@
 package sellersim
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -91,19 +92,36 @@ func (s *Simulator) handleProduce(w http.ResponseWriter, r *http.Request) {
 // over chance), chaos fail, chaos refuse (newInstance only), the activity itself, chaos
 // gone (releaseInstance only), then loseNext or else chaos lose. The caller holds s.mu,
 // which also serialises the random draws.
-func (s *Simulator) process(sel *seller, r *http.Request, body []byte, readErr error) outcome {
+//
+// With a store, whatever the request changed (the nonce, the behaviour's counts, the
+// instances it names) is committed before the answer; if that fails the answer is 000005,
+// retryable, whatever the work did, and the change is written with the seller's next
+// request (store.go).
+func (s *Simulator) process(sel *seller, r *http.Request, body []byte, readErr error) (out outcome) {
 	var env struct {
-		Activity   sellerapi.Activity `json:"activity"`
-		InstanceID string             `json:"instanceId"`
-		OrderID    string             `json:"orderId"`
-		Status     string             `json:"status"`
-		Scene      string             `json:"scene"`
+		Activity    sellerapi.Activity `json:"activity"`
+		InstanceID  string             `json:"instanceId"`
+		OrderID     string             `json:"orderId"`
+		OrderLineID string             `json:"orderLineId"`
+		Status      string             `json:"status"`
+		Scene       string             `json:"scene"`
 	}
-	_ = json.Unmarshal(body, &env) // best effort, for stats and logs only
-	out := outcome{activity: env.Activity, status: http.StatusOK}
+	_ = json.Unmarshal(body, &env) // best effort, for stats, logs and the store only
+	out = outcome{activity: env.Activity, status: http.StatusOK}
 	now := s.now()
 	statKey := ""
 	defer func() {
+		if s.store != nil {
+			id := r.PathValue("sellerId")
+			err := s.store.save(id, sel, now, sel.instances[env.InstanceID], sel.instances[out.resp.InstanceID],
+				sel.byOrder[orderKey{env.OrderID, env.OrderLineID}])
+			if err != nil {
+				s.log.Error("seller state not kept: answering 000005", "seller", id, "activity", string(env.Activity), "err", err)
+				out = outcome{activity: env.Activity, status: http.StatusOK, reason: "store",
+					resp: answer(sellerapi.CodeInternalError, "seller state could not be kept; retry")}
+				statKey = "store:" + sellerapi.CodeInternalError
+			}
+		}
 		if statKey == "" {
 			statKey = out.resp.ResultCode
 		}
@@ -121,6 +139,12 @@ func (s *Simulator) process(sel *seller, r *http.Request, body []byte, readErr e
 			sel.badSignatures++
 		}
 		out.resp, out.reason = answer(code, "authentication failed"), reason
+		return out
+	}
+	if s.store != nil && bytes.Contains(body, []byte(`\u0000`)) {
+		// JSONB cannot hold a NUL, so an instance made of this request could never be kept,
+		// and every later write of the seller would fail with it.
+		out.resp, out.reason = answer(sellerapi.CodeInvalidParameter, "NUL characters are not accepted"), "nul"
 		return out
 	}
 	if f := &sel.beh.FailNext; f.Count > 0 {

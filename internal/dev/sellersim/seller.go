@@ -80,6 +80,8 @@ type instance struct {
 	readyAt  time.Time
 	password string
 	seq      int
+	// saved is the JSON last committed to the store (store.go), nil if none or no store.
+	saved []byte
 }
 
 // released instances no longer exist for query, refresh and status changes.
@@ -110,6 +112,8 @@ type seller struct {
 	calls []callRecord
 	// changes holds the orderNotify notifications received (changes.go).
 	changes sellerChanges
+	// db is what the store already holds of this seller (store.go); unused without one.
+	db persisted
 }
 
 // maxCallLog bounds a seller's call log.

@@ -6,6 +6,13 @@
 // asynchronously, slowly, wrongly, or to lose its answers: for the next N calls, or for a
 // share of calls chosen at random ("chaos", for fault soaks).
 //
+// State is in memory unless Options.DatabaseURL is given to Open: then sellers (key,
+// behaviour), instances (every field, as JSONB) and the nonces within the signature window
+// are written through to PostgreSQL (schema sellersim) before each answer, and loaded at
+// start, so a killed simulator restarted on the same database still serves the
+// marketplace's existing orders and still refuses replayed nonces (store.go). Stats, the
+// call log and orderNotify notifications stay in memory and start empty.
+//
 // The protocol endpoint of seller S is POST /sellers/S/produce (ProducePath): a product
 // sold by S is registered in the catalogue with that URL as its production endpoint.
 //
@@ -69,6 +76,7 @@
 package sellersim
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -85,8 +93,8 @@ const SignatureWindow = 60 * time.Second
 // 000004 and a poll in a demo, short enough not to bore anyone.
 const DefaultAsyncDelay = 2 * time.Second
 
-// Options configures New. Only Sellers matters in production use; the rest exists for
-// tests.
+// Options configures New and Open. Only Sellers and DatabaseURL matter in production use;
+// the rest exists for tests.
 type Options struct {
 	Logger            *slog.Logger      // nil = discard
 	Sellers           map[string]string // sellerId -> accessKey, known from the start
@@ -95,10 +103,18 @@ type Options struct {
 	// CallbackURL is the marketplace's base URL, where licence sellers send their licences
 	// (POST /v1/seller-api/licenses/{orderId}); "" = no callbacks.
 	CallbackURL string
+	// DatabaseURL is a PostgreSQL database where the simulator keeps its sellers,
+	// instances and recent nonces (schema sellersim, created at start), so that it can be
+	// killed and restarted without the marketplace's orders losing their instances or
+	// replayed nonces being accepted; see store.go for what is kept. "" = all in memory,
+	// forgotten when the process ends. Needs Open.
+	DatabaseURL string
 }
 
 // Simulator is the http.Handler serving the protocol and admin endpoints. All state is
 // in memory behind one mutex: the simulator is a test double, clarity beats throughput.
+// With a database (Options.DatabaseURL) the state is also written through to PostgreSQL
+// under that mutex, before a request is answered.
 type Simulator struct {
 	log         *slog.Logger
 	now         func() time.Time
@@ -110,11 +126,25 @@ type Simulator struct {
 
 	mu      sync.Mutex
 	sellers map[string]*seller
+	store   *store // nil: in memory only
 }
 
-// New builds a Simulator knowing opts.Sellers, each answering synchronously and signing
-// its answers.
+// New builds an in-memory Simulator knowing opts.Sellers, each answering synchronously
+// and signing its answers. It panics if opts.DatabaseURL is set, since connecting can
+// fail: use Open for that.
 func New(opts Options) *Simulator {
+	if opts.DatabaseURL != "" {
+		panic("sellersim: New cannot connect to a database; use Open")
+	}
+	s, _ := Open(context.Background(), opts) // without a database, Open cannot fail
+	return s
+}
+
+// Open builds a Simulator like New and, when opts.DatabaseURL is set, connects to it,
+// creates the simulator's tables unless they exist and loads the state a previous process
+// left there, so that a restarted simulator goes on where the last one stopped. Call Close
+// when done with it.
+func Open(ctx context.Context, opts Options) (*Simulator, error) {
 	s := &Simulator{
 		log:         opts.Logger,
 		now:         opts.Now,
@@ -136,7 +166,22 @@ func New(opts Options) *Simulator {
 	for id, key := range opts.Sellers {
 		s.initial[id] = key
 	}
+	if opts.DatabaseURL != "" {
+		st, err := openStore(ctx, opts.DatabaseURL, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.store = st
+	}
 	s.resetLocked()
+	if s.store != nil {
+		if err := s.store.load(ctx, s.sellers, s.asyncDelay, s.now()); err != nil {
+			s.store.pool.Close()
+			return nil, err
+		}
+		s.logLoaded()
+		s.resumeCallbacks()
+	}
 
 	s.mux.HandleFunc("POST /sellers/{sellerId}/produce", s.handleProduce)
 	s.mux.HandleFunc("PUT /admin/sellers/{sellerId}", s.handlePutSeller)
@@ -150,7 +195,44 @@ func New(opts Options) *Simulator {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	return s
+	return s, nil
+}
+
+// Close releases the database connections of a simulator made with a DatabaseURL; the
+// simulator must not be used afterwards. Without a database it does nothing.
+func (s *Simulator) Close() {
+	if s.store != nil {
+		s.store.pool.Close()
+	}
+}
+
+// logLoaded says what a start found in the database, so a restart can be seen to have
+// kept the state.
+func (s *Simulator) logLoaded() {
+	instances, nonces := 0, 0
+	for _, sel := range s.sellers {
+		instances += len(sel.instances)
+		nonces += len(sel.nonces.seen)
+	}
+	s.log.Info("seller simulator state loaded from PostgreSQL", "sellers", len(s.sellers),
+		"instances", instances, "nonces", nonces)
+}
+
+// resumeCallbacks sends again the licence callbacks a previous process had not finished
+// (no answer recorded), since their goroutines died with it.
+func (s *Simulator) resumeCallbacks() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sel := range s.sellers {
+		if sel.beh.License != licenseCallback {
+			continue
+		}
+		for _, inst := range sel.instances {
+			if inst.License != "" && inst.LicenseStatus == 0 && !inst.gone() {
+				s.deliverLater(sel, inst, 0)
+			}
+		}
+	}
 }
 
 // SetCallbackURL sets the marketplace's base URL for licence callbacks (when it is known
@@ -176,6 +258,14 @@ func ProducePath(sellerID string) string {
 func (s *Simulator) resetLocked() {
 	s.sellers = make(map[string]*seller, len(s.initial))
 	for id, key := range s.initial {
-		s.sellers[id] = newSeller(key, s.asyncDelay)
+		s.sellers[id] = s.newSeller(key)
 	}
+}
+
+// newSeller is a seller with the defaults, its nonces noted for the store when there is
+// one.
+func (s *Simulator) newSeller(accessKey string) *seller {
+	sel := newSeller(accessKey, s.asyncDelay)
+	sel.nonces.track = s.store != nil
+	return sel
 }

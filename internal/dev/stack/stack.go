@@ -33,6 +33,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -75,8 +76,9 @@ func ParseTopology(s string) (Topology, error) {
 const (
 	TemporalDatabase   = "temporal"
 	VisibilityDatabase = "temporal_visibility"
-	// SellerSimDatabase is passed to the simulator as DATABASE_URL, for its state once it
-	// keeps it in PostgreSQL (a simulator that keeps it in memory ignores it).
+	// SellerSimDatabase is the simulator's database (SELLERSIM_DATABASE_URL), where it
+	// keeps sellers, instances and nonces, so that a restart (or the soak's kill) keeps
+	// them.
 	SellerSimDatabase = "sellersim"
 	// HistoryShards of the cluster topology: enough for two history processes to share
 	// them unevenly without one shard being a hot spot; fixed for the life of the data.
@@ -219,9 +221,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.SimBase = "http://" + dialable(simAddr)
 
 	// PostgreSQL and the databases.
-	dbs := []string{"orders"}
+	dbs := []string{"orders", SellerSimDatabase}
 	if opts.Topology == Cluster {
-		dbs = append(dbs, TemporalDatabase, VisibilityDatabase, SellerSimDatabase)
+		dbs = append(dbs, TemporalDatabase, VisibilityDatabase)
 	}
 	if opts.DatabaseURL != "" {
 		s.DBURL = opts.DatabaseURL
@@ -254,8 +256,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	// The simulator first, so that the workers' first calls find it.
 	simEnv := append(clone(opts.Env), "SELLERSIM_ADDR="+simAddr, "SELLERSIM_CALLBACK_URL="+s.APIBase)
-	if s.pg != nil && opts.Topology == Cluster {
-		simEnv = append(simEnv, "DATABASE_URL="+s.pg.URL(SellerSimDatabase))
+	if !hasVar(opts.Env, "SELLERSIM_DATABASE_URL") {
+		// The simulator's own database on our cluster; on a server of DATABASE_URL it
+		// shares the application's database, keeping to its own schema.
+		simDB := s.DBURL
+		if s.pg != nil {
+			simDB = s.pg.URL(SellerSimDatabase)
+		}
+		simEnv = append(simEnv, "SELLERSIM_DATABASE_URL="+simDB)
 	}
 	s.Sim = s.newProcess("sellersim", "sellersim", nil, append(simEnv, opts.SimEnv...),
 		func(ctx context.Context) error { return httpReady(ctx, nil, s.SimBase+"/healthz") }, 0)
@@ -733,3 +741,13 @@ func dialable(listen string) string {
 }
 
 func clone(s []string) []string { return append([]string(nil), s...) }
+
+// hasVar reports whether env sets name to something.
+func hasVar(env []string, name string) bool {
+	for _, kv := range env {
+		if k, v, _ := strings.Cut(kv, "="); k == name && v != "" {
+			return true
+		}
+	}
+	return false
+}
