@@ -98,15 +98,18 @@ func (s *ClusterSpec) FrontendAddr() string {
 	return ""
 }
 
-func (s *ClusterSpec) sqlConfig(db string) *config.SQL {
+// sqlConfig is the connection settings of database db, with a pool of conns: every
+// process of the cluster has two pools (persistence and visibility) on one server, whose
+// max_connections the launcher raises to fit them all (internal/dev/stack).
+func (s *ClusterSpec) sqlConfig(db string, conns int) *config.SQL {
 	return &config.SQL{
 		PluginName:      PGPlugin,
 		DatabaseName:    db,
 		ConnectAddr:     net.JoinHostPort(s.PGHost, strconv.Itoa(s.PGPort)),
 		ConnectProtocol: "tcp",
 		User:            s.PGUser,
-		MaxConns:        20,
-		MaxIdleConns:    20,
+		MaxConns:        conns,
+		MaxIdleConns:    conns,
 		MaxConnLifetime: time.Hour,
 	}
 }
@@ -122,7 +125,7 @@ func SetupClusterSchema(spec *ClusterSpec, log *slog.Logger) error {
 		{spec.VisibilityDatabase, VisibilitySchema, VisibilitySchemaVersion},
 	} {
 		began := time.Now()
-		conn, err := toolsql.NewConnection(spec.sqlConfig(s.db), slogger)
+		conn, err := toolsql.NewConnection(spec.sqlConfig(s.db, 2), slogger)
 		if err != nil {
 			return fmt.Errorf("devserver: connect to %s for its schema: %w", s.db, err)
 		}
@@ -224,8 +227,8 @@ func clusterConfig(spec *ClusterSpec, self *ServiceSpec) *config.Config {
 		VisibilityStore:  visStore,
 		NumHistoryShards: spec.HistoryShards,
 		DataStores: map[string]config.DataStore{
-			store:    {SQL: spec.sqlConfig(spec.Database)},
-			visStore: {SQL: spec.sqlConfig(spec.VisibilityDatabase)},
+			store:    {SQL: spec.sqlConfig(spec.Database, 15)},
+			visStore: {SQL: spec.sqlConfig(spec.VisibilityDatabase, 10)},
 		},
 	}
 	cfg.ClusterMetadata = &cluster.Config{

@@ -68,6 +68,10 @@ type Options struct {
 	// nothing committed, while fsync stays off (only a crash of the machine would). The
 	// fault soak, which crashes the server, needs it.
 	CrashSafe bool
+	// MaxConnections is the server's max_connections; 0 = PostgreSQL's default (100),
+	// too few for a Temporal cluster of separate processes, each with its own pools, next
+	// to the application's.
+	MaxConnections int
 }
 
 // Cluster is a running PostgreSQL cluster started by Start. Its methods are safe for
@@ -81,6 +85,7 @@ type Cluster struct {
 	tempDir string              // removed by Stop when non-empty
 
 	crashSafe bool
+	maxConns  int
 
 	mu      sync.Mutex
 	stopped bool
@@ -140,7 +145,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := c.prepareDataDir(); err != nil {
 		return fail(err)
 	}
-	c.crashSafe = opts.CrashSafe
+	c.crashSafe, c.maxConns = opts.CrashSafe, opts.MaxConnections
 	if err := c.initIfNeeded(ctx, opts.Durable); err != nil {
 		return fail(err)
 	}
@@ -380,6 +385,9 @@ func (c *Cluster) start(ctx context.Context, port int, durable bool) error {
 	} else {
 		settings = append(settings, "-c", "unix_socket_directories=")
 		c.log.Warn("data folder path too long for a unix socket; TCP only", "dataDir", c.dataDir)
+	}
+	if c.maxConns > 0 {
+		settings = append(settings, "-c", "max_connections="+strconv.Itoa(c.maxConns))
 	}
 	if !durable {
 		settings = append(settings, "-c", "fsync=off", "-c", "full_page_writes=off")

@@ -229,7 +229,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		s.DBURL = opts.DatabaseURL
 		s.log.Info("using the PostgreSQL server of DATABASE_URL")
 	} else {
-		pgOpts := opts.PG
+		if opts.Topology == Cluster && s.opts.PG.MaxConnections == 0 {
+			// Five Temporal processes with a persistence and a visibility pool each
+			// (devserver.ClusterSpec: 15 + 10), four orders processes (10 or 20 each), the
+			// simulator, the soak's checks: well over PostgreSQL's default 100.
+			s.opts.PG.MaxConnections = 400
+		}
+		pgOpts := s.opts.PG
 		pgOpts.Logger = s.log
 		if s.pg, err = pgcluster.Start(ctx, pgOpts); err != nil {
 			return nil, fmt.Errorf("start PostgreSQL: %w", err)
