@@ -88,15 +88,21 @@ func temporalFailure(what, orderID string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// temporalUnavailable reports an error of Temporal that a retry may not see: the server
+// is down, busy or slow. NamespaceNotFound counts too: the API serves one namespace that
+// exists (the workers and the dev stack register it), so the server saying otherwise means
+// it could not read its namespace registry; the cluster soak sees it while Temporal's
+// PostgreSQL restarts after a crash.
 func temporalUnavailable(err error) bool {
 	var (
+		nsGone   *serviceerror.NamespaceNotFound
 		unav     *serviceerror.Unavailable
 		deadline *serviceerror.DeadlineExceeded
 		busy     *serviceerror.ResourceExhausted
 		notReady *serviceerror.WorkflowNotReady
 		canceled *serviceerror.Canceled
 	)
-	return errors.As(err, &unav) || errors.As(err, &deadline) || errors.As(err, &busy) ||
+	return errors.As(err, &unav) || errors.As(err, &nsGone) || errors.As(err, &deadline) || errors.As(err, &busy) ||
 		errors.As(err, &notReady) || errors.As(err, &canceled) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
