@@ -88,6 +88,9 @@ func Check(s *State, ev Event) error {
 		if s.Phase != order.PhaseAwaitingAcceptance {
 			return invalid("cannot reject an order that is %s", s.Status())
 		}
+		if s.licenseCode() {
+			return invalid("a licence code is not redelivered: appeal instead (POST /v1/orders/%s/appeals)", s.In.OrderID)
+		}
 		if s.Rejections >= s.In.Windows.RejectionLimit {
 			return refuse(order.ErrRejectionLimit, "%d rejections is the limit: appeal instead (POST /v1/orders/%s/appeals)",
 				s.In.Windows.RejectionLimit, s.In.OrderID)
@@ -282,7 +285,7 @@ func (s *State) cleanUp(o *Outcome) {
 		return // under way already (or failed, waiting for ops' retry)
 	}
 	switch {
-	case s.InstanceID != "":
+	case s.atSeller():
 		s.startCall(o, CallRelease)
 	case s.ProvisionUncertain:
 		s.startCall(o, CallRecover)

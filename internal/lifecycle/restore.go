@@ -110,6 +110,14 @@ func Restore(snap Snapshot, now time.Time) (Restored, error) {
 		s.Appeals = max(s.Appeals, 1)
 	}
 	s.ConvertedBy = v.ConvertedBy // a converted trial stays converted
+	s.CodeActivatedAt = v.LicenseCodeActivatedAt
+	if in.LicenseCode != nil && s.Phase == order.PhaseProvisioning {
+		// Lost before its first step: the code was issued with the order; it waits for
+		// activation with a whole window.
+		ref := *in.LicenseCode
+		s.License, s.Phase = &ref, order.PhaseAwaitingAcceptance
+		s.Clocks.Set(ClockActivation, now.Add(in.Windows.ActivationWindow))
+	}
 	s.Changes = append([]order.Change(nil), v.Changes...)
 	if len(v.Renewals) > 0 {
 		s.Renewals = append([]order.Renewal{}, v.Renewals...)
@@ -315,6 +323,11 @@ func (s *State) restoreRelease(failed CallKind, arrears order.AccountState) bool
 func (s *State) restoreCalls(v order.View, attentionCause string, arrears order.AccountState) {
 	if !s.hasInstance() {
 		return // the other product types' sellers report; the order calls nobody
+	}
+	if s.licenseCode() {
+		// A licence code never activated is unknown to the seller; an activated one's
+		// calls are not guessed (restoring them is left to ops' retry).
+		return
 	}
 	start := func(k CallKind) {
 		if !s.Calls.Has(k) {
