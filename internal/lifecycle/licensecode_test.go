@@ -58,7 +58,7 @@ func TestLicenseCodeActivatedRenewedFrozenReleased(t *testing.T) {
 		t.Fatalf("accepted by %+v, want the seller's software", a)
 	}
 	// The actual open time is the activation time: a month counts from it.
-	want := t0.Add(2 * day).AddDate(0, 1, 0)
+	want := t0.Add(2*day).AddDate(0, 1, 0)
 	if got := m.s.currentExpire(); got == nil || !got.Equal(want) {
 		t.Fatalf("expireTime %v, want %v (validity from the activation)", got, want)
 	}
