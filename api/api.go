@@ -187,6 +187,9 @@ func New(d Deps) *Server {
 	handlers["startConformanceRun"] = s.startConformanceRun
 	handlers["listConformanceRuns"] = s.listConformanceRuns
 	handlers["getConformanceRun"] = s.getConformanceRun
+	// Licence codes in the seller open API (licensecodes.go).
+	handlers["sellerActivateLicenseCode"] = s.sellerActivateLicenseCode
+	handlers["sellerLicenseCodeHeartbeat"] = s.sellerLicenseCodeHeartbeat
 	for _, op := range ct.ops {
 		h, ok := handlers[op.ID]
 		if !ok {

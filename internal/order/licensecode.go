@@ -21,15 +21,6 @@ const (
 	ErrLicenseCodeNotActivated = "license_code_not_activated"
 )
 
-// Audit steps of licence codes.
-const (
-	// StepLicenseCodeIssued: the marketplace generated the order's licence code (its
-	// reference only: sha256 and the masked form) and it waits for activation.
-	StepLicenseCodeIssued StepName = "license_code_issued"
-	// StepLicenseCodeActivated: the seller's software activated the code.
-	StepLicenseCodeActivated StepName = "license_code_activated"
-)
-
 // LicenseCodeActivation is the argument of UpdateActivateLicenseCode: who activates (the
 // order's seller) and the SHA-256 of the code presented, which must be the order's. The
 // code itself never enters the workflow.
