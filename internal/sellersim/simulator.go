@@ -145,6 +145,7 @@ func New(opts Options) *Simulator {
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/stats", s.handleStats)
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/calls", s.handleCalls)
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/notifications", s.handleNotifications)
+	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/license-codes", s.handleLicenseCodes)
 	s.mux.HandleFunc("GET /admin/stats", s.handleAllStats)
 	s.mux.HandleFunc("POST /admin/reset", s.handleReset)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
