@@ -324,11 +324,6 @@ func (s *State) restoreCalls(v order.View, attentionCause string, arrears order.
 	if !s.hasInstance() {
 		return // the other product types' sellers report; the order calls nobody
 	}
-	if s.licenseCode() {
-		// A licence code never activated is unknown to the seller; an activated one's
-		// calls are not guessed (restoring them is left to ops' retry).
-		return
-	}
 	start := func(k CallKind) {
 		if !s.Calls.Has(k) {
 			s.Calls = append(s.Calls, Call{Kind: k, State: CallRunning})
@@ -368,12 +363,12 @@ func (s *State) restoreCalls(v order.View, attentionCause string, arrears order.
 		case CallKind(failed) == CallRecover:
 			s.ProvisionUncertain = true
 			start(CallRecover)
-		case v.WaitingOn != order.WaitNone && s.Phase != order.PhaseCompleted && s.InstanceID != "":
+		case v.WaitingOn != order.WaitNone && s.Phase != order.PhaseCompleted && s.atSeller():
 			start(CallRelease)
 		}
-	case s.InstanceID != "" && s.restoreRelease(CallKind(failed), arrears):
-		start(CallRelease) // nothing else is sent to an instance being released
-	case s.InstanceID != "":
+	case s.atSeller() && s.restoreRelease(CallKind(failed), arrears):
+		start(CallRelease) // nothing else is sent to an instance (or code) being released
+	case s.atSeller():
 		if slices.Contains(s.Holds, HoldArrears) && arrears == order.AccountNone {
 			// Paid meanwhile: the account's UNFREEZE was lost with the workflow.
 			s.Holds = slices.DeleteFunc(s.Holds, func(h HoldReason) bool { return h == HoldArrears })
