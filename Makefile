@@ -30,9 +30,9 @@ run: build
 	@./scripts/ensure-debian-packages.sh run
 	TIME_SCALE=$(TIME_SCALE) ./bin/devstack
 
-# Every test, then every fuzz target briefly. Only internal/e2e and internal/devserver
+# Every test, then every fuzz target briefly. Only internal/e2e and internal/dev/devserver
 # link the Temporal server (the slow, ~200 MB builds); everything else builds in seconds.
-# The short soak (internal/soak) runs the race-detector builds of the three binaries made
+# The short soak (internal/dev/soak) runs the race-detector builds of the three binaries made
 # first here, so that their compilation is shared with the tests' instead of racing it.
 test:
 	@./scripts/ensure-debian-packages.sh test

@@ -7,8 +7,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/licenses"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 )
 
 // The seller calls of licence-code orders (License 2.0): the code names what the seller

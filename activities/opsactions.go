@@ -114,18 +114,8 @@ func RecordRestart(ctx context.Context, tx pgx.Tx, r Restart) error {
 	if _, err := appendEvent(ctx, tx, r.OrderID, r.Seq, r.At, r.Actor, order.StepRestarted, r.View.Status, r.View.Status, detail); err != nil {
 		return err
 	}
-	view, err := json.Marshal(r.View)
-	if err != nil {
-		return fmt.Errorf("encode view of order %s: %w", r.OrderID, err)
-	}
-	cause := attentionCause(r.View)
-	if _, err := tx.Exec(ctx, `
-		UPDATE orders SET status = $2, phase = $3, seq = $4, view = $5, updated_at = $6,
-		    attention_cause = $7, attention_since = CASE WHEN $7::text IS NULL THEN NULL
-		        ELSE coalesce($8::timestamptz, attention_since, $6::timestamptz) END
-		WHERE order_id = $1 AND seq < $4`,
-		r.OrderID, r.View.Status, r.View.Phase, r.Seq, view, r.At, cause, r.View.AttentionSince); err != nil {
-		return fmt.Errorf("project restarted order %s: %w", r.OrderID, err)
+	if err := projectRestored(ctx, tx, r.OrderID, r.Seq, r.At, r.View); err != nil {
+		return err
 	}
 	od := map[string]any{}
 	for k, v := range r.Detail {

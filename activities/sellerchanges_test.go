@@ -18,9 +18,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/dev/sellersim"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/internal/sellerkeys"
-	"github.com/cloudmarket/orders/internal/sellersim"
 )
 
 // simSeller is one seller of a seller simulator served over HTTP, registered in the

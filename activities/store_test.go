@@ -13,7 +13,7 @@ import (
 
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/policy"
-	kit "github.com/cloudmarket/orders/internal/testutil"
+	kit "github.com/cloudmarket/orders/internal/testkit"
 )
 
 // db is a real PostgreSQL database with the schema applied, shared by the package's tests.

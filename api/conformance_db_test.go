@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudmarket/orders/internal/dev/sellersim"
 	"github.com/cloudmarket/orders/internal/sellercheck"
 	"github.com/cloudmarket/orders/internal/sellerkeys"
-	"github.com/cloudmarket/orders/internal/sellersim"
 )
 
 const conformanceKey = "key-conformance-0123456789"

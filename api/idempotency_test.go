@@ -141,7 +141,7 @@ func TestIdempotencyKeys(t *testing.T) {
 		seedOrder(t, db, viewOf(id, "c", "s", testNow), "fp")
 		sent := expectUpdates(t, h, 2, viewOf(id, "c", "s", testNow), nil)
 		wantStatus(t, h.do(t, http.MethodPost, "/v1/orders/"+id+"/retry", "", withKey("k-expiring")), http.StatusOK)
-		h.clock.advance(25 * time.Hour)
+		h.clock.Advance(25 * time.Hour)
 		rec := h.do(t, http.MethodPost, "/v1/orders/"+id+"/retry", "", withKey("k-expiring"))
 		wantStatus(t, rec, http.StatusOK)
 		if sent.Load() != 2 || rec.Header().Get(headerReplayed) != "" {

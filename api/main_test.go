@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,11 +21,11 @@ import (
 	"go.temporal.io/sdk/mocks"
 
 	"github.com/cloudmarket/orders/internal/config"
+	"github.com/cloudmarket/orders/internal/dev/pgcluster"
 	"github.com/cloudmarket/orders/internal/order"
-	"github.com/cloudmarket/orders/internal/pgcluster"
 	"github.com/cloudmarket/orders/internal/policy"
 	"github.com/cloudmarket/orders/internal/secrets"
-	"github.com/cloudmarket/orders/internal/testutil"
+	"github.com/cloudmarket/orders/internal/testkit"
 	"github.com/cloudmarket/orders/schema"
 )
 
@@ -92,12 +91,12 @@ const (
 var testNow = time.Date(2030, 5, 17, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
-	clock *testClock
+	clock *testkit.Clock
 	srv   *Server
 	e     *echo.Echo
 	tc    *mocks.Client
 	reg   *prometheus.Registry
-	logs  *testutil.SyncBuffer
+	logs  *testkit.SyncBuffer
 	cfg   *config.Config
 }
 
@@ -107,10 +106,10 @@ type harness struct {
 func newHarness(t *testing.T, db *pgxpool.Pool, opts ...func(*config.Config)) *harness {
 	t.Helper()
 	h := &harness{
-		clock: &testClock{t: testNow},
+		clock: testkit.NewClock(testNow),
 		tc:    mocks.NewClient(t),
 		reg:   prometheus.NewRegistry(),
-		logs:  &testutil.SyncBuffer{},
+		logs:  &testkit.SyncBuffer{},
 		cfg: &config.Config{
 			APITokens: map[string]config.Role{
 				webToken: config.RoleWeb, opsToken: config.RoleOps, billingToken: config.RoleBilling,
@@ -130,28 +129,10 @@ func newHarness(t *testing.T, db *pgxpool.Pool, opts ...func(*config.Config)) *h
 	h.srv = New(Deps{
 		Temporal: h.tc, DB: db, Policy: policy.Default(), Config: h.cfg, Registry: h.reg,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:    h.clock.now,
+		Now:    h.clock.Now,
 	})
 	h.e = h.srv.e
 	return h
-}
-
-// testClock is the harness's clock: testNow until a test moves it.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // testKeys seals the access keys the tests register.

@@ -21,7 +21,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/internal/licenses"
+	"github.com/cloudmarket/orders/internal/lifecycle"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/searchattr"
 )
@@ -137,16 +139,14 @@ func (s *server) createOrder(c echo.Context) error {
 	// A known orderId: answer from the read model, without touching Temporal.
 	dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
-	var known string
-	var view []byte
-	err := s.db.QueryRow(dbCtx, `SELECT request_fingerprint, view FROM orders WHERE order_id = $1`, pl.OrderID).Scan(&known, &view)
+	row, err := activities.ReadOrderRow(dbCtx, s.db, pl.OrderID)
 	switch {
 	case err == nil:
-		if known != fp {
+		if row.Fingerprint != fp {
 			return idempotencyConflict(pl.OrderID)
 		}
-		return c.JSONBlob(http.StatusOK, view)
-	case !errors.Is(err, pgx.ErrNoRows):
+		return c.JSONBlob(http.StatusOK, row.View)
+	case !errors.Is(err, activities.ErrNoOrderRow):
 		return dbFailure("look up order "+pl.OrderID, err)
 	}
 
@@ -220,7 +220,7 @@ func (s *server) createOrder(c echo.Context) error {
 		Supervised: supervised, Quantity: pl.Quantity, Amount: pl.Amount, CommissionBps: pr.CommissionBps,
 		ExpireTime: pl.ExpireTime, PlacedAt: s.now().UTC(), Fingerprint: fp,
 		Windows: s.policy.Windows(pr.Type), AcceptanceCriteria: pr.Criteria, UnitPrice: pr.UnitPrice,
-		NotifyOrders: pr.NotifyOrders,
+		NotifyOrders: pr.NotifyOrders, Rules: lifecycle.RulesCurrent,
 	}
 	if pl.Trial {
 		in.OrderType = order.OrderTypeTrial
@@ -231,7 +231,7 @@ func (s *server) createOrder(c echo.Context) error {
 		}
 	}
 	initial := order.InitialView(in)
-	opts := s.startOptions(in, initial, initial.Status, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
+	opts := s.startOptions(in, initial.Status, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
 	tctx, tcancel := context.WithTimeout(ctx, temporalTimeout)
 	defer tcancel()
 	_, err = s.tc.ExecuteWorkflow(tctx, opts, order.WorkflowType, in)
@@ -256,31 +256,11 @@ func (s *server) createOrder(c echo.Context) error {
 // recordPlacement writes the order's read-model row as placed (transition 0), so that reads
 // of a just-placed order, and repeats of its POST, are answered by PostgreSQL rather than by
 // the Temporal server, which polling clients would otherwise load exactly when it is busiest.
-// The workflow owns the row from its first transition on (its upsert only overwrites older
-// transitions), and writes it anyway if this insert is lost: a failure here is only logged.
-// The row also keeps the start input (start_input), which only the API has.
+// The workflow writes the row anyway if this insert is lost: a failure here is only logged.
 func (s *server) recordPlacement(ctx context.Context, in order.StartInput, v order.View) {
-	view, err := json.Marshal(v)
-	var input []byte
-	if err == nil {
-		input, err = json.Marshal(in)
-	}
-	if err == nil {
-		dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
-		defer cancel()
-		// The start input is kept even when the workflow's first transition wrote the row
-		// first: a restart of a lost workflow starts from it (restart.go).
-		_, err = s.db.Exec(dbCtx, `
-			INSERT INTO orders (order_id, order_line_id, customer_id, product_id, seller_id,
-			    product_type, billing_mode, status, phase, request_fingerprint, workflow_id, seq,
-			    view, placed_at, updated_at, start_input)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,0,$12,$13,$13,$14)
-			ON CONFLICT (order_id) DO UPDATE SET start_input = excluded.start_input
-			WHERE orders.start_input IS NULL`,
-			in.OrderID, in.OrderLineID, in.CustomerID, in.ProductID, in.SellerID, in.ProductType,
-			in.BillingMode, v.Status, v.Phase, in.Fingerprint, order.WorkflowID(in.OrderID), view, in.PlacedAt, input)
-	}
-	if err != nil {
+	dbCtx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	if err := activities.RecordPlacement(dbCtx, s.db, in, v); err != nil {
 		s.log.Warn("read model row of a placed order not written; the workflow will write it",
 			"order_id", in.OrderID, "error", err)
 	}
@@ -299,19 +279,34 @@ func (s *server) duplicateStart(c echo.Context, in order.StartInput, initial ord
 		return idempotencyConflict(in.OrderID)
 	}
 	if desc.Placed != nil {
-		initial = *desc.Placed // the order as the first request placed it
+		initial = *desc.Placed // orders started before 2026-12-07 keep their placed view in the memo
 	}
-	var view []byte
-	err = s.db.QueryRow(ctx, `SELECT view FROM orders WHERE order_id = $1`, in.OrderID).Scan(&view)
-	switch {
-	case err == nil:
-		return c.JSONBlob(http.StatusOK, view)
-	case errors.Is(err, pgx.ErrNoRows):
-		return c.JSON(http.StatusOK, initial)
-	default:
-		return dbFailure("read order "+in.OrderID, err)
+	// The first request writes the row as soon as its start returns: wait for it briefly,
+	// so that both answers show the same order (its placedAt, not this request's).
+	for wait := 0; ; wait++ {
+		row, err := activities.ReadOrderRow(ctx, s.db, in.OrderID)
+		switch {
+		case err == nil:
+			return c.JSONBlob(http.StatusOK, row.View)
+		case !errors.Is(err, activities.ErrNoOrderRow):
+			return dbFailure("read order "+in.OrderID, err)
+		case wait == duplicateRowWaits:
+			return c.JSON(http.StatusOK, initial)
+		}
+		select {
+		case <-ctx.Done():
+			return c.JSON(http.StatusOK, initial)
+		case <-time.After(duplicateRowPause):
+		}
 	}
 }
+
+// duplicateRowWaits and duplicateRowPause bound how long a duplicate start waits for the
+// first start's read-model row (about a second) before it answers with its own placing.
+const (
+	duplicateRowWaits = 20
+	duplicateRowPause = 50 * time.Millisecond
+)
 
 func idempotencyConflict(orderID string) *Problem {
 	p := conflict(CodeIdempotencyConflict, fmt.Sprintf("order %q exists with a different request body", orderID))
@@ -614,17 +609,19 @@ func (s *server) listOrders(c echo.Context) error {
 }
 
 // startOptions are the options an order workflow starts with: under its order's ID, with
-// the placing's fingerprint and view in its memo and its search attributes set (status as
-// given: a restart resumes another). A duplicate start is an error: without it the SDK
+// the placing's fingerprint in its memo and its search attributes set (status as given: a
+// restart resumes another). The memo is stored three times by the Temporal server (start
+// event, mutable state, visibility row), so it keeps only what the API cannot read from
+// the read model: the view as placed is the row's, not the memo's. A duplicate start is an error: without it the SDK
 // answers it with the existing run, and a conflicting body would be told 201.
-func (s *server) startOptions(in order.StartInput, placed order.View, status order.Status,
+func (s *server) startOptions(in order.StartInput, status order.Status,
 	reuse enumspb.WorkflowIdReusePolicy) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
 		ID:                       order.WorkflowID(in.OrderID),
 		TaskQueue:                s.cfg.TaskQueue,
 		WorkflowIDReusePolicy:    reuse,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		Memo:                     map[string]any{memoFingerprint: in.Fingerprint, memoPlaced: placed},
+		Memo:                     map[string]any{memoFingerprint: in.Fingerprint},
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			searchattr.OrderStatus.ValueSet(string(status)),
 			searchattr.SellerID.ValueSet(in.SellerID),

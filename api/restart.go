@@ -204,9 +204,7 @@ func (s *server) checkLost(ctx context.Context, id string, v order.View) error {
 // startRestarted starts the order's workflow again, under its own ID, resuming in.Resume.
 // A workflow of that ID running meanwhile (another restart won the race) is not_lost.
 func (s *server) startRestarted(ctx context.Context, in order.StartInput, v order.View) (client.WorkflowRun, error) {
-	placed := in
-	placed.Resume = nil
-	opts := s.startOptions(in, order.InitialView(placed), v.Status, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
+	opts := s.startOptions(in, v.Status, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
 	tctx, cancel := context.WithTimeout(ctx, temporalTimeout)
 	defer cancel()
 	run, err := s.tc.ExecuteWorkflow(tctx, opts, order.WorkflowType, in)

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 )
 
 // signed builds a seller open API request signed as the seller protocol signs ours.

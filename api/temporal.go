@@ -19,17 +19,16 @@ import (
 // before the read model has a row.
 const memoFingerprint = "fingerprint"
 
-// memoPlaced is the memo key under which a started order keeps its view as placed
-// (order.InitialView). Until the workflow's first transition writes the read model, that is
-// exactly the order's state, so the API can answer for a just-placed order from the Temporal
-// server alone, even when every worker is busy (a query would need one).
+// memoPlaced is the memo key under which orders started before 2026-12-07 keep their view
+// as placed (order.InitialView). New orders do not: the read model row has it, and the
+// memo's bytes are stored three times per open order by the Temporal server.
 const memoPlaced = "placed"
 
 // orderDescription is what the server says of an order's workflow without asking a worker.
 type orderDescription struct {
 	Status      enumspb.WorkflowExecutionStatus
 	Fingerprint string
-	Placed      *order.View // nil for a workflow started without it
+	Placed      *order.View // only for orders started before 2026-12-07
 }
 
 // updateCompletedWorkflow is the application error type the server gives an update that

@@ -6,9 +6,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/outbox"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 )
 
 // NewEventDispatcher is the worker's deliverer of order events to subscribers (package

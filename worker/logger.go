@@ -8,7 +8,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 )
 
 // SDKLogger adapts the process's slog logger for the Temporal SDK. The SDK logs every failed

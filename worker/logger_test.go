@@ -9,7 +9,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 )
 
 func TestSDKLoggerLevelsOfActivityErrors(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/cloudmarket/orders/activities"
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/policy"
 	"github.com/cloudmarket/orders/internal/secrets"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/workflows"
 )
 

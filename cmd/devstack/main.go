@@ -4,7 +4,8 @@
 // It starts PostgreSQL (pgcluster, data in PG_DATA_DIR) unless DATABASE_URL points at a
 // server already, an embedded Temporal server with its web UI (devserver, data in
 // TEMPORAL_DB_FILE), then the `orders` (API + worker) and `sellersim` binaries that sit
-// next to its own executable, with their output prefixed by their name. Once the API is
+// next to its own executable (the simulator's state in database sellersim), with their
+// output prefixed by their name. Once the API is
 // ready it loads the demo catalogue (first start only, so edits made by ops survive), logs
 // where everything is, and waits.
 //
@@ -16,7 +17,7 @@
 //
 // `devstack temporal` runs only the embedded Temporal server and its UI (TEMPORAL_DB_FILE,
 // TEMPORAL_ADDRESS, TEMPORAL_UI_ADDR, TEMPORAL_NAMESPACE) until SIGINT or SIGTERM: the soak
-// (internal/soak) runs it as a process of its own, so that it can stop and restart the
+// (internal/dev/soak) runs it as a process of its own, so that it can stop and restart the
 // Temporal server alone while everything else keeps running.
 package main
 
@@ -43,15 +44,17 @@ import (
 	"time"
 
 	"github.com/cloudmarket/orders/internal/config"
-	"github.com/cloudmarket/orders/internal/devserver"
+	"github.com/cloudmarket/orders/internal/dev/devserver"
+	"github.com/cloudmarket/orders/internal/dev/pgcluster"
 	"github.com/cloudmarket/orders/internal/logging"
-	"github.com/cloudmarket/orders/internal/pgcluster"
 	"github.com/cloudmarket/orders/internal/secrets"
 )
 
 const (
 	// appDatabase is the database the dev stack creates in its own cluster.
 	appDatabase = "orders"
+	// simDatabase is the seller simulator's database in that cluster (SELLERSIM_DATABASE_URL).
+	simDatabase = "sellersim"
 	// readyTimeout bounds the wait for the API's /readyz: migrations plus dialling
 	// Temporal take a few seconds; a minute means something is wrong.
 	readyTimeout = 60 * time.Second
@@ -123,6 +126,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	}()
 
 	dbURL := cfg.DatabaseURL
+	simDBURL := dbURL // the simulator keeps to its own schema, sellersim
 	if dbURL == "" {
 		pg, err := pgcluster.Start(ctx, pgcluster.Options{
 			DataDir: cfg.PGDataDir,
@@ -145,6 +149,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 			return fmt.Errorf("create database %s: %w", appDatabase, err)
 		}
 		dbURL = pg.URL(appDatabase)
+		if err := pg.CreateDatabase(ctx, simDatabase); err != nil {
+			return fmt.Errorf("create database %s: %w", simDatabase, err)
+		}
+		simDBURL = pg.URL(simDatabase)
 	} else {
 		log.Info("using the PostgreSQL server of DATABASE_URL", "url", withoutPassword(dbURL))
 	}
@@ -176,6 +184,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		if _, set := os.LookupEnv(name); !set {
 			env = append(env, kv)
 		}
+	}
+	if cfg.SellerSimDatabaseURL == "" { // so that a restart keeps the sellers' instances
+		env = append(env, "SELLERSIM_DATABASE_URL="+simDBURL)
 	}
 	env = append(env,
 		"DATABASE_URL="+dbURL,

@@ -11,7 +11,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/internal/sellercheck"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudmarket/orders/internal/sellersim"
+	"github.com/cloudmarket/orders/internal/dev/sellersim"
 )
 
 const (

@@ -1,9 +1,11 @@
-// Command sellersim serves the seller simulator (internal/sellersim) over HTTP, so that
+// Command sellersim serves the seller simulator (internal/dev/sellersim) over HTTP, so that
 // the order workflows can be run and demonstrated against sellers that verify signatures,
 // answer asynchronously, fail or lose answers on request, without any real seller.
 //
 // Configuration comes from the environment through internal/config: SELLERSIM_ADDR,
-// SELLERSIM_SELLERS (sellerId:accessKey pairs), LOG_LEVEL, LOG_FORMAT. At start it logs
+// SELLERSIM_SELLERS (sellerId:accessKey pairs), SELLERSIM_CALLBACK_URL,
+// SELLERSIM_DATABASE_URL (where its state survives a restart; empty = in memory),
+// LOG_LEVEL, LOG_FORMAT. At start it logs
 // its address and each seller's production URL (never the keys); SIGINT or SIGTERM stops
 // it gracefully.
 package main
@@ -22,8 +24,8 @@ import (
 	"time"
 
 	"github.com/cloudmarket/orders/internal/config"
+	"github.com/cloudmarket/orders/internal/dev/sellersim"
 	"github.com/cloudmarket/orders/internal/logging"
-	"github.com/cloudmarket/orders/internal/sellersim"
 )
 
 // shutdownTimeout bounds how long in-flight requests may finish after a stop signal.
@@ -50,7 +52,16 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.SellerSimAddr, err)
 	}
-	sim := sellersim.New(sellersim.Options{Logger: log, Sellers: cfg.SellerSimSellers, CallbackURL: cfg.SellerSimCallbackURL})
+	sim, err := sellersim.Open(ctx, sellersim.Options{Logger: log, Sellers: cfg.SellerSimSellers,
+		CallbackURL: cfg.SellerSimCallbackURL, DatabaseURL: cfg.SellerSimDatabaseURL})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("open the simulator's state: %w", err)
+	}
+	defer sim.Close()
+	if cfg.SellerSimDatabaseURL == "" {
+		log.Info("seller simulator state in memory only: a restart forgets instances and nonces (set SELLERSIM_DATABASE_URL to keep them)")
+	}
 	base := baseURL(ln.Addr())
 	log.Info("seller simulator listening", "addr", ln.Addr().String(), "admin", base+"/admin/")
 	ids := make([]string, 0, len(cfg.SellerSimSellers))

@@ -11,7 +11,7 @@ import (
 
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/logging"
-	"github.com/cloudmarket/orders/internal/testutil"
+	"github.com/cloudmarket/orders/internal/testkit"
 )
 
 func TestNewLogger(t *testing.T) {
@@ -82,7 +82,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &testutil.SyncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	log := logging.New(logs, "info", "text")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

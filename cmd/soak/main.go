@@ -1,4 +1,4 @@
-// Command soak is `make soak`: the fault soak of internal/soak on this machine. It starts
+// Command soak is `make soak`: the fault soak of internal/dev/soak on this machine. It starts
 // the whole stack as separate processes from the binaries next to its own (make build),
 // drives -orders orders of every product type and billing mode through the API while it
 // kills workers and restarts PostgreSQL and the Temporal server, checks every invariant,
@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cloudmarket/orders/internal/soak"
+	"github.com/cloudmarket/orders/internal/dev/soak"
 )
 
 func main() {
@@ -76,7 +76,7 @@ func writeReport(path, table string) error {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Fault soak\n\nThe latest `make soak` (cmd/soak, internal/soak; README.md says what it does and checks), %s,\n",
+	fmt.Fprintf(&b, "# Fault soak\n\nThe latest `make soak` (cmd/soak, internal/dev/soak; README.md says what it does and checks), %s,\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "on %d cores of %s, %s/%s, %s.\n\n```\n%s```\n", runtime.NumCPU(), cpu, runtime.GOOS, runtime.GOARCH, runtime.Version(), table)
 	return os.WriteFile(path, []byte(b.String()), 0o644)

@@ -68,6 +68,7 @@ var Vars = []Var{
 	{"EVENTS_POLL_INTERVAL", "1s", "How often an idle dispatcher looks for new events."},
 	{"SELLERSIM_ADDR", "127.0.0.1:8090", "Listen address of the seller simulator."},
 	{"SELLERSIM_SELLERS", "seller-demo:sk-demo-0123456789abcdef", "Sellers the simulator knows at start, as sellerId:accessKey pairs separated by commas (more can be added through its admin API)."},
+	{"SELLERSIM_DATABASE_URL", "", "PostgreSQL URL where the seller simulator keeps its sellers, instances and recent nonces (in its own schema `sellersim`, created at start), so that it can be restarted without the marketplace's orders losing their instances; empty = in memory only. `make run` and the soak give it database `sellersim` on their cluster."},
 	{"SELLERSIM_CALLBACK_URL", "http://127.0.0.1:8080", "Base URL of the order API, where the simulator's licence sellers deliver licences (signed POST /v1/seller-api/licenses/{orderId}); empty = no callbacks."},
 	{"DEMO_CATALOGUE", "true", "Dev stack: load the demo seller, product and customer on first start."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
@@ -181,6 +182,9 @@ type Config struct {
 	SellerSimAddr        string
 	SellerSimSellers     map[string]string // sellerId -> accessKey
 	SellerSimCallbackURL string
+	// SellerSimDatabaseURL is where the simulator keeps its state across restarts; "" =
+	// in memory (sellersim.Options.DatabaseURL).
+	SellerSimDatabaseURL string
 
 	DemoCatalogue bool
 
@@ -239,6 +243,7 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		DevKeyFile:           get("DEV_KEY_FILE"),
 		SellerSimAddr:        get("SELLERSIM_ADDR"),
 		SellerSimCallbackURL: get("SELLERSIM_CALLBACK_URL"),
+		SellerSimDatabaseURL: get("SELLERSIM_DATABASE_URL"),
 		LogLevel:             strings.ToLower(get("LOG_LEVEL")),
 		LogFormat:            strings.ToLower(get("LOG_FORMAT")),
 	}

@@ -105,4 +105,4 @@ func recordWorkflowHistory(t *testing.T, workflowID, runID, name string) {
 // HistoryVersion names the version of the order workflow's code in recorded histories.
 // Bump it with every change that alters the workflow's command sequence (behind
 // workflow.GetVersion), so the histories of the new shape are recorded beside the old.
-const HistoryVersion = "4"
+const HistoryVersion = "5"

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,7 +20,7 @@ import (
 
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/secrets"
-	"github.com/cloudmarket/orders/internal/testutil"
+	"github.com/cloudmarket/orders/internal/testkit"
 )
 
 // The orders binary, built once per run (with -race, so it reuses what the test build
@@ -56,7 +55,7 @@ func buildOrders(t *testing.T) string {
 // ordersProcess is a running orders command.
 type ordersProcess struct {
 	cmd    *exec.Cmd
-	output *testutil.SyncBuffer
+	output *testkit.SyncBuffer
 	done   chan struct{} // closed once the process has exited; err is then set
 	err    error
 }
@@ -79,7 +78,7 @@ func startOrders(t *testing.T, args []string, extra map[string]string) *ordersPr
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
-	p := &ordersProcess{output: &testutil.SyncBuffer{}, done: make(chan struct{})}
+	p := &ordersProcess{output: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(buildOrders(t), args...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
@@ -104,16 +103,6 @@ func (p *ordersProcess) wait(t *testing.T, within time.Duration) error {
 		t.Fatalf("orders did not exit within %v; output:\n%s", within, p.output.String())
 		return nil
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func get(url string) (int, string) {
@@ -142,7 +131,7 @@ func TestOrdersProcess(t *testing.T) {
 		t.Fatalf("orders migrate: %v\n%s", err, mig.output.String())
 	}
 
-	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	apiAddr, metricsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	srv := startOrders(t, nil, map[string]string{
 		"API_ADDR": apiAddr, "METRICS_ADDR": metricsAddr, "MIGRATE_ON_START": "false",
 		"TEMPORAL_TASK_QUEUE":  "orders-e2e-process",
@@ -302,7 +291,7 @@ func TestRotateKeys(t *testing.T) {
 		t.Errorf("rotate-keys did not say what it did:\n%s", out)
 	}
 	// A server with only the old key cannot open them: it refuses to start, naming e2e-2.
-	srv := startOrders(t, nil, map[string]string{"API_ADDR": freeAddr(t), "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
+	srv := startOrders(t, nil, map[string]string{"API_ADDR": testkit.FreeAddr(t), "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
 		"TEMPORAL_TASK_QUEUE": "orders-e2e-rotate"})
 	var exit *exec.ExitError
 	if err := srv.wait(t, time.Minute); !errors.As(err, &exit) || !strings.Contains(srv.output.String(), "e2e-2") {
@@ -348,7 +337,7 @@ func TestKilledAfterPlacingStillCompletes(t *testing.T) {
 	catalogue(t, "s-kill", "p-kill", true)
 	queue := "orders-e2e-kill"
 	// Only the API runs: the order is placed, its workflow waits for a worker.
-	apiAddr := freeAddr(t)
+	apiAddr := testkit.FreeAddr(t)
 	first := startOrders(t, nil, map[string]string{"API_ADDR": apiAddr, "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
 		"TEMPORAL_TASK_QUEUE": queue, "ORDERS_ROLES": "api"})
 	base := "http://" + apiAddr
@@ -370,7 +359,7 @@ func TestKilledAfterPlacingStillCompletes(t *testing.T) {
 	first.wait(t, 10*time.Second)
 	// Longer than the test policy's newInstance window (6 s).
 	time.Sleep(8 * time.Second)
-	second := startOrders(t, nil, map[string]string{"API_ADDR": freeAddr(t), "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
+	second := startOrders(t, nil, map[string]string{"API_ADDR": testkit.FreeAddr(t), "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
 		"TEMPORAL_TASK_QUEUE": queue, "ORDERS_ROLES": "worker"})
 	v := waitStatus(t, "KILL-1", order.Status(order.PhaseAwaitingAcceptance), 30*time.Second)
 	if v.LastError != "" {

@@ -27,17 +27,17 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/cloudmarket/orders/activities"
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/api"
 	"github.com/cloudmarket/orders/internal/config"
+	"github.com/cloudmarket/orders/internal/dev/pgcluster"
+	"github.com/cloudmarket/orders/internal/dev/sellersim"
 	"github.com/cloudmarket/orders/internal/order"
-	"github.com/cloudmarket/orders/internal/pgcluster"
 	"github.com/cloudmarket/orders/internal/policy"
 	"github.com/cloudmarket/orders/internal/searchattr"
 	"github.com/cloudmarket/orders/internal/secrets"
-	"github.com/cloudmarket/orders/internal/sellersim"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/internal/temporalx"
-	"github.com/cloudmarket/orders/internal/testutil"
+	"github.com/cloudmarket/orders/internal/testkit"
 	"github.com/cloudmarket/orders/schema"
 	"github.com/cloudmarket/orders/worker"
 )
@@ -106,8 +106,8 @@ var stack struct {
 	Env         map[string]string
 	DatabaseURL string
 	// Logs holds everything the stack logged; Answers every answer the API gave through do.
-	Logs    *testutil.SyncBuffer
-	Answers *testutil.SyncBuffer
+	Logs    *testkit.SyncBuffer
+	Answers *testkit.SyncBuffer
 }
 
 func TestMain(m *testing.M) {
@@ -124,7 +124,7 @@ func runMain(m *testing.M) (int, error) {
 	defer cancel()
 	// Everything logged, at every level, is kept for the leak checks; warnings and errors
 	// also go to stderr for whoever reads a failing run.
-	stack.Logs, stack.Answers = &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
+	stack.Logs, stack.Answers = &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewMultiHandler(
 		slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}),
 		slog.NewJSONHandler(stack.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}),

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/testkit"
 )
 
 // One order of each product type over HTTP on the real stack, as the web tier, the seller
@@ -450,7 +451,7 @@ func apiWithPolicy(t *testing.T, pairs ...string) string {
 	if err := os.WriteFile(file, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	p := startOrders(t, nil, map[string]string{"API_ADDR": addr, "METRICS_ADDR": "", "MIGRATE_ON_START": "false",
 		"ORDERS_ROLES": "api", "POLICY_FILE": file})
 	base := "http://" + addr

@@ -1,10 +1,12 @@
 package lifecycle
 
 // Generations of the order's rules (State.Rules). An order runs under the rules of the
-// generation it was placed in: the workflow reads the generation once, when the order
-// starts, behind a version marker (orderflow.ChangeSeams), and carries it in the state
-// across continue-as-new. Orders placed before a generation existed replay, and go on,
-// exactly as they were.
+// generation it was placed in, and carries it in the state across continue-as-new: since
+// 2026-12-07 the API puts RulesCurrent in the start input (order.StartInput.Rules), and the
+// workflow takes it from there; orders placed before read it once, when they started, from
+// version markers (orderflow.ChangeSeams, ChangeOps). Orders placed before a generation
+// existed replay, and go on, exactly as they were. A new generation is a new constant here
+// and RulesCurrent moved to it: no marker is needed.
 const (
 	// RulesLegacy: the rules before 2026-12.
 	RulesLegacy = 0

@@ -59,6 +59,11 @@ type StartInput struct {
 	Fingerprint string `json:"fingerprint"`
 	// Windows is the policy in force when the order was placed, already scaled.
 	Windows Windows `json:"windows"`
+	// Rules is the generation of the order's rules (lifecycle.Rules*), chosen when it is
+	// placed. The workflow takes it from here, with no version marker, since each marker
+	// costs an order two history events and a visibility write; 0 for orders placed
+	// before inputs carried it, whose workflow reads the generation from version markers.
+	Rules int `json:"rules,omitempty"`
 	// Resume is set only when a run continues as new: the workflow's own state, carried
 	// over (opaque here; package workflows/orderflow owns its shape).
 	Resume json.RawMessage `json:"resume,omitempty"`

@@ -18,9 +18,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/events"
 	"github.com/cloudmarket/orders/internal/secrets"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 )
 
 // Dispatcher delivers the outbox to the subscribers, from the worker processes.

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/events"
 	"github.com/cloudmarket/orders/internal/secrets"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 )
 
 var idSeq atomic.Int64

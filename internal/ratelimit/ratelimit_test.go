@@ -4,17 +4,14 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/cloudmarket/orders/internal/testkit"
 )
 
-// clock is a manual clock for the limiter.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func newAt(perSecond float64, burst, maxKeys int) (*Keyed, *clock) {
-	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+func newAt(perSecond float64, burst, maxKeys int) (*Keyed, *testkit.Clock) {
+	c := testkit.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	k := New(perSecond, burst, maxKeys)
-	k.now = c.now
+	k.now = c.Now
 	return k, c
 }
 
@@ -32,7 +29,7 @@ func TestBurstThenRate(t *testing.T) {
 	if ok, _ := k.Allow("b"); !ok {
 		t.Fatal("another key is limited by the first one's use")
 	}
-	c.t = c.t.Add(retry)
+	c.Advance(retry)
 	if ok, _ := k.Allow("a"); !ok {
 		t.Fatal("refused after waiting Retry-After")
 	}
@@ -54,7 +51,7 @@ func TestKeysAreBounded(t *testing.T) {
 		t.Fatalf("%d buckets held, want the bound 10", k.Len())
 	}
 	// Once the old buckets are full again they are dropped and new keys get their own.
-	c.t = c.t.Add(time.Minute)
+	c.Advance(time.Minute)
 	if ok, _ := k.Allow("new-3"); !ok {
 		t.Fatal("a new key is refused after the old buckets refilled")
 	}

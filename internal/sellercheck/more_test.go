@@ -5,9 +5,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/internal/sellercheck"
-	"github.com/cloudmarket/orders/internal/testutil"
+	"github.com/cloudmarket/orders/internal/testkit"
 )
 
 // The optional calls follow the products: a licence-code product's calls are checked, a
@@ -30,7 +30,7 @@ func TestCallsForProducts(t *testing.T) {
 	}
 
 	s := newSim(t)
-	o := opts(&testutil.SyncBuffer{})
+	o := opts(&testkit.SyncBuffer{})
 	o.Calls = calls
 	rep, err := sellercheck.Run(context.Background(), sellercheck.Target{SellerID: sellerID, Endpoint: s.endpoint(), AccessKey: key, VerifyBodySign: true}, o)
 	if err != nil {
@@ -54,7 +54,7 @@ func TestCallsForProducts(t *testing.T) {
 func TestChangeCheckRefusalIsAnAnswer(t *testing.T) {
 	s := newSim(t)
 	s.behave(t, `{"changeCheck":{"refuseBelowQuantity":5}}`)
-	o := opts(&testutil.SyncBuffer{})
+	o := opts(&testkit.SyncBuffer{})
 	o.Calls = sellercheck.EveryCall
 	rep, err := sellercheck.Run(context.Background(), sellercheck.Target{SellerID: sellerID, Endpoint: s.endpoint(), AccessKey: key, VerifyBodySign: true}, o)
 	if err != nil {

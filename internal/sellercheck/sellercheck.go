@@ -36,7 +36,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 )
 
 // Defaults of Options.

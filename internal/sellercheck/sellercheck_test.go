@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudmarket/orders/activities/sellerapi"
+	"github.com/cloudmarket/orders/internal/dev/sellersim"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/internal/sellercheck"
-	"github.com/cloudmarket/orders/internal/sellersim"
-	"github.com/cloudmarket/orders/internal/testutil"
+	"github.com/cloudmarket/orders/internal/testkit"
 )
 
 const (
@@ -52,7 +52,7 @@ func (s *sim) behave(t *testing.T, body string) {
 }
 
 // opts are fast bounds for tests: the slow mode costs one timeout per call.
-func opts(logs *testutil.SyncBuffer) sellercheck.Options {
+func opts(logs *testkit.SyncBuffer) sellercheck.Options {
 	return sellercheck.Options{
 		Timeout: 400 * time.Millisecond, AsyncBound: 800 * time.Millisecond, PollInterval: 40 * time.Millisecond,
 		Policy: sellerapi.EndpointPolicy{Development: true},
@@ -95,7 +95,7 @@ func TestConformance(t *testing.T) {
 				b = `{"nonConformance":["` + tt.name + `"]}`
 			}
 			s.behave(t, b)
-			logs := &testutil.SyncBuffer{}
+			logs := &testkit.SyncBuffer{}
 			o := opts(logs)
 			o.Calls = sellercheck.EveryCall // the optional calls too: every mode must be caught
 			rep, err := sellercheck.Run(context.Background(),
@@ -147,7 +147,7 @@ func TestCallsSelection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := opts(&testutil.SyncBuffer{})
+	o := opts(&testkit.SyncBuffer{})
 	o.Calls = calls
 	rep, err := sellercheck.Run(context.Background(), sellercheck.Target{SellerID: sellerID, Endpoint: s.endpoint(), AccessKey: key, VerifyBodySign: true}, o)
 	if err != nil {

@@ -11,12 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cloudmarket/orders/internal/secrets"
-	"github.com/cloudmarket/orders/internal/testutil"
+	"github.com/cloudmarket/orders/internal/testkit"
 )
 
 var db *pgxpool.Pool
 
-func TestMain(m *testing.M) { testutil.MainWithDB(m, "sellerkeys", &db) }
+func TestMain(m *testing.M) { testkit.MainWithDB(m, "sellerkeys", &db) }
 
 func keys(t *testing.T, ids ...string) []string {
 	t.Helper()

@@ -9,9 +9,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cloudmarket/orders/activities"
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/lifecycle"
 	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/workflows/loop"
 )
 
@@ -135,7 +135,8 @@ func (o *orderImpl) finished(ctx workflow.Context, rc *running, f workflow.Futur
 	if late := o.st.Phase.Final() && o.st.Phase != order.PhaseCancelled; late && (rc.kind == lifecycle.CallNewInstance || rc.kind == lifecycle.CallQuery) {
 		// Before this change a late result released the instance even of a completed
 		// order; histories recorded then replay that way.
-		ev.KeepLateInstance = workflow.GetVersion(ctx, ChangeLateResultKept, workflow.DefaultVersion, 1) >= 1
+		// Orders whose input carries their rules were placed long after the change.
+		ev.KeepLateInstance = o.st.In.Rules > 0 || workflow.GetVersion(ctx, ChangeLateResultKept, workflow.DefaultVersion, 1) >= 1
 	}
 	return o.process(ctx, ev, nil)
 }
@@ -179,7 +180,7 @@ func resultOf(ctx workflow.Context, k lifecycle.CallKind, f workflow.Future) lif
 const maxErrorText = 300
 
 // errorText is an activity failure's message as ops read it: one line, bounded. The seller
-// client's messages name the call and endpoint and never a key (activities/sellerapi).
+// client's messages name the call and endpoint and never a key (internal/sellerapi).
 func errorText(msg string) string {
 	msg = strings.Join(strings.Fields(msg), " ")
 	if len(msg) > maxErrorText {

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/mock"
 
 	"github.com/cloudmarket/orders/activities"
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/order"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 )
 
 // codeInput is a licence-code order (monthly): its code issued at placement, by reference.

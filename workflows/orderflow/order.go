@@ -79,7 +79,16 @@ func Order(ctx workflow.Context, in order.StartInput) (order.View, error) {
 		searchattr.CustomerID.GetName(): in.CustomerID, searchattr.ProductID.GetName(): in.ProductID,
 		searchattr.ProductType.GetName(): string(in.ProductType),
 	})
-	if workflow.GetVersion(ctx, ChangeSeams, workflow.DefaultVersion, 1) >= 1 {
+	switch {
+	case in.Rules > lifecycle.RulesCurrent:
+		// Placed by an API newer than this worker: fail the workflow task (it is retried)
+		// until a worker that knows these rules takes it, rather than run it under others.
+		panic(fmt.Sprintf("order %s was placed under rules %d, which this worker does not know", in.OrderID, in.Rules))
+	case in.Rules > 0:
+		// The generation chosen at placing, carried in the input: no version marker.
+		o.st.Rules = in.Rules
+	case workflow.GetVersion(ctx, ChangeSeams, workflow.DefaultVersion, 1) >= 1:
+		// Orders placed before inputs carried their rules read them from markers.
 		o.st.Rules = lifecycle.RulesSeams
 		if workflow.GetVersion(ctx, ChangeOps, workflow.DefaultVersion, 1) >= 1 {
 			o.st.Rules = lifecycle.RulesOps

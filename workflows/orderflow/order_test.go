@@ -13,9 +13,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cloudmarket/orders/activities"
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/policy"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 )
 
 var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)

@@ -17,9 +17,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/cloudmarket/orders/activities"
-	"github.com/cloudmarket/orders/activities/sellerapi"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/searchattr"
+	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/workflows/loop"
 )
 
