@@ -108,3 +108,22 @@ func (licenseCodePath) apply(s *State, ev Event, o *Outcome) {
 
 func (licenseCodePath) canAccept(*State) bool { return false }
 func (licenseCodePath) rejected(*State)       {}
+
+// sentAs is the name ops read for a call in the order's last error and attention text: the
+// seller activity that was actually sent. A licence-code order's refresh, freeze, unfreeze
+// and release go out as the licence-code calls, and saying "refreshInstance failed" would
+// send ops to look for an instance that does not exist.
+func (s *State) sentAs(k CallKind) string {
+	if s.In.LicenseCode == nil {
+		return string(k)
+	}
+	switch k {
+	case CallRefresh:
+		return "refreshLicenseCode"
+	case CallFreeze, CallUnfreeze:
+		return "updateLicenseCodeStatus"
+	case CallRelease:
+		return "releaseLicenseCode"
+	}
+	return string(k)
+}

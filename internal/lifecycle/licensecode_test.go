@@ -210,3 +210,19 @@ func TestLicenseCodeRestoredBeforeItsFirstStep(t *testing.T) {
 		t.Fatalf("calls %v: a licence code calls nobody to begin with", r.State.Calls)
 	}
 }
+
+// TestLicenseCodeFailedCallNamesTheCallSent: a licence-code order's failed refresh is shown
+// to ops as the refreshLicenseCode it was at the seller, not as refreshInstance; the audit
+// detail keeps the machine's call kind (a stable key for queries).
+func TestLicenseCodeFailedCallNamesTheCallSent(t *testing.T) {
+	m := codeOrder(t, order.BillingMonthly)
+	m.apply(activation(sellerA, codeRef.SHA256))
+	m.apply(renewal("R-1", t0.AddDate(0, 2, 0)))
+	m.result(CallResult{Call: CallRefresh, ErrorType: "SellerInternalError", ErrorText: "seller answered 000005"})
+	if !strings.HasPrefix(m.s.LastError, "refreshLicenseCode failed") {
+		t.Fatalf("last error %q, want it to name refreshLicenseCode", m.s.LastError)
+	}
+	if v := View(&m.s, m.now); !v.NeedsAttention || !strings.Contains(v.Attention, "refreshLicenseCode failed") {
+		t.Fatalf("attention %q, want it to name refreshLicenseCode", v.Attention)
+	}
+}

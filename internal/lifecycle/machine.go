@@ -554,13 +554,14 @@ func (s *State) callFinished(ev Event, o *Outcome) {
 func (s *State) callFailed(o *Outcome, r CallResult) {
 	s.Calls.Start(r.Call)
 	s.Calls.Fail(r.Call)
-	s.LastError = string(r.Call) + " failed (" + r.ErrorType + ")"
+	name := s.sentAs(r.Call)
+	s.LastError = name + " failed (" + r.ErrorType + ")"
 	detail := map[string]string{"call": string(r.Call), "errorType": r.ErrorType}
-	why := string(r.Call) + " failed: retry with POST /v1/orders/" + s.In.OrderID + "/retry"
+	why := name + " failed: retry with POST /v1/orders/" + s.In.OrderID + "/retry"
 	if s.rules(RulesOps) && r.ErrorText != "" {
 		s.LastError += ": " + r.ErrorText
 		detail["error"] = r.ErrorText
-		why = string(r.Call) + " failed (" + r.ErrorText + "): retry with POST /v1/orders/" + s.In.OrderID + "/retry"
+		why = name + " failed (" + r.ErrorText + "): retry with POST /v1/orders/" + s.In.OrderID + "/retry"
 	}
 	if s.rules(RulesOps) {
 		s.clearFlags(func(cause string) bool { return cause == ourSidePrefix+string(r.Call) })
