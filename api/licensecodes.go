@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -166,4 +167,27 @@ func (s *server) codeShown(ctx context.Context, orderID string) {
 	if err := licenses.MarkReceived(ctx, s.db, orderID, s.now()); err != nil {
 		s.log.Error("record the licence code shown", "order_id", orderID, "error", err)
 	}
+}
+
+// licenseCodeHeartbeats lists the days an order's licence code was reported in use, newest
+// first, to the order's parties and ops (the order's visibility rules, as for its view).
+func (s *server) licenseCodeHeartbeats(c echo.Context) error {
+	id := c.Param("orderId")
+	if _, err := s.loadVisibleOrder(c, id); err != nil {
+		return err
+	}
+	limit := defaultLimit
+	if v := c.QueryParam("limit"); v != "" {
+		limit, _ = strconv.Atoi(v) // the contract has checked it
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), dbTimeout)
+	defer cancel()
+	days, err := licenses.Heartbeats(ctx, s.db, id, limit)
+	if err != nil {
+		return dbFailure("list heartbeats of order "+id, err)
+	}
+	if days == nil {
+		days = []licenses.Heartbeat{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": days})
 }

@@ -158,6 +158,18 @@ func TestSellerAPILicenseCodes(t *testing.T) {
 		if err != nil || len(list) != 1 || list[0].Beats != 2 {
 			t.Fatalf("heartbeats %+v (%v)", list, err)
 		}
+		// The order's buyer and ops read the days of use; another buyer cannot tell the
+		// order exists.
+		for _, who := range []map[string]string{buyer("cust-code"), opsBy("alice")} {
+			rec := h.do(t, "GET", "/v1/orders/"+v.OrderID+"/license-code/heartbeats?limit=5", "", who)
+			wantStatus(t, rec, http.StatusOK)
+			var got struct{ Items []licenses.Heartbeat }
+			decodeInto(t, rec, &got)
+			if len(got.Items) != 1 || got.Items[0].Beats != 2 || got.Items[0].Day != hb.Day {
+				t.Fatalf("days of use %+v", got.Items)
+			}
+		}
+		wantStatus(t, h.do(t, "GET", "/v1/orders/"+v.OrderID+"/license-code/heartbeats", "", buyer("cust-other")), http.StatusNotFound)
 	})
 	t.Run("the code is in no log line", func(t *testing.T) {
 		if strings.Contains(h.logs.String(), code) {
