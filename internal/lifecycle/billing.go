@@ -320,12 +320,12 @@ func (s *State) levelRead(ev Event, o *Outcome) {
 	switch what {
 	case levelForGrace:
 		s.Grace = r.Grace
-		s.record(o, order.StepExpired, timer, map[string]string{"grace": r.Grace.String()}, func() {
+		s.record(o, order.StepExpired, timer, map[string]string{"grace": order.FormatDuration(r.Grace)}, func() {
 			s.Clocks.Set(ClockFreeze, ev.At.Add(r.Grace))
 		})
 	case levelForRetention:
 		s.Retention = r.Retention
-		s.record(o, order.StepFrozen, timer, map[string]string{"reason": string(HoldExpiry), "retention": r.Retention.String()}, func() {
+		s.record(o, order.StepFrozen, timer, map[string]string{"reason": string(HoldExpiry), "retention": order.FormatDuration(r.Retention)}, func() {
 			s.Holds = appendOnce(s.Holds, HoldExpiry)
 			s.Clocks.Set(ClockRelease, ev.At.Add(r.Retention))
 		})
