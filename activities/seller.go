@@ -61,6 +61,10 @@ type SellerCall struct {
 	// NewProductID is the product a refreshInstance changes the instance to (RENEWAL_CHANGE,
 	// or a new period type); empty leaves productId out of the request: no change.
 	NewProductID string `json:"newProductId,omitempty"`
+
+	// redact is a secret the request carries (a licence code, read inside the activity,
+	// never in its input) that the seller's answers must not carry into errors or logs.
+	redact string
 }
 
 // OtherOrder is a billing order (renewal, unsubscription) a seller call names.
@@ -178,7 +182,7 @@ func (s *Seller) callAnswering(ctx context.Context, c SellerCall, act sellerapi.
 	defer leave()
 	// Signed with the active key; during a rotation an answer signed with the new key is
 	// accepted too.
-	keys := sellerapi.Keys{Sign: row.AccessKey, Pending: row.PendingKey}
+	keys := sellerapi.Keys{Sign: row.AccessKey, Pending: row.PendingKey, Redact: c.redact}
 	res, callErr := s.Client.CallKeys(ctx, row.Endpoint, keys, row.VerifyBodySign, req)
 	attempt := int32(1)
 	if activity.IsActivity(ctx) {

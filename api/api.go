@@ -168,7 +168,7 @@ func New(d Deps) *Server {
 		"sellerConfirmKey": s.sellerConfirmKey, "sellerListUsage": s.sellerListUsage, "putProduct": s.putProduct, "getProduct": s.getProduct,
 		"putCustomer": s.putCustomer,
 		"createOrder": s.createOrder, "listOrders": s.listOrders, "getOrder": s.getOrder,
-		"listOrderEvents": s.orderEvents, "acceptOrder": s.accept, "retryOrder": s.retry,
+		"listOrderEvents": s.orderEvents, "listLicenseCodeHeartbeats": s.licenseCodeHeartbeats, "acceptOrder": s.accept, "retryOrder": s.retry,
 		"rejectOrder": s.rejectOrder, "deliverOrder": s.deliverOrder, "reportDeployment": s.reportDeployment,
 		"shipOrder": s.shipOrder, "signOffShipment": s.signOffShipment, "appealOrder": s.appealOrder,
 		"reviewOrder": s.reviewOrder, "listAppeals": s.listAppeals, "resolveAppeal": s.resolveAppeal,
@@ -187,6 +187,9 @@ func New(d Deps) *Server {
 	handlers["startConformanceRun"] = s.startConformanceRun
 	handlers["listConformanceRuns"] = s.listConformanceRuns
 	handlers["getConformanceRun"] = s.getConformanceRun
+	// Licence codes in the seller open API (licensecodes.go).
+	handlers["sellerActivateLicenseCode"] = s.sellerActivateLicenseCode
+	handlers["sellerLicenseCodeHeartbeat"] = s.sellerLicenseCodeHeartbeat
 	for _, op := range ct.ops {
 		h, ok := handlers[op.ID]
 		if !ok {

@@ -109,6 +109,9 @@ type productRequest struct {
 	NotifyOrders bool `json:"notifyOrders"`
 	// TrialDays is how long a free trial of the product lasts (0: no trial).
 	TrialDays int `json:"trialDays"`
+	// LicenseCode: a licence product whose code the marketplace generates (License 2.0),
+	// activated by the seller's software (left out: no).
+	LicenseCode bool `json:"licenseCode"`
 }
 
 // productResponse is a product as the API shows it. Supervised is the effective value
@@ -127,6 +130,7 @@ type productResponse struct {
 	UnitPrice          *order.Money      `json:"unitPrice,omitempty"`
 	NotifyOrders       bool              `json:"notifyOrders"`
 	TrialDays          int               `json:"trialDays"`
+	LicenseCode        bool              `json:"licenseCode"`
 	Health             *productHealth    `json:"health,omitempty"`
 	Reviews            *reviewSummary    `json:"reviews,omitempty"`
 	CreatedAt          time.Time         `json:"createdAt"`
@@ -172,6 +176,12 @@ func (s *server) putProduct(c echo.Context) error {
 		return invalidField("unitPrice", "unitPrice is required for a pay_per_use product (minor units per unit of usage)")
 	case req.BillingMode != order.BillingPayPerUse && req.UnitPrice != nil:
 		return invalidField("unitPrice", "unitPrice is only for pay_per_use products")
+	case req.LicenseCode && req.Type != order.TypeLicense:
+		return invalidField("licenseCode", "licenseCode is only for license products")
+	case req.LicenseCode && req.TrialDays > 0:
+		return invalidField("trialDays", "a licence-code product has no trial (refreshLicenseCode has no TRIAL_TO_FORMAL)")
+	case req.LicenseCode && req.Supervised != nil && !*req.Supervised:
+		return invalidField("supervised", "a licence-code product is supervised: its activation is the acceptance")
 	}
 	var unitPrice *int64
 	var unitCurrency *string
@@ -183,14 +193,15 @@ func (s *server) putProduct(c echo.Context) error {
 	out := productResponse{
 		ProductID: id, SellerID: req.SellerID, Name: req.Name, Type: req.Type, BillingMode: req.BillingMode,
 		CommissionRate: req.CommissionRate, AcceptanceCriteria: req.AcceptanceCriteria, UnitPrice: req.UnitPrice,
-		NotifyOrders: req.NotifyOrders, TrialDays: req.TrialDays,
+		NotifyOrders: req.NotifyOrders, TrialDays: req.TrialDays, LicenseCode: req.LicenseCode,
 	}
 	var created bool
 	var supervised *bool
 	err := s.db.QueryRow(ctx, `
 		INSERT INTO products (product_id, seller_id, name, type, billing_mode, commission_bps,
-		    acceptance_criteria, supervised, listed, created_at, updated_at, unit_price, unit_price_currency, notify_orders, trial_days)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, true), $10, $10, $11, $12, $13, $14)
+		    acceptance_criteria, supervised, listed, created_at, updated_at, unit_price, unit_price_currency, notify_orders, trial_days,
+		    license_code)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, true), $10, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (product_id) DO UPDATE SET
 		    seller_id = excluded.seller_id, name = excluded.name, type = excluded.type,
 		    billing_mode = excluded.billing_mode, commission_bps = excluded.commission_bps,
@@ -199,10 +210,12 @@ func (s *server) putProduct(c echo.Context) error {
 		    relisted_at = CASE WHEN $9 AND NOT products.listed THEN excluded.updated_at ELSE products.relisted_at END,
 		    delisted_reason = CASE WHEN $9 THEN '' ELSE products.delisted_reason END,
 		    unit_price = excluded.unit_price, unit_price_currency = excluded.unit_price_currency,
-		    notify_orders = excluded.notify_orders, trial_days = excluded.trial_days
+		    notify_orders = excluded.notify_orders, trial_days = excluded.trial_days,
+		    license_code = excluded.license_code
 		RETURNING (xmax = 0), supervised, listed, created_at, updated_at`,
 		id, req.SellerID, req.Name, string(req.Type), string(req.BillingMode), req.CommissionRate,
 		req.AcceptanceCriteria, req.Supervised, req.Listed, s.now().UTC(), unitPrice, unitCurrency, req.NotifyOrders, req.TrialDays,
+		req.LicenseCode,
 	).Scan(&created, &supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt)
 	if err != nil {
 		if pgCode(err) == "23503" { // foreign_key_violation: products.seller_id
@@ -245,7 +258,8 @@ func (s *server) getProduct(c echo.Context) error {
 		SELECT p.seller_id, p.name, p.type, p.billing_mode, p.commission_bps, p.acceptance_criteria,
 		       p.supervised, p.listed, p.created_at, p.updated_at, h.calls, h.failures,
 		       p.unit_price, p.unit_price_currency, p.health_failing_days, p.health_failed_orders,
-		       p.health_checked_at, p.delisted_reason, p.delisted_at, p.relisted_at, p.notify_orders, p.trial_days
+		       p.health_checked_at, p.delisted_reason, p.delisted_at, p.relisted_at, p.notify_orders, p.trial_days,
+		       p.license_code
 		FROM products p
 		CROSS JOIN LATERAL (
 		    SELECT count(*) AS calls,
@@ -257,7 +271,8 @@ func (s *server) getProduct(c echo.Context) error {
 	).Scan(&out.SellerID, &out.Name, &typ, &mode, &out.CommissionRate, &out.AcceptanceCriteria,
 		&supervised, &out.Listed, &out.CreatedAt, &out.UpdatedAt, &out.Health.Calls, &out.Health.Failures,
 		&unitPrice, &unitCurrency, &out.Health.FailingDays, &out.Health.FailedOrders,
-		&out.Health.CheckedAt, &out.Health.DelistedReason, &out.Health.DelistedAt, &out.Health.RelistedAt, &out.NotifyOrders, &out.TrialDays)
+		&out.Health.CheckedAt, &out.Health.DelistedReason, &out.Health.DelistedAt, &out.Health.RelistedAt, &out.NotifyOrders, &out.TrialDays,
+		&out.LicenseCode)
 	if errors.Is(err, pgx.ErrNoRows) {
 		p := newProblem(http.StatusNotFound, CodeProductNotFound, fmt.Sprintf("no product %q", id))
 		p.Field = "productId"

@@ -123,6 +123,13 @@ func (s *server) startConformanceRun(c echo.Context) error {
 		// The error names the seller and the step, never the key.
 		return dbFailure("look up seller "+id, err)
 	}
+	if len(req.Calls) == 0 {
+		// Left out: every period product's calls, and the optional ones the seller's
+		// products need (changes, orderNotify, licence codes).
+		if calls, err = s.productCalls(ctx, id, calls); err != nil {
+			return err
+		}
+	}
 
 	select {
 	case s.checks.slots <- struct{}{}:

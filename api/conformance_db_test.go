@@ -89,7 +89,7 @@ func TestConformanceRuns(t *testing.T) {
 			wantStatus(t, rec, http.StatusOK)
 			var got conformanceRun
 			decodeInto(t, rec, &got)
-			if got.Status != tt.wantStatus || !slices.Equal(got.FailedChecks, tt.wantFailed) || got.FinishedAt == nil || len(got.Checks) != 15 {
+			if got.Status != tt.wantStatus || !slices.Equal(got.FailedChecks, tt.wantFailed) || got.FinishedAt == nil || len(got.Checks) != 25 {
 				t.Fatalf("run = %+v", got)
 			}
 			for _, name := range tt.wantSkip {

@@ -115,6 +115,7 @@ type productRow struct {
 	UnitPrice     *order.Money
 	NotifyOrders  bool
 	TrialDays     int
+	LicenseCode   bool
 }
 
 // createOrder places an order: one start of its workflow. Idempotent on orderId: a repeat
@@ -155,10 +156,10 @@ func (s *server) createOrder(c echo.Context) error {
 	var unitCurrency *string
 	err = s.db.QueryRow(dbCtx, `
 		SELECT seller_id, type, billing_mode, commission_bps, supervised, listed, acceptance_criteria,
-		       unit_price, unit_price_currency, notify_orders, trial_days
+		       unit_price, unit_price_currency, notify_orders, trial_days, license_code
 		FROM products WHERE product_id = $1`, pl.ProductID,
 	).Scan(&pr.SellerID, &typ, &mode, &pr.CommissionBps, &pr.Supervised, &pr.Listed, &pr.Criteria, &unitPrice, &unitCurrency,
-		&pr.NotifyOrders, &pr.TrialDays)
+		&pr.NotifyOrders, &pr.TrialDays, &pr.LicenseCode)
 	if err == nil && unitPrice != nil && unitCurrency != nil {
 		pr.UnitPrice = &order.Money{Value: *unitPrice, Currency: *unitCurrency}
 	}
@@ -223,6 +224,11 @@ func (s *server) createOrder(c echo.Context) error {
 	}
 	if pl.Trial {
 		in.OrderType = order.OrderTypeTrial
+	}
+	if pr.LicenseCode && pr.Type == order.TypeLicense {
+		if p := s.issueCode(dbCtx, &in); p != nil {
+			return p
+		}
 	}
 	initial := order.InitialView(in)
 	opts := s.startOptions(in, initial.Status, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
@@ -416,6 +422,9 @@ func (s *server) getOrder(c echo.Context) error {
 	switch {
 	case err == nil:
 		v.License.Text = text
+		if v.License.Via == licenses.ViaGenerated {
+			s.codeShown(ctx, id) // the buyer has received the licence code: it may be activated
+		}
 	case !errors.Is(err, licenses.ErrNotFound):
 		return dbFailure("read licence of order "+id, err)
 	}

@@ -89,9 +89,14 @@ var titles = map[string]string{
 	CodeNotRestorable:        "Order not restorable",
 	CodeKeyRotationPending:   "Key rotation pending",
 	CodeSubscriberNotFound:   "Subscriber not found",
-	CodeRateLimited:          "Too many requests",
-	CodeUnavailable:          "Service unavailable",
-	CodeInternal:             "Internal error",
+
+	CodeLicenseCodeNotFound:     "Licence code not found",
+	CodeLicenseCodeActivated:    "Licence code already activated",
+	CodeLicenseCodeNotReceived:  "Licence code not received by the buyer",
+	CodeLicenseCodeNotActivated: "Licence code not activated",
+	CodeRateLimited:             "Too many requests",
+	CodeUnavailable:             "Service unavailable",
+	CodeInternal:                "Internal error",
 }
 
 // Problem is the RFC 7807 body of every error answer (application/problem+json). Handlers

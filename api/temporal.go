@@ -44,6 +44,8 @@ var conflictTypes = map[string]bool{
 	order.ErrLicenseMismatch:   true,
 	order.ErrAppealLimit:       true,
 	order.ErrChangeRefused:     true,
+	// A second activation of a licence code (licensecodes.go).
+	order.ErrLicenseCodeActivated: true,
 }
 
 func conflict(code, detail string) *Problem {

@@ -35,7 +35,7 @@ func sellerCheck(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	seller := fs.String("seller", "", "the seller ID (shown in the report)")
 	keyEnv := fs.String("key-env", defaultKeyEnv, "environment variable holding the access key")
 	keyFile := fs.String("key-file", "", "file holding the access key (instead of -key-env)")
-	calls := fs.String("calls", "all", "calls to check, comma-separated: newInstance, queryInstance, updateInstanceStatus, refreshInstance, releaseInstance (create, query and release are always checked)")
+	calls := fs.String("calls", "all", "calls to check, comma-separated: newInstance, queryInstance, updateInstanceStatus, refreshInstance, releaseInstance, and the optional upgradeInstance, changeInstanceCheck, orderNotify, refreshLicenseCode, updateLicenseCodeStatus, releaseLicenseCode (create, query and release are always checked); all: the first five; every: all of them")
 	billing := fs.String("billing", "", "billing modes of the seller's products instead of -calls, comma-separated: yearly, monthly, one_time, pay_per_use")
 	timeout := fs.Duration("timeout", sellerapi.DefaultTimeout, "how long one call may take")
 	asyncBound := fs.Duration("async-bound", sellercheck.DefaultAsyncBound, "how long an instance answered 000004 may take to become ready")

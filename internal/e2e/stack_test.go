@@ -61,6 +61,7 @@ supervision:
   deploymentSLA: 10m
   redeliverySLA: 10m
   licenseWait: 10m
+  activationWindow: 5s
   firstDeliverySLA: 10m
   shipmentSLA: 10m
   signoffSLA: 10m

@@ -29,13 +29,14 @@ const (
 	// CauseRestarted: an order restarted from the read model when the restore had to guess
 	// what the view does not say (Restored.Guessed): ops check it against the seller and the books.
 	CauseRestarted = "restarted"
-	CauseOther     = "other" // a flag of an order placed before causes
+	// CauseLicenseCodeNotActivated (licensecode.go): a licence code never activated.
+	CauseOther = "other" // a flag of an order placed before causes
 )
 
 // CauseCodes lists every cause code, for validation of ?cause= and the gauge's labels.
 var CauseCodes = []string{CauseFirstDelivery, CauseRedelivery, CauseDeployment, CauseShipment, CauseSignoff,
 	CauseProvisionLate, CauseLastTier, CauseSellerCall, CauseOurSide, CauseProvisionFailed, CauseCleanupFailed,
-	CauseRestarted, CauseOther}
+	CauseRestarted, CauseLicenseCodeNotActivated, CauseOther}
 
 // ourSidePrefix starts the internal cause of a call failing on our side (our_side:<kind>);
 // callPrefix that of a call failed at the seller (call:<kind>).

@@ -259,7 +259,7 @@ func (s *State) release(ev Event, o *Outcome, by order.Actor, reason string) {
 	}
 	s.Clocks.Stop(ClockExpire, ClockFreeze, ClockRelease)
 	s.ReleaseBy, s.ReleaseReason = &by, reason
-	if s.hasInstance() && s.InstanceID != "" {
+	if s.hasInstance() && s.atSeller() {
 		s.startCall(o, CallRelease)
 		return
 	}
@@ -320,12 +320,12 @@ func (s *State) levelRead(ev Event, o *Outcome) {
 	switch what {
 	case levelForGrace:
 		s.Grace = r.Grace
-		s.record(o, order.StepExpired, timer, map[string]string{"grace": r.Grace.String()}, func() {
+		s.record(o, order.StepExpired, timer, map[string]string{"grace": order.FormatDuration(r.Grace)}, func() {
 			s.Clocks.Set(ClockFreeze, ev.At.Add(r.Grace))
 		})
 	case levelForRetention:
 		s.Retention = r.Retention
-		s.record(o, order.StepFrozen, timer, map[string]string{"reason": string(HoldExpiry), "retention": r.Retention.String()}, func() {
+		s.record(o, order.StepFrozen, timer, map[string]string{"reason": string(HoldExpiry), "retention": order.FormatDuration(r.Retention)}, func() {
 			s.Holds = appendOnce(s.Holds, HoldExpiry)
 			s.Clocks.Set(ClockRelease, ev.At.Add(r.Retention))
 		})
@@ -337,7 +337,7 @@ func (s *State) levelRead(ev Event, o *Outcome) {
 // at a time; the next follows the answer of the last, so a payment that races a freeze
 // ends with the order unfrozen.
 func (s *State) reconcileSeller(o *Outcome) {
-	if !s.hasInstance() || s.InstanceID == "" || s.Phase.Final() || s.Calls.Has(CallRelease) ||
+	if !s.hasInstance() || !s.atSeller() || s.Phase.Final() || s.Calls.Has(CallRelease) ||
 		s.Calls.Running(CallNewInstance) || s.Calls.Running(CallQuery) || s.Calls.Running(CallRecover) {
 		return
 	}

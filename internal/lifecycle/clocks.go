@@ -61,6 +61,7 @@ var clockInfo = map[ClockName]struct {
 	ClockFirstDelivery: {TagSupervision, "first-delivery SLA: needs attention"},
 	ClockShipment:      {TagSupervision, "shipment SLA: needs attention"},
 	ClockSignoff:       {TagSupervision, "sign-off SLA: needs attention"},
+	ClockActivation:    {TagSupervision, "licence code activation window: needs attention"},
 	ClockExpire:        {TagBilling, "expiry: grace starts"},
 	ClockFreeze:        {TagBilling, "grace ends: freeze"},
 	ClockRelease:       {TagBilling, "retention ends: release"},

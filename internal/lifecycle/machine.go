@@ -88,6 +88,9 @@ func Check(s *State, ev Event) error {
 		if s.Phase != order.PhaseAwaitingAcceptance {
 			return invalid("cannot reject an order that is %s", s.Status())
 		}
+		if s.licenseCode() {
+			return invalid("a licence code is not redelivered: appeal instead (POST /v1/orders/%s/appeals)", s.In.OrderID)
+		}
 		if s.Rejections >= s.In.Windows.RejectionLimit {
 			return refuse(order.ErrRejectionLimit, "%d rejections is the limit: appeal instead (POST /v1/orders/%s/appeals)",
 				s.In.Windows.RejectionLimit, s.In.OrderID)
@@ -282,7 +285,7 @@ func (s *State) cleanUp(o *Outcome) {
 		return // under way already (or failed, waiting for ops' retry)
 	}
 	switch {
-	case s.InstanceID != "":
+	case s.atSeller():
 		s.startCall(o, CallRelease)
 	case s.ProvisionUncertain:
 		s.startCall(o, CallRecover)
@@ -551,13 +554,14 @@ func (s *State) callFinished(ev Event, o *Outcome) {
 func (s *State) callFailed(o *Outcome, r CallResult) {
 	s.Calls.Start(r.Call)
 	s.Calls.Fail(r.Call)
-	s.LastError = string(r.Call) + " failed (" + r.ErrorType + ")"
+	name := s.sentAs(r.Call)
+	s.LastError = name + " failed (" + r.ErrorType + ")"
 	detail := map[string]string{"call": string(r.Call), "errorType": r.ErrorType}
-	why := string(r.Call) + " failed: retry with POST /v1/orders/" + s.In.OrderID + "/retry"
+	why := name + " failed: retry with POST /v1/orders/" + s.In.OrderID + "/retry"
 	if s.rules(RulesOps) && r.ErrorText != "" {
 		s.LastError += ": " + r.ErrorText
 		detail["error"] = r.ErrorText
-		why = string(r.Call) + " failed (" + r.ErrorText + "): retry with POST /v1/orders/" + s.In.OrderID + "/retry"
+		why = name + " failed (" + r.ErrorText + "): retry with POST /v1/orders/" + s.In.OrderID + "/retry"
 	}
 	if s.rules(RulesOps) {
 		s.clearFlags(func(cause string) bool { return cause == ourSidePrefix+string(r.Call) })

@@ -23,6 +23,9 @@ type path interface {
 }
 
 func pathOf(s *State) path {
+	if s.licenseCode() {
+		return licenseCodePath{}
+	}
 	switch s.In.ProductType {
 	case order.TypeLicense:
 		return instancePath{license: true}

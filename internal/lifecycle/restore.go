@@ -110,6 +110,14 @@ func Restore(snap Snapshot, now time.Time) (Restored, error) {
 		s.Appeals = max(s.Appeals, 1)
 	}
 	s.ConvertedBy = v.ConvertedBy // a converted trial stays converted
+	s.CodeActivatedAt = v.LicenseCodeActivatedAt
+	if in.LicenseCode != nil && s.Phase == order.PhaseProvisioning {
+		// Lost before its first step: the code was issued with the order; it waits for
+		// activation with a whole window.
+		ref := *in.LicenseCode
+		s.License, s.Phase = &ref, order.PhaseAwaitingAcceptance
+		s.Clocks.Set(ClockActivation, now.Add(in.Windows.ActivationWindow))
+	}
 	s.Changes = append([]order.Change(nil), v.Changes...)
 	if len(v.Renewals) > 0 {
 		s.Renewals = append([]order.Renewal{}, v.Renewals...)
@@ -355,12 +363,12 @@ func (s *State) restoreCalls(v order.View, attentionCause string, arrears order.
 		case CallKind(failed) == CallRecover:
 			s.ProvisionUncertain = true
 			start(CallRecover)
-		case v.WaitingOn != order.WaitNone && s.Phase != order.PhaseCompleted && s.InstanceID != "":
+		case v.WaitingOn != order.WaitNone && s.Phase != order.PhaseCompleted && s.atSeller():
 			start(CallRelease)
 		}
-	case s.InstanceID != "" && s.restoreRelease(CallKind(failed), arrears):
-		start(CallRelease) // nothing else is sent to an instance being released
-	case s.InstanceID != "":
+	case s.atSeller() && s.restoreRelease(CallKind(failed), arrears):
+		start(CallRelease) // nothing else is sent to an instance (or code) being released
+	case s.atSeller():
 		if slices.Contains(s.Holds, HoldArrears) && arrears == order.AccountNone {
 			// Paid meanwhile: the account's UNFREEZE was lost with the workflow.
 			s.Holds = slices.DeleteFunc(s.Holds, func(h HoldReason) bool { return h == HoldArrears })

@@ -114,6 +114,10 @@ type State struct {
 	// freezes of the same case pass it by until the case ends or ops re-freeze.
 	HoldOverride bool `json:"holdOverride,omitempty"`
 
+	// CodeActivatedAt is when the seller's software activated the order's licence code
+	// (licence-code orders, licensecode.go), in business time.
+	CodeActivatedAt *time.Time `json:"codeActivatedAt,omitempty"`
+
 	// now is the time of the event being applied (set by Apply; never carried).
 	now time.Time
 }
@@ -208,6 +212,8 @@ type Event struct {
 	Convert     order.ConversionRequest
 	Change      order.ChangeRequest
 	Arrears     order.ArrearsSignal
+	// CodeSHA256 is the SHA-256 of the licence code an activation presents (EvActivate).
+	CodeSHA256 string
 	// KeepLateInstance is set by the workflow (behind the ChangeLateResultKept version
 	// marker) on a provisioning result that comes after the order ended other than by
 	// cancellation: what it names is the buyer's (completed) or was released already.

@@ -40,6 +40,7 @@ func View(s *State, now time.Time) order.View {
 		v.Changes = append([]order.Change{}, s.Changes[max(0, len(s.Changes)-order.MaxViewRenewals):]...)
 	}
 	v.InServiceSince, v.ServiceEndedAt = s.InServiceAt, s.ServiceEndedAt
+	v.LicenseCodeActivatedAt = s.CodeActivatedAt
 	v.RenewalCount, v.Unsubscription = len(s.Renewals), s.Unsubscription
 	if n := len(s.Renewals); n > 0 {
 		v.Renewals = append([]order.Renewal{}, s.Renewals[max(0, n-order.MaxViewRenewals):]...)

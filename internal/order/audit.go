@@ -47,6 +47,11 @@ const (
 	StepFrozen           StepName = "frozen"
 	StepUnfrozen         StepName = "unfrozen"
 	StepReleased         StepName = "released"
+	// StepLicenseCodeIssued: the marketplace generated the order's licence code (License
+	// 2.0; its reference only: sha256 and the masked form) and it waits for activation.
+	StepLicenseCodeIssued StepName = "license_code_issued"
+	// StepLicenseCodeActivated: the seller's software activated the licence code.
+	StepLicenseCodeActivated StepName = "license_code_activated"
 	// StepOpsAction is ops' action by hand (who, what, why), before what it does.
 	StepOpsAction StepName = "ops_action"
 	// StepRestarted is written by the API, not the machine: ops started the order's lost

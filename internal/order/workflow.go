@@ -49,6 +49,11 @@ type StartInput struct {
 	// NotifyOrders: the product asks to be told of every paid order (orderNotify), snapshot
 	// from the catalogue when the order is placed.
 	NotifyOrders bool `json:"notifyOrders,omitempty"`
+	// LicenseCode is the reference (never the text) of the licence code the marketplace
+	// generated for an order of a licence-code product (License 2.0); nil for every other
+	// order. Such an order takes the licence-code path: no newInstance, activation by the
+	// seller's software, and the licence-code calls for renewal, freeze and release.
+	LicenseCode *LicenseRef `json:"licenseCode,omitempty"`
 	// Fingerprint is a hash of the order request, kept so that a repeated POST with a
 	// different body can be told apart from a retry.
 	Fingerprint string `json:"fingerprint"`
@@ -116,6 +121,9 @@ type Windows struct {
 	// running this long after its whole seller window can only be failing on our side
 	// (PostgreSQL, the catalogue, the worker): the order is flagged for ops, the call goes on.
 	OurSideAfter time.Duration `json:"ourSideAfter,omitempty"`
+	// ActivationWindow arrived with licence codes: a licence code not activated this long
+	// after it was issued flags the order for ops (cause license_code_not_activated).
+	ActivationWindow time.Duration `json:"activationWindow,omitempty"`
 	// HistoryLimit is how many history events a run of the order workflow may reach before
 	// it continues as new (carrying its state), so that a subscription renewed for years
 	// keeps each run's history bounded. 0: Temporal's own suggestion only.
@@ -204,6 +212,9 @@ type View struct {
 	Renewals       []Renewal       `json:"renewals,omitempty"`
 	RenewalCount   int             `json:"renewalCount,omitempty"`
 	Unsubscription *Unsubscription `json:"unsubscription,omitempty"`
+	// LicenseCodeActivatedAt is when the seller's software activated the order's licence
+	// code (licence-code products only; the code itself is License, masked).
+	LicenseCodeActivatedAt *time.Time `json:"licenseCodeActivatedAt,omitempty"`
 }
 
 // MaxViewRenewals bounds the renewals an order view lists (the audit trail keeps them all).

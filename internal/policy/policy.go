@@ -111,6 +111,9 @@ type Policy struct {
 		DeploymentSLA    Duration                       `yaml:"deploymentSLA"`
 		RedeliverySLA    Duration                       `yaml:"redeliverySLA"`
 		LicenseWait      Duration                       `yaml:"licenseWait"`
+		// ActivationWindow: a licence code not activated this long after its issue flags
+		// the order for ops (license_code_not_activated). Left out: 30d.
+		ActivationWindow Duration `yaml:"activationWindow"`
 		// FirstDeliverySLA, ShipmentSLA and SignoffSLA flag an order for ops when a
 		// service's first delivery, hardware's first shipment or the carrier's sign-off
 		// after it does not come within them (the phase does not change).
@@ -262,6 +265,9 @@ func (p *Policy) validate() error {
 	if p.Appeals.LastTierSLA <= 0 {
 		bad("appeals.lastTierSLA: must be set and positive")
 	}
+	if p.Supervision.ActivationWindow < 0 {
+		bad("supervision.activationWindow: must be positive (or left out: 30d)")
+	}
 	if p.Attention.OurSideAfter < 0 {
 		bad("attention.ourSideAfter: must be positive (or left out: 1h)")
 	}
@@ -374,8 +380,13 @@ func (p *Policy) Windows(t order.ProductType) order.Windows {
 		AppealLimit:      p.Appeals.MaxPerOrder,
 		OurSideAfter:     p.Scale(cmp.Or(time.Duration(p.Attention.OurSideAfter), time.Hour)),
 		HistoryLimit:     p.History.MaxEventsPerRun,
+		ActivationWindow: p.Scale(cmp.Or(time.Duration(p.Supervision.ActivationWindow), defaultActivationWindow)),
 	}
 }
+
+// defaultActivationWindow is the licence-code activation window of a policy that does not
+// set one (policies written before licence codes).
+const defaultActivationWindow = 30 * 24 * time.Hour
 
 // SellerLimit is how often and how many at once the workers together call one seller.
 type SellerLimit struct {

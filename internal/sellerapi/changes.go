@@ -173,5 +173,5 @@ func (r GetLicenseAsyncRequest) activity() Activity     { return r.Activity }
 // back. It is what CallError.Msg quotes, for answers that are kept rather than failed,
 // such as a changeInstanceCheck refusal's reason.
 func SafeResultMsg(msg string, keys Keys) string {
-	return sellerMsg(sellerMsg(msg, keys.Sign), keys.Pending)
+	return sellerMsg(sellerMsg(RedactCode(msg, keys.Redact), keys.Sign), keys.Pending)
 }

@@ -132,6 +132,9 @@ func (c *Client) Call(ctx context.Context, endpoint, accessKey string, verifyBod
 type Keys struct {
 	Sign    string
 	Pending string
+	// Redact is another secret the call carries (a licence code) that a seller's resultMsg
+	// must not carry into errors and logs, should the seller echo it back.
+	Redact string
 }
 
 // CallKeys is Call with the seller's keys of a rotation: the request is signed with
@@ -202,7 +205,7 @@ func (c *Client) CallKeys(ctx context.Context, endpoint string, keys Keys, verif
 		c.log.LogAttrs(ctx, slog.LevelDebug, "seller call", c.attrs(req, res, class, safe)...)
 		return res, nil
 	}
-	msg := fmt.Sprintf("seller answered %q: %s", res.ResultCode, sellerMsg(sellerMsg(res.Response.ResultMsg, accessKey), keys.Pending))
+	msg := fmt.Sprintf("seller answered %q: %s", res.ResultCode, SafeResultMsg(res.Response.ResultMsg, keys))
 	return res, c.fail(ctx, req, res, class, safe, msg, nil)
 }
 

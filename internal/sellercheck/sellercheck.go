@@ -73,18 +73,22 @@ func CallsFor(billingModes []string) ([]sellerapi.Activity, error) {
 	return slices.Compact(calls), nil
 }
 
-// ParseCalls parses a comma-separated list of activity names; "" or "all" is AllCalls.
+// ParseCalls parses a comma-separated list of activity names; "" or "all" is AllCalls
+// (the calls every period product needs; "every" is EveryCall, the optional ones too).
 // newInstance, queryInstance and releaseInstance are always checked (every product needs
 // them, and the other calls need an instance), so they are added when left out.
 func ParseCalls(list string) ([]sellerapi.Activity, error) {
 	if strings.TrimSpace(list) == "" || list == "all" {
 		return slices.Clone(AllCalls), nil
 	}
+	if list == "every" {
+		return slices.Clone(EveryCall), nil
+	}
 	calls := []sellerapi.Activity{sellerapi.ActivityNewInstance, sellerapi.ActivityQueryInstance, sellerapi.ActivityReleaseInstance}
 	for _, name := range strings.Split(list, ",") {
 		a := sellerapi.Activity(strings.TrimSpace(name))
-		if !slices.Contains(AllCalls, a) {
-			return nil, fmt.Errorf("unknown call %q (newInstance, queryInstance, updateInstanceStatus, refreshInstance, releaseInstance)", a)
+		if !knownCall(a) {
+			return nil, fmt.Errorf("unknown call %q (%s)", a, callNames())
 		}
 		calls = append(calls, a)
 	}
@@ -345,6 +349,9 @@ func (r *runner) run(ctx context.Context) {
 			CheckWrongSignatureRefused, CheckResponseSignatures, CheckResultCodes, CheckAnswersWithinTimeout} {
 			r.skip(n, "", "not run: the endpoint is not allowed")
 		}
+		for _, n := range append(slices.Clone(instanceChecks), otherChecks...) {
+			r.skip(n, "", "not run: the endpoint is not allowed")
+		}
 		return
 	}
 	u.User, u.Fragment, u.RawFragment = nil, "", ""
@@ -352,6 +359,7 @@ func (r *runner) run(ctx context.Context) {
 	r.add(Check{Name: CheckEndpointAllowed, Status: StatusPass, Evidence: "the endpoint passes the seller endpoint policy"})
 
 	r.lifecycle(ctx)
+	r.notifyAndCodes(ctx)
 	r.probes(ctx)
 	r.overall()
 }
@@ -377,7 +385,7 @@ func (r *runner) lifecycle(ctx context.Context) {
 			why += " without an instanceId"
 		}
 		r.add(first.check(CheckNewInstance, false, "order "+orderID+": "+why+"; want 000000 or 000004 with an instanceId"))
-		for _, n := range []string{CheckInstanceReady, CheckNewInstanceIdempotent, CheckFreeze, CheckUnfreeze, CheckRefreshRenewal, CheckRelease, CheckReleaseIdempotent} {
+		for _, n := range append([]string{CheckInstanceReady, CheckNewInstanceIdempotent, CheckFreeze, CheckUnfreeze, CheckRefreshRenewal, CheckRelease, CheckReleaseIdempotent}, instanceChecks...) {
 			r.skip(n, "", "not run: newInstance gave no instance")
 		}
 		return
@@ -419,6 +427,7 @@ func (r *runner) lifecycle(ctx context.Context) {
 	} else {
 		r.skip(CheckRefreshRenewal, sellerapi.ActivityRefreshInstance, "not needed by the products checked")
 	}
+	r.changes(ctx)
 
 	uid, uline := r.mockOrder("UNSUBSCRIBE")
 	rel := sellerapi.ReleaseInstanceRequest{Activity: sellerapi.ActivityReleaseInstance, InstanceID: r.instance,

@@ -75,12 +75,15 @@ func TestConformance(t *testing.T) {
 		{sellersim.NCNewInstanceNotIdempotent, ``, []string{sellercheck.CheckNewInstanceIdempotent}},
 		{sellersim.NCReleaseNotIdempotent, ``, []string{sellercheck.CheckReleaseIdempotent}},
 		{sellersim.NCAsyncNeverReady, ``, []string{sellercheck.CheckInstanceReady}},
-		{sellersim.NCSlow, ``, []string{sellercheck.CheckNewInstance, sellercheck.CheckReplayedNonceRefused,
+		{sellersim.NCSlow, ``, []string{sellercheck.CheckNewInstance, sellercheck.CheckOrderNotify, sellercheck.CheckOrderNotifyIdempotent,
+			sellercheck.CheckLicenseCodeFreeze, sellercheck.CheckLicenseCodeUnfreeze, sellercheck.CheckLicenseCodeRefresh,
+			sellercheck.CheckLicenseCodeRelease, sellercheck.CheckLicenseCodeReleaseIdempotent, sellercheck.CheckReplayedNonceRefused,
 			sellercheck.CheckStaleTimestampRefused, sellercheck.CheckWrongSignatureRefused, sellercheck.CheckResponseSignatures,
 			sellercheck.CheckAnswersWithinTimeout}},
 		{sellersim.NCAcceptReplayedNonce, ``, []string{sellercheck.CheckReplayedNonceRefused}},
 		{sellersim.NCAcceptStaleTimestamp, ``, []string{sellercheck.CheckStaleTimestampRefused}},
 		{sellersim.NCAcceptWrongSignature, ``, []string{sellercheck.CheckWrongSignatureRefused}},
+		{sellersim.NCLicenseCodeReleaseNotIdempotent, ``, []string{sellercheck.CheckLicenseCodeReleaseIdempotent}},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {
@@ -93,8 +96,10 @@ func TestConformance(t *testing.T) {
 			}
 			s.behave(t, b)
 			logs := &testkit.SyncBuffer{}
+			o := opts(logs)
+			o.Calls = sellercheck.EveryCall // the optional calls too: every mode must be caught
 			rep, err := sellercheck.Run(context.Background(),
-				sellercheck.Target{SellerID: sellerID, Endpoint: s.endpoint(), AccessKey: key, VerifyBodySign: true}, opts(logs))
+				sellercheck.Target{SellerID: sellerID, Endpoint: s.endpoint(), AccessKey: key, VerifyBodySign: true}, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,8 +113,13 @@ func TestConformance(t *testing.T) {
 			if rep.Passed != (len(tt.wantFail) == 0) {
 				t.Errorf("Passed = %v with failures %v", rep.Passed, rep.Failed())
 			}
-			if len(rep.Checks) != 15 {
-				t.Errorf("%d checks, want 15:\n%s", len(rep.Checks), table.String())
+			if len(rep.Checks) != 25 {
+				t.Errorf("%d checks, want 25:\n%s", len(rep.Checks), table.String())
+			}
+			for _, c := range rep.Checks {
+				if c.Status == sellercheck.StatusSkip && len(tt.wantFail) == 0 {
+					t.Errorf("a conforming run skipped %s: %s", c.Name, c.Evidence)
+				}
 			}
 			raw, _ := json.Marshal(rep)
 			for what, out := range map[string]string{"report": string(raw), "table": table.String(), "logs": logs.String()} {
@@ -164,6 +174,8 @@ func TestParseCalls(t *testing.T) {
 		{"newInstance", 3, false},
 		{"updateInstanceStatus,refreshInstance", 5, false},
 		{"updateInstanceStatus", 4, false},
+		{"every", 11, false},
+		{"upgradeInstance,orderNotify,releaseLicenseCode", 6, false},
 		{"deleteEverything", 0, true},
 	}
 	for _, tt := range tests {

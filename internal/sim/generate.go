@@ -85,6 +85,14 @@ func (w *World) event(o *simOrder, a Action) (lifecycle.Event, bool) {
 		}
 		ev.License = *licence(sum, "callback", w.now)
 		ev.OpenedAt = w.openedAt(o, v/4)
+	case lifecycle.EvActivate:
+		ev.Actor = who(seller)
+		if s.License != nil {
+			ev.CodeSHA256 = s.License.SHA256
+		}
+		if v%4 == 3 {
+			ev.CodeSHA256 = licence("b", "generated", w.now).SHA256 // another code
+		}
 	case lifecycle.EvAppeal:
 		right := buyer
 		if v%2 == 1 {
@@ -280,7 +288,7 @@ func (w *World) generate(r *rand.Rand) Action {
 		// Any event from anyone: most are refused, each with its code.
 		kinds := []lifecycle.EventKind{lifecycle.EvAccept, lifecycle.EvReject, lifecycle.EvDeliver, lifecycle.EvDeploy, lifecycle.EvShip,
 			lifecycle.EvSignoff, lifecycle.EvLicense, lifecycle.EvAppeal, lifecycle.EvResolve, lifecycle.EvRetry, lifecycle.EvRenew,
-			lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvWithdraw, lifecycle.EvConvert, lifecycle.EvChange}
+			lifecycle.EvUnsubscribe, lifecycle.EvOps, lifecycle.EvWithdraw, lifecycle.EvConvert, lifecycle.EvChange, lifecycle.EvActivate}
 		return Action{Kind: ActUpdate, O: oi, Ev: kinds[r.IntN(len(kinds))], V: v}
 	case n < 75:
 		if r.IntN(5) == 0 {
@@ -367,6 +375,9 @@ func progress(o *simOrder, r *rand.Rand) lifecycle.EventKind {
 	case order.PhaseDelivering:
 		return lifecycle.EvDeliver
 	case order.PhaseAwaitingAcceptance:
+		if s.In.LicenseCode != nil && r.IntN(4) > 0 {
+			return lifecycle.EvActivate // the seller's software activates the code
+		}
 		if r.IntN(4) == 0 {
 			return lifecycle.EvReject
 		}
@@ -380,6 +391,9 @@ func progress(o *simOrder, r *rand.Rand) lifecycle.EventKind {
 		}
 		return lifecycle.EvDeliver
 	case order.PhaseInService:
+		if s.In.LicenseCode != nil && s.CodeActivatedAt == nil && r.IntN(3) == 0 {
+			return lifecycle.EvActivate // accepted by hand, used later
+		}
 		switch r.IntN(4) {
 		case 0:
 			return lifecycle.EvUnsubscribe

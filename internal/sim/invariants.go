@@ -152,7 +152,8 @@ func (w *World) checkHolds(c int) {
 		if o.customer != c || s.In.BillingMode != order.BillingPayPerUse || s.Done() {
 			continue
 		}
-		hasInstance := (s.In.ProductType == order.TypeSaaS || s.In.ProductType == order.TypeLicense) && s.InstanceID != ""
+		hasInstance := (s.In.ProductType == order.TypeSaaS || s.In.ProductType == order.TypeLicense) &&
+			(s.InstanceID != "" || s.CodeActivatedAt != nil) // (a licence code: once activated)
 		switch {
 		case acc.a.State == order.AccountFrozen && acc.a.Told == order.ArrearsFreeze && !s.Phase.Final() && !s.HoldOverride:
 			// (an order whose arrears hold ops lifted by hand runs until the case ends)

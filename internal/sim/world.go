@@ -163,6 +163,9 @@ func (w *World) place(a Action) {
 		exp := w.now.AddDate(0, 0, 14)
 		in.OrderType, in.ExpireTime, in.Amount.Value = order.OrderTypeTrial, &exp, 0
 	}
+	if !w.cfg.Legacy && typ == order.TypeLicense && (a.V/2880)%2 == 1 {
+		codeOrder(&in, w.now)
+	}
 	o := &simOrder{id: id, customer: c, st: lifecycle.State{In: in, Rules: w.cfg.rules()}, paid: in.Amount.Value}
 	w.orders = append(w.orders, o)
 	w.stats.Orders++
@@ -331,6 +334,9 @@ func (w *World) answer(o *simOrder, a Action) {
 	failed := func() { r.ErrorType = "WindowExhausted" }
 	refused := func(t string) { r.Refused, r.ErrorType = true, t }
 	sd := &o.seller
+	if o.st.In.LicenseCode != nil && o.st.CodeActivatedAt != nil {
+		sd.made = true // the seller's software activated the code: the seller knows it
+	}
 	switch k {
 	case lifecycle.CallLevel:
 		grace := []time.Duration{0, 24 * time.Hour, 7 * 24 * time.Hour}[a.V%3]
@@ -677,5 +683,5 @@ func asRefusal(err error, r **order.Refusal) bool {
 // knownCodes are the stable problem codes the machines refuse with (internal/order).
 var knownCodes = map[string]bool{
 	order.ErrInvalidTransition: true, order.ErrAppealOpen: true, order.ErrRejectionLimit: true,
-	order.ErrLicenseMismatch: true, order.ErrAppealLimit: true,
+	order.ErrLicenseMismatch: true, order.ErrAppealLimit: true, order.ErrLicenseCodeActivated: true,
 }

@@ -60,6 +60,10 @@ func (o *orderImpl) startCall(ctx workflow.Context, k lifecycle.CallKind) {
 		OrderID: in.OrderID, OrderLineID: in.OrderLineID, SellerID: in.SellerID, ProductID: in.ProductID,
 		InstanceID: o.st.InstanceID, KeepLicense: in.ProductType == order.TypeLicense,
 	}
+	if f, ok := o.startCodeCall(ctx, k, call); ok {
+		o.running = append(o.running, &running{kind: k, f: f, cancel: cancel})
+		return
+	}
 	var f workflow.Future
 	switch k {
 	case lifecycle.CallLevel:

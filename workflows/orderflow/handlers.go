@@ -45,6 +45,9 @@ func (o *orderImpl) setup(ctx workflow.Context) error {
 		register(ctx, o, order.UpdateLicense, func(r order.LicenseDelivery) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvLicense, Actor: r.Actor, License: r.License, OpenedAt: r.OpenedAt}
 		}),
+		register(ctx, o, order.UpdateActivateLicenseCode, func(r order.LicenseCodeActivation) lifecycle.Event {
+			return lifecycle.Event{Kind: lifecycle.EvActivate, Actor: r.Actor, CodeSHA256: r.SHA256}
+		}),
 		register(ctx, o, order.UpdateResolve, func(r order.AppealResolution) lifecycle.Event {
 			return lifecycle.Event{Kind: lifecycle.EvResolve, Actor: r.Actor, Resolution: r}
 		}),

@@ -75,6 +75,9 @@ type notification struct {
 type sellerChanges struct {
 	notifications map[orderKey]*notification
 	notifyOrder   []orderKey // first receipt order, for a stable listing
+	// codes are the licence codes the seller was told about, by SHA-256 (licensecodes.go).
+	codes     map[string]*licenseCode
+	codeOrder []string
 }
 
 // maxNotifications bounds the order lines a seller remembers being told of.
@@ -138,7 +141,7 @@ func (s *Simulator) dispatchChanges(sel *seller, activity sellerapi.Activity, bo
 		}
 		return getLicenseAsync(sel, req), true
 	}
-	return sellerapi.Response{}, false
+	return s.dispatchCodes(sel, activity, body)
 }
 
 // decodeValid decodes and validates a request; a non-nil answer is the 000002 to send.

@@ -41,6 +41,7 @@ const (
 var NonConformanceModes = []string{
 	NCUnsignedResponses, NCBadResultCode, NCNewInstanceNotIdempotent, NCReleaseNotIdempotent,
 	NCAsyncNeverReady, NCSlow, NCAcceptReplayedNonce, NCAcceptStaleTimestamp, NCAcceptWrongSignature,
+	NCLicenseCodeReleaseNotIdempotent,
 }
 
 // SlowDelay is how long a seller in the slow mode takes to answer: longer than the

@@ -190,6 +190,7 @@ func Open(ctx context.Context, opts Options) (*Simulator, error) {
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/stats", s.handleStats)
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/calls", s.handleCalls)
 	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/notifications", s.handleNotifications)
+	s.mux.HandleFunc("GET /admin/sellers/{sellerId}/license-codes", s.handleLicenseCodes)
 	s.mux.HandleFunc("GET /admin/stats", s.handleAllStats)
 	s.mux.HandleFunc("POST /admin/reset", s.handleReset)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
