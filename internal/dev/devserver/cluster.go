@@ -3,13 +3,11 @@ package devserver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.temporal.io/server/common/authorization"
@@ -274,13 +272,4 @@ func ServeUI(ctx context.Context, addr, frontendAddr, namespace string, log *slo
 	<-ctx.Done()
 	s.ui.Stop()
 	return nil
-}
-
-// IsClusterKind reports whether kind names a service RunClusterService can run.
-func IsClusterKind(kind string) error {
-	switch primitives.ServiceName(kind) {
-	case primitives.FrontendService, primitives.HistoryService, primitives.MatchingService, primitives.WorkerService:
-		return nil
-	}
-	return errors.New("unknown Temporal service " + strings.TrimSpace(kind))
 }

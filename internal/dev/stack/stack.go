@@ -615,13 +615,6 @@ func (s *Stack) Process(name string) *Process {
 // Exited hears of each child that exits without being told to.
 func (s *Stack) Exited() <-chan *Process { return s.exited }
 
-// PG is the PostgreSQL cluster (nil with an external DATABASE_URL).
-func (s *Stack) PG() *pgcluster.Cluster {
-	s.pgMu.Lock()
-	defer s.pgMu.Unlock()
-	return s.pg
-}
-
 // RestartPostgres stops PostgreSQL, in immediate mode (a crash: no checkpoint, recovery
 // from the write-ahead log at the next start) or fast mode (every session cut, a clean
 // shutdown), and starts it again on the same data and port. It returns how long the
