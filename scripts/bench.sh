@@ -3,7 +3,8 @@
 # machines are noisy, so every figure that matters is a ratio), prints it, and writes the
 # table to docs/benchmarks.md with the machine it ran on.
 #
-#   P1 full-lifecycle orders/s against a bare workflow of the same shape
+#   P1 full-lifecycle orders/s against a bare workflow of the same shape, on the one-process
+#      test server and again on a throwaway `make cluster` (its frontend), with the ratio
 #   P2 history events (and replay time) of every recorded path
 #   P3 POST /v1/orders against a bare SDK start; GET order p50/p99 under concurrent load
 #   P4 BENCH_OPEN_ORDERS (10,000) open orders: memory and Temporal database per order; and
@@ -17,7 +18,16 @@ cd "$(dirname "$0")/.."
 go="${GO:-go}"
 out="${BENCH_OUT:-docs/benchmarks.md}"
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+chmod 755 "$tmp" # the cluster's PostgreSQL runs as the postgres user and must reach its folder
+cluster=""
+cleanup() {
+	if [ -n "$cluster" ]; then
+		kill -INT "$cluster" 2>/dev/null || true
+		wait "$cluster" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 echo "== P2: replay of every recorded path"
 "$go" test -run '^$' -bench BenchmarkReplay -benchtime 20x ./workflows/ | tee "$tmp/replay.txt"
@@ -29,6 +39,54 @@ echo "== P1, P3, P5 on the embedded stack (one process)"
 BENCH_REPORT="$tmp/stack.md" BENCH_ORDERS="${BENCH_ORDERS:-200}" \
 	"$go" test -run '^$' -bench 'BenchmarkAPILatency|BenchmarkMassFreeze|BenchmarkOrderThroughput' \
 	-benchtime 1x -timeout 30m ./internal/e2e/ 2>&1 | grep -v 'level=' | tee "$tmp/stack.txt"
+
+echo "== P1 on the cluster: a throwaway make cluster (bin/devstack -topology cluster)"
+# The benchmark's API and worker run in the test process as above; only the Temporal server
+# changes: the cluster's frontend, history x2, matching and worker processes on PostgreSQL.
+cdir="$tmp/cluster"
+mkdir -p "$cdir"
+PG_DATA_DIR="$cdir/postgres" PG_PORT=55632 TEMPORAL_DB_FILE="$cdir/temporal.db" \
+	TEMPORAL_ADDRESS=127.0.0.1:27233 TEMPORAL_UI_ADDR=127.0.0.1:28233 API_ADDR=127.0.0.1:28080 \
+	METRICS_ADDR=127.0.0.1:29464 SELLERSIM_ADDR=127.0.0.1:28090 SELLERSIM_CALLBACK_URL=http://127.0.0.1:28080 \
+	DEV_KEY_FILE="$cdir/kek" DEMO_CATALOGUE=false LOG_LEVEL=warn \
+	./bin/devstack -topology cluster >"$cdir/devstack.log" 2>&1 &
+cluster=$!
+for _ in $(seq 300); do
+	grep -q 'dev stack ready' "$cdir/devstack.log" && break
+	kill -0 "$cluster" 2>/dev/null || break
+	sleep 1
+done
+grep -q 'dev stack ready' "$cdir/devstack.log" || {
+	tail -20 "$cdir/devstack.log" >&2
+	echo "the cluster did not come up" >&2
+	exit 1
+}
+BENCH_TEMPORAL_ADDRESS=127.0.0.1:27233 BENCH_REPORT="$tmp/cluster.md" BENCH_ORDERS="${BENCH_ORDERS:-200}" \
+	"$go" test -run '^$' -bench 'BenchmarkOrderThroughput' -benchtime 1x -timeout 30m ./internal/e2e/ 2>&1 |
+	grep -v 'level=' | tee "$tmp/cluster.txt"
+kill -INT "$cluster"
+wait "$cluster" || true
+cluster=""
+metric() { awk -v m="$2" '/^BenchmarkOrderThroughput/ { for (i = 2; i <= NF; i++) if ($(i) == m) print $(i-1) }' "$1"; }
+one="$(metric "$tmp/stack.txt" orders/s)" clu="$(metric "$tmp/cluster.txt" orders/s)"
+one_ev="$(metric "$tmp/stack.txt" events/order)" clu_ev="$(metric "$tmp/cluster.txt" events/order)"
+ratio="$(awk -v a="$clu" -v b="$one" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
+echo "P1: one-process server $one orders/s, cluster $clu orders/s, ratio $ratio; history events per order $one_ev (one process), $clu_ev (cluster)"
+{
+	echo
+	echo "### P1 on the cluster against the one-process server (same run)"
+	echo
+	echo "The same benchmark (API and worker in the test process, the seller simulator over HTTP) on the"
+	echo "in-process test server and on a throwaway \`make cluster\` (its frontend; history x2, matching and"
+	echo "worker as separate processes on PostgreSQL, durable), one after the other on this machine."
+	echo
+	echo "| server | orders/s | history events per order |"
+	echo "|---|---|---|"
+	echo "| one process (SQLite in memory) | $one | $one_ev |"
+	echo "| cluster (PostgreSQL) | $clu | $clu_ev |"
+	echo "| cluster / one process | $ratio | |"
+	cat "$tmp/cluster.md"
+} >>"$tmp/stack.md"
 
 echo "== P4: open orders on a throwaway dev stack (bin/devstack)"
 BENCH_REPORT="$tmp/open.md" ./scripts/bench-open-orders.sh

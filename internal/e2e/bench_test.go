@@ -164,6 +164,8 @@ func BenchmarkOrderThroughput(b *testing.B) {
 			"",
 			fmt.Sprintf("### P1: full-lifecycle throughput (%d supervised SaaS orders, %d in flight)", n, inFlight),
 			"",
+			"Temporal server: "+benchServer+".",
+			"",
 			"Each order: POST through the API, provisioning at the simulator over signed HTTP, the buyer's acceptance",
 			"through the API once GET shows it waiting, settlement posted, expiry, grace, FREEZE, retention, release.",
 			"The baseline is a bare workflow with the same number of activities (no-ops), one update and the same",

@@ -110,6 +110,9 @@ var stack struct {
 	Answers *testkit.SyncBuffer
 }
 
+// benchServer names the Temporal server the benchmarks ran on, for their report.
+var benchServer = "the in-process test server (temporaltest: every service in one process, SQLite in memory)"
+
 func TestMain(m *testing.M) {
 	code, err := runMain(m)
 	if err != nil {
@@ -153,13 +156,33 @@ func runMain(m *testing.M) (int, error) {
 	stack.Registry = prometheus.NewRegistry()
 	sdkMetrics, closer := worker.SDKMetrics(stack.Registry)
 	defer closer.Close()
-	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
-		Logger:         worker.SDKLogger(logger),
-		MetricsHandler: sdkMetrics,
-	}))
-	defer ts.Stop()
-	stack.Temporal = ts.GetDefaultClient()
-	stack.Namespace = ts.GetDefaultNamespace()
+	// BENCH_TEMPORAL_ADDRESS points the package at a Temporal server of its own (make
+	// bench's P1 on `make cluster`'s frontend, BENCH_TEMPORAL_NAMESPACE); otherwise an
+	// in-process test server.
+	frontend := os.Getenv("BENCH_TEMPORAL_ADDRESS")
+	if frontend != "" {
+		stack.Namespace = os.Getenv("BENCH_TEMPORAL_NAMESPACE")
+		if stack.Namespace == "" {
+			stack.Namespace = "default"
+		}
+		tc, err := temporalx.Dial(ctx, client.Options{HostPort: frontend, Namespace: stack.Namespace,
+			Logger: worker.SDKLogger(logger), MetricsHandler: sdkMetrics})
+		if err != nil {
+			return 0, err
+		}
+		defer tc.Close()
+		stack.Temporal = tc
+		benchServer = "the cluster of `make cluster` (Temporal's services as separate processes on PostgreSQL)"
+	} else {
+		ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
+			Logger:         worker.SDKLogger(logger),
+			MetricsHandler: sdkMetrics,
+		}))
+		defer ts.Stop()
+		stack.Temporal = ts.GetDefaultClient()
+		stack.Namespace = ts.GetDefaultNamespace()
+		frontend = ts.GetFrontendHostPort()
+	}
 	if err := temporalx.EnsureSearchAttributes(ctx, stack.Temporal, stack.Namespace, searchattr.All()); err != nil {
 		return 0, err
 	}
@@ -182,7 +205,7 @@ func runMain(m *testing.M) (int, error) {
 		"API_TOKENS":          "web:" + webToken + ",ops:" + opsToken + ",billing:" + billingToken,
 		"TEMPORAL_TASK_QUEUE": taskQueue,
 		"TEMPORAL_NAMESPACE":  stack.Namespace,
-		"TEMPORAL_ADDRESS":    ts.GetFrontendHostPort(),
+		"TEMPORAL_ADDRESS":    frontend,
 		"KEY_ENCRYPTION_KEYS": testKey,
 		"SELLER_ENDPOINTS":    "development",
 		"API_READ_TIMEOUT":    "2s",
