@@ -48,7 +48,7 @@ mkdir -p "$cdir"
 PG_DATA_DIR="$cdir/postgres" PG_PORT=55632 TEMPORAL_DB_FILE="$cdir/temporal.db" \
 	TEMPORAL_ADDRESS=127.0.0.1:27233 TEMPORAL_UI_ADDR=127.0.0.1:28233 API_ADDR=127.0.0.1:28080 \
 	METRICS_ADDR=127.0.0.1:29464 SELLERSIM_ADDR=127.0.0.1:28090 SELLERSIM_CALLBACK_URL=http://127.0.0.1:28080 \
-	DEV_KEY_FILE="$cdir/kek" DEMO_CATALOGUE=false LOG_LEVEL=warn \
+	DEV_KEY_FILE="$cdir/kek" DEMO_CATALOGUE=false \
 	./bin/devstack -topology cluster >"$cdir/devstack.log" 2>&1 &
 cluster=$!
 for _ in $(seq 300); do
