@@ -21,12 +21,10 @@ import (
 	"go.temporal.io/sdk/mocks"
 
 	"github.com/cloudmarket/orders/internal/config"
-	"github.com/cloudmarket/orders/internal/dev/pgcluster"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/policy"
 	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/internal/testkit"
-	"github.com/cloudmarket/orders/schema"
 )
 
 // testPool is the migrated database of the database tests; nil when none could be started
@@ -45,8 +43,8 @@ func runTests(m *testing.M) int {
 		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	url, stop, err := pgcluster.StartForTests(ctx)
-	cancel()
+	defer cancel()
+	_, pool, stop, err := testkit.MigratedDB(ctx, 0)
 	if err != nil {
 		if os.Getenv("DATABASE_URL") != "" {
 			fmt.Fprintf(os.Stderr, "api tests: database from DATABASE_URL: %v\n", err)
@@ -56,18 +54,6 @@ func runTests(m *testing.M) int {
 		return m.Run()
 	}
 	defer stop()
-	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := schema.Migrate(ctx, url); err != nil {
-		fmt.Fprintf(os.Stderr, "api tests: migrate: %v\n", err)
-		return 1
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "api tests: pool: %v\n", err)
-		return 1
-	}
-	defer pool.Close()
 	testPool = pool
 	return m.Run()
 }

@@ -29,7 +29,6 @@ import (
 	"github.com/cloudmarket/orders/activities"
 	"github.com/cloudmarket/orders/api"
 	"github.com/cloudmarket/orders/internal/config"
-	"github.com/cloudmarket/orders/internal/dev/pgcluster"
 	"github.com/cloudmarket/orders/internal/dev/sellersim"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/policy"
@@ -38,7 +37,6 @@ import (
 	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/internal/temporalx"
 	"github.com/cloudmarket/orders/internal/testkit"
-	"github.com/cloudmarket/orders/schema"
 	"github.com/cloudmarket/orders/worker"
 )
 
@@ -133,24 +131,11 @@ func runMain(m *testing.M) (int, error) {
 		slog.NewJSONHandler(stack.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
 	))
 
-	dbURL, stopPG, err := pgcluster.StartForTests(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("PostgreSQL: %w", err)
-	}
-	defer stopPG()
-	if _, err := schema.Migrate(ctx, dbURL); err != nil {
-		return 0, err
-	}
-	poolCfg, err := pgxpool.ParseConfig(dbURL)
+	dbURL, db, stopDB, err := testkit.MigratedDB(ctx, 20) // 20: as cmd/orders' worker pool
 	if err != nil {
 		return 0, err
 	}
-	poolCfg.MaxConns = 20 // as cmd/orders' worker pool
-	db, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
+	defer stopDB()
 	stack.DB = db
 
 	stack.Registry = prometheus.NewRegistry()
