@@ -289,9 +289,31 @@ func (d *driver) unsubscribe(ctx context.Context, p *plan) error {
 	if p.value > 0 {
 		body["refund"] = money(p.value/4, p.currency)
 	}
-	_, err := d.act(ctx, p, billing, http.MethodPost, "/v1/orders/"+p.id+"/unsubscription", "unsubscribe-"+p.id, body)
-	return err
+	key := "unsubscribe-" + p.id
+	for attempt := 1; ; attempt++ {
+		a, err := d.act(ctx, p, billing, http.MethodPost, "/v1/orders/"+p.id+"/unsubscription", key, body)
+		if err != nil || a.status != http.StatusConflict || attempt == unsubscribeAttempts {
+			return err
+		}
+		// A 409 while the order still runs is billing's cue to try again, as billing does:
+		// a worker killed after its task wrote the read model (in service) but before the
+		// task completed leaves the workflow a step behind the read model until another
+		// worker replays that task, and an update in that window is checked against the
+		// earlier state. A new unsubscribe order, so a new idempotency key.
+		if err := sleepPoll(ctx); err != nil {
+			return err
+		}
+		v, err := d.get(ctx, p.id)
+		if err != nil || v.final() {
+			return err
+		}
+		key = fmt.Sprintf("unsubscribe-%s-%d", p.id, attempt)
+	}
 }
+
+// unsubscribeAttempts bounds billing's unsubscription attempts refused with 409 while the
+// order still runs.
+const unsubscribeAttempts = 5
 
 // waitFor polls the order until ok says yes, it is final, or within passes.
 func (d *driver) waitFor(ctx context.Context, p *plan, within time.Duration, ok func(view) bool) (view, error) {
