@@ -41,8 +41,10 @@ trap 'rc=$?; [ "$BASH_SUBSHELL" -gt 0 ] || echo "demo: stopped at scripts/demo.s
 json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | cut -d'"' -f4 || true; }
 
 # request AS METHOD PATH [curl arguments]: calls the API as ops, billing, the buyer or the
-# seller and prints the HTTP status on the first line, then the body. Exits (saying so) only
-# when the API does not answer at all.
+# seller and prints the HTTP status on the first line, then the body. A 503 (the API's "retry
+# later", e.g. while a Temporal service of `make cluster` restarts) or no answer is tried
+# again, as the web tier would, for up to 30 s; it exits (saying so) when the API never
+# answers.
 request() {
 	local as=$1 method=$2 path=$3 out
 	shift 3
@@ -53,8 +55,15 @@ request() {
 	buyer) who=(-H "Authorization: Bearer $WEB" -H 'X-Actor-Role: buyer' -H 'X-Actor-Id: cust-demo') ;;
 	seller) who=(-H "Authorization: Bearer $WEB" -H 'X-Actor-Role: seller' -H 'X-Actor-Id: seller-demo') ;;
 	esac
-	out=$(curl -sS --max-time 60 -X "$method" "$API$path" "${who[@]}" "$@" -w '\n%{http_code}') ||
-		fail "$method $path: no answer from $API (is \`make run\` going?)"
+	local try
+	for try in $(seq 30); do
+		if out=$(curl -sS --max-time 60 -X "$method" "$API$path" "${who[@]}" "$@" -w '\n%{http_code}' 2>/dev/null); then
+			[ "${out##*$'\n'}" = 503 ] || break
+		elif [ "$try" = 30 ]; then
+			fail "$method $path: no answer from $API (is \`make run\` going?)"
+		fi
+		sleep 1
+	done
 	printf '%s\n%s\n' "${out##*$'\n'}" "${out%$'\n'*}"
 }
 # call AS METHOD PATH [curl arguments]: prints the body of a 2xx answer; on any other, says

@@ -233,14 +233,44 @@ func run(ctx context.Context, cfg *config.Config, topo stack.Topology, log *slog
 	}
 	log.Info("dev stack ready; Ctrl-C stops it", where...)
 
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("signal received, stopping the dev stack")
+			return nil
+		case p := <-st.Exited():
+			if topo != stack.Cluster {
+				log.Error("child exited unexpectedly, stopping the dev stack", "name", p.Name())
+				return fmt.Errorf("%s exited unexpectedly", p.Name())
+			}
+			// The production shape restarts what dies, as its orchestrator would, so that
+			// killing a process shows the others carry on and the dead one rejoins.
+			if err := restartDead(ctx, p, log); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// restartBackoff is how long make cluster waits before it starts a dead process again.
+const restartBackoff = 2 * time.Second
+
+// restartDead starts p again after restartBackoff, unless the stack is stopping.
+func restartDead(ctx context.Context, p *stack.Process, log *slog.Logger) error {
+	log.Warn("process died; restarting it", "process", p.Name(), "in", restartBackoff, "starts_so_far", p.Starts())
 	select {
 	case <-ctx.Done():
-		log.Info("signal received, stopping the dev stack")
 		return nil
-	case p := <-st.Exited():
-		log.Error("child exited unexpectedly, stopping the dev stack", "name", p.Name())
-		return fmt.Errorf("%s exited unexpectedly", p.Name())
+	case <-time.After(restartBackoff):
 	}
+	if err := p.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("restart %s: %w", p.Name(), err)
+	}
+	log.Info("process back", "process", p.Name())
+	return nil
 }
 
 // consecutive is n listen addresses from addr's port up (none if addr is empty: metrics off).
