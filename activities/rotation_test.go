@@ -15,23 +15,10 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cloudmarket/orders/internal/policy"
-	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/internal/sellerkeys"
+	"github.com/cloudmarket/orders/internal/testkit"
 )
-
-func testKeyring(t *testing.T) *secrets.Keyring {
-	t.Helper()
-	k, err := secrets.NewKey("act-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := secrets.ParseKeyring(k, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
 
 // TestAuthFailuresDuringKeyRotation: while a seller's key is being rotated, our calls sign
 // with the old key, and the seller's 000001 answers (its endpoint already on the new key)
@@ -39,7 +26,7 @@ func testKeyring(t *testing.T) *secrets.Keyring {
 // do not delist the product, while the same answers outside a rotation do.
 func TestAuthFailuresDuringKeyRotation(t *testing.T) {
 	ctx := context.Background()
-	kr := testKeyring(t)
+	kr := testkit.Keyring("act-1")
 	run := uniqueID("rot")
 	var withNewKey atomic.Int32
 	seller := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,7 @@ import (
 	"github.com/cloudmarket/orders/internal/dev/sellersim"
 	"github.com/cloudmarket/orders/internal/sellerapi"
 	"github.com/cloudmarket/orders/internal/sellerkeys"
+	"github.com/cloudmarket/orders/internal/testkit"
 )
 
 // simSeller is one seller of a seller simulator served over HTTP, registered in the
@@ -37,7 +38,7 @@ const simKey = "sk-sim-activities-0123456789"
 func newSimSeller(t *testing.T, prefix string) *simSeller {
 	t.Helper()
 	ctx := context.Background()
-	kr := testKeyring(t)
+	kr := testkit.Keyring("act-1")
 	id := uniqueID(prefix)
 	sim := sellersim.New(sellersim.Options{Sellers: map[string]string{id: simKey}})
 	srv := httptest.NewServer(sim)

@@ -23,7 +23,6 @@ import (
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/order"
 	"github.com/cloudmarket/orders/internal/policy"
-	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/internal/testkit"
 )
 
@@ -122,17 +121,7 @@ func newHarness(t *testing.T, db *pgxpool.Pool, opts ...func(*config.Config)) *h
 }
 
 // testKeys seals the access keys the tests register.
-var testKeys = func() *secrets.Keyring {
-	k, err := secrets.NewKey("test-1")
-	if err != nil {
-		panic(err)
-	}
-	kr, err := secrets.ParseKeyring(k, "")
-	if err != nil {
-		panic(err)
-	}
-	return kr
-}()
+var testKeys = testkit.Keyring("test-1")
 
 // callerKey is caller.key() of a token's user, as the API derives it.
 func callerKey(token, kind, id string) string {

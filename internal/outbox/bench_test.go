@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/cloudmarket/orders/internal/testkit"
 )
 
 // BenchmarkDispatch measures delivery to one local subscriber that answers at once: the
@@ -12,7 +14,7 @@ import (
 func BenchmarkDispatch(b *testing.B) {
 	b.Cleanup(func() { _, _ = db.Exec(context.Background(), `DELETE FROM event_subscribers`) })
 	ctx := context.Background()
-	kr := keyring(&testing.T{})
+	kr := testkit.Keyring("k1")
 	rec := &receiver{secret: []byte("whsec-bench-0123456789")}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()

@@ -18,25 +18,13 @@ import (
 	"github.com/cloudmarket/orders/events"
 	"github.com/cloudmarket/orders/internal/secrets"
 	"github.com/cloudmarket/orders/internal/sellerapi"
+	"github.com/cloudmarket/orders/internal/testkit"
 )
 
 var idSeq atomic.Int64
 
 func uid(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), idSeq.Add(1))
-}
-
-func keyring(t *testing.T) *secrets.Keyring {
-	t.Helper()
-	k, err := secrets.NewKey("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := secrets.ParseKeyring(k, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
 }
 
 // addEvents appends n events of order (seqs from first) to the outbox as the activities do.
@@ -128,7 +116,7 @@ func drain(t *testing.T, d *Dispatcher) {
 func TestDispatchDeliversInOrderSignedAndFiltered(t *testing.T) {
 	cleanSubscribers(t)
 	ctx := context.Background()
-	kr := keyring(t)
+	kr := testkit.Keyring("k1")
 	rec := &receiver{secret: []byte("whsec-test-0123456789")}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
@@ -190,7 +178,7 @@ func TestDispatchDeliversInOrderSignedAndFiltered(t *testing.T) {
 func TestDispatchRetriesWithBackoffThenFlagsFailing(t *testing.T) {
 	cleanSubscribers(t)
 	ctx := context.Background()
-	kr := keyring(t)
+	kr := testkit.Keyring("k1")
 	rec := &receiver{secret: []byte("whsec-test-0123456789")}
 	rec.failFor.Store(1)
 	srv := httptest.NewServer(rec)
@@ -277,7 +265,7 @@ func TestDispatchersShareWithoutDoubleDelivery(t *testing.T) {
 	cleanSubscribers(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	kr := keyring(t)
+	kr := testkit.Keyring("k1")
 	secret := "whsec-test-0123456789"
 	var recs []*receiver
 	for i := range 3 {
@@ -331,7 +319,7 @@ func TestDispatchersShareWithoutDoubleDelivery(t *testing.T) {
 func TestEndpointPolicyRefusesPrivateOutsideDevelopment(t *testing.T) {
 	cleanSubscribers(t)
 	ctx := context.Background()
-	kr := keyring(t)
+	kr := testkit.Keyring("k1")
 	rec := &receiver{secret: []byte("whsec-test-0123456789")}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
