@@ -13,7 +13,10 @@
 # worker processes. There it reports the two workers' resident memory and Go heap per
 # open order (each order is cached by the worker that ran its last task) and Temporal's
 # PostgreSQL bytes per open order (pg_total_relation_size of every table of the temporal
-# and temporal_visibility databases).
+# and temporal_visibility databases), twice: as the burst left them, with the row versions
+# its updates left behind and the task queues' deleted rows (what autovacuum frees for
+# reuse, so it does not grow with the open orders), and live, after VACUUM FULL of both
+# databases, with where those live bytes are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${BENCH_OPEN_ORDERS:-10000}"
@@ -78,11 +81,35 @@ if [ "$topology" = cluster ]; then
 				"SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace"
 		done | awk '{s += $1} END {print s}'
 	}
+	# livesize: the same after VACUUM FULL, which rewrites every table and index without the
+	# dead row versions and free space.
+	livesize() {
+		for db in temporal temporal_visibility; do
+			/usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "$pgport" -U postgres -d "$db" -qAtc 'VACUUM FULL' >/dev/null
+		done
+		dbsize
+	}
+	# parts: live bytes of the histories (history_node, history_tree), the task queues
+	# (timers due, tasks not yet run), the visibility rows and their indexes, space-separated.
+	part() {
+		/usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "$pgport" -U postgres -d "$1" -Atc "SELECT coalesce(sum($2), 0) FROM pg_class c WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace AND $3"
+	}
+	parts() {
+		local total='pg_total_relation_size(c.oid)'
+		echo "$(part temporal "$total" "c.relname IN ('history_node', 'history_tree')")" \
+			"$(part temporal "$total" "c.relname IN ('tasks', 'tasks_v2', 'transfer_tasks', 'timer_tasks', 'visibility_tasks', 'replication_tasks', 'outbound_tasks')")" \
+			"$(part temporal_visibility 'pg_table_size(c.oid)' "c.relname = 'executions_visibility'")" \
+			"$(part temporal_visibility 'pg_indexes_size(c.oid)' "c.relname = 'executions_visibility'")"
+	}
 fi
 waiting() { "${psql[@]}" "SELECT count(*) FROM orders WHERE customer_id = 'cust-bench' AND status = 'awaiting_acceptance'"; }
 
 sleep 10
 rss0=$(rss) heap0=$(heap) db0=$(dbsize)
+if [ "$topology" = cluster ]; then
+	live0=$(livesize)
+	read -r hist0 queues0 visheap0 visidx0 <<<"$(parts)"
+fi
 echo "baseline: orders RSS $rss0 B, heap $heap0 B, Temporal database $db0 B; placing $n orders"
 began=$(date +%s)
 seq "$n" | xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST "http://$api/v1/orders" \
@@ -100,6 +127,12 @@ placed=$(($(date +%s) - began))
 [ "$w" -ge "$n" ] || echo "only $w of $n orders reached awaiting_acceptance" >&2
 sleep 20 # let the last tasks settle
 rss1=$(rss) heap1=$(heap) db1=$(dbsize)
+if [ "$topology" = cluster ]; then
+	live1=$(livesize)
+	read -r hist1 queues1 visheap1 visidx1 <<<"$(parts)"
+	echo "live: Temporal database $live0 B before, $live1 B after; history $hist0 to $hist1 B, task queues $queues0 to $queues1 B, visibility rows $visheap0 to $visheap1 B, their indexes $visidx0 to $visidx1 B"
+	rest0=$((live0 - hist0 - queues0 - visheap0 - visidx0)) rest1=$((live1 - hist1 - queues1 - visheap1 - visidx1))
+fi
 echo "after: orders RSS $rss1 B, heap $heap1 B, Temporal database $db1 B ($w orders waiting, placed in ${placed}s)"
 
 per() { awk -v a="$1" -v b="$2" -v n="$w" 'BEGIN {printf "%.1f", (b - a) / n / 1024}'; }
@@ -119,7 +152,17 @@ that ran its last task); Temporal's storage is every table of its two PostgreSQL
 |---|---|---|---|
 | workers' resident memory (both) | $(mib "$rss0") MiB | $(mib "$rss1") MiB | $(per "$rss0" "$rss1") KiB |
 | workers' Go heap in use (both) | $(mib "$heap0") MiB | $(mib "$heap1") MiB | $(per "$heap0" "$heap1") KiB |
-| Temporal's PostgreSQL (temporal + temporal_visibility) | $(mib "$db0") MiB | $(mib "$db1") MiB | $(per "$db0" "$db1") KiB |"
+| Temporal's PostgreSQL (temporal + temporal_visibility), as the burst left it | $(mib "$db0") MiB | $(mib "$db1") MiB | $(per "$db0" "$db1") KiB |
+| the same, live (after VACUUM FULL of both databases) | $(mib "$live0") MiB | $(mib "$live1") MiB | $(per "$live0" "$live1") KiB |
+| of which histories (history_node, history_tree) | $(mib "$hist0") MiB | $(mib "$hist1") MiB | $(per "$hist0" "$hist1") KiB |
+| of which task queues (timers due, tasks not yet run) | $(mib "$queues0") MiB | $(mib "$queues1") MiB | $(per "$queues0" "$queues1") KiB |
+| of which visibility rows (executions_visibility) | $(mib "$visheap0") MiB | $(mib "$visheap1") MiB | $(per "$visheap0" "$visheap1") KiB |
+| of which their indexes (sparse slots partial: visibility_sparse_indexes.sql) | $(mib "$visidx0") MiB | $(mib "$visidx1") MiB | $(per "$visidx0" "$visidx1") KiB |
+| of which the rest: mutable state, current executions, shards, namespaces | $(mib "$rest0") MiB | $(mib "$rest1") MiB | $(per "$rest0" "$rest1") KiB |
+
+The live figure is what open orders keep: the burst's dead row versions (each update of an
+execution or visibility row leaves one until autovacuum frees it for reuse) and the task
+queues' deleted rows do not grow with the number of open orders."
 else
 section="
 ### P4: open orders waiting on timers ($w supervised SaaS orders awaiting acceptance)

@@ -58,6 +58,20 @@ func TestSearchAttributes(t *testing.T) {
 	}
 }
 
+// TestSparseVisibilityIndexes: compose's schema step makes the same visibility indexes
+// partial as make cluster does (the devserver package runs its copy of the file and tests
+// what it does), so the two files are one text, and setup-schema.sh runs it.
+func TestSparseVisibilityIndexes(t *testing.T) {
+	deployed := readFile(t, deployPath("temporal", "visibility-sparse-indexes.sql"))
+	tested := readFile(t, repoPath("internal", "dev", "devserver", "visibility_sparse_indexes.sql"))
+	if deployed != tested {
+		t.Error("deploy/temporal/visibility-sparse-indexes.sql differs from internal/dev/devserver/visibility_sparse_indexes.sql")
+	}
+	if !strings.Contains(readFile(t, deployPath("temporal", "setup-schema.sh")), "-f /scripts/visibility-sparse-indexes.sql") {
+		t.Error("setup-schema.sh does not run visibility-sparse-indexes.sql")
+	}
+}
+
 // searchAttributesInCode reads the map literal returned by searchattr.All().
 func searchAttributesInCode(t *testing.T) map[string]string {
 	t.Helper()

@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -112,10 +113,18 @@ func (s *ClusterSpec) sqlConfig(db string, conns int) *config.SQL {
 	}
 }
 
+// visibilitySparseIndexes turns the visibility table's indexes over nullable columns into
+// partial ones (the file says why); it runs after every schema update.
+//
+//go:embed visibility_sparse_indexes.sql
+var visibilitySparseIndexes string
+
 // SetupClusterSchema creates Temporal's tables in both databases (which must exist) on
 // first use and upgrades them to the pinned versions, with the server module's own schema
 // tool (tools/sql, tools/common/schema): what `temporal-sql-tool setup-schema` and
-// `update-schema` do, without shipping that tool. Running it again is a no-op.
+// `update-schema` do, without shipping that tool; then makes the visibility indexes over
+// sparse search-attribute slots partial (visibility_sparse_indexes.sql). Running it again
+// is a no-op.
 func SetupClusterSchema(spec *ClusterSpec, log *slog.Logger) error {
 	slogger := newServerLogger(log, slog.LevelWarn)
 	for _, s := range []struct{ db, schema, version string }{
@@ -144,6 +153,12 @@ func SetupClusterSchema(spec *ClusterSpec, log *slog.Logger) error {
 		if err := task.Run(); err != nil {
 			conn.Close()
 			return fmt.Errorf("devserver: update schema %s in %s to %s: %w", s.schema, s.db, s.version, err)
+		}
+		if s.schema == VisibilitySchema {
+			if err := conn.Exec(visibilitySparseIndexes); err != nil {
+				conn.Close()
+				return fmt.Errorf("devserver: sparse visibility indexes in %s: %w", s.db, err)
+			}
 		}
 		now, _ := conn.ReadSchemaVersion()
 		conn.Close()
