@@ -14,7 +14,9 @@ import (
 )
 
 // Gauges reports how many orders are in each status, how many need ops' attention and how
-// many appeals are open, escalated or resolved, counted in the read model. Counters cannot
+// many appeals are open, escalated or resolved, counted in the read model; and the two
+// standing conditions outside the orders that need ops: event subscribers marked failing
+// and seller key rotations the seller has not confirmed. Counters cannot
 // say this (a process that restarts forgets them, and the worker that flagged an order is
 // not the one that clears it); the dashboard and the OrdersNeedAttention alert need the
 // current figure. Every worker replica reports the same figures, so queries take max().
@@ -33,6 +35,9 @@ type Gauges struct {
 	flagged  float64
 	byCause  map[string]float64
 	appeals  map[string]float64
+	// failingSubscribers, pendingRotations and oldestRotation (seconds) are the
+	// conditions outside the orders.
+	failingSubscribers, pendingRotations, oldestRotation float64
 }
 
 var (
@@ -45,6 +50,12 @@ var (
 		[]string{"cause"}, nil)
 	appealsByStateDesc = prometheus.NewDesc("appeals_by_state",
 		"Appeals by state: open (at the first tier), escalated (open at a later tier), resolved.", []string{"state"}, nil)
+	subscribersFailingDesc = prometheus.NewDesc("event_subscribers_failing",
+		"Order event subscribers marked failing now: deliveries stopped after EVENTS_RETRY_WINDOW until ops replay them.", nil, nil)
+	keyRotationsPendingDesc = prometheus.NewDesc("seller_key_rotations_pending",
+		"Sellers with a key rotation started and not yet confirmed (both keys valid).", nil, nil)
+	keyRotationOldestDesc = prometheus.NewDesc("seller_key_rotation_oldest_seconds",
+		"Age of the oldest unconfirmed seller key rotation, 0 when none is pending.", nil, nil)
 )
 
 // appealStates is the bounded label set of appeals_by_state.
@@ -56,6 +67,9 @@ func (g *Gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- ordersNeedingAttentionDesc
 	ch <- ordersNeedingAttentionByCauseDesc
 	ch <- appealsByStateDesc
+	ch <- subscribersFailingDesc
+	ch <- keyRotationsPendingDesc
+	ch <- keyRotationOldestDesc
 }
 
 // Collect implements prometheus.Collector. Every known status and appeal state is reported,
@@ -88,13 +102,17 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range appealStates {
 		ch <- prometheus.MustNewConstMetric(appealsByStateDesc, prometheus.GaugeValue, g.appeals[s], s)
 	}
+	ch <- prometheus.MustNewConstMetric(subscribersFailingDesc, prometheus.GaugeValue, g.failingSubscribers)
+	ch <- prometheus.MustNewConstMetric(keyRotationsPendingDesc, prometheus.GaugeValue, g.pendingRotations)
+	ch <- prometheus.MustNewConstMetric(keyRotationOldestDesc, prometheus.GaugeValue, g.oldestRotation)
 }
 
 // refresh takes a new snapshot; the caller holds g.mu.
 func (g *Gauges) refresh() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	// One pass over the orders for both figures, one over the appeals.
+	// One pass over the orders for both figures, one over the appeals, one over the
+	// subscribers and sellers.
 	byStatus, flagged := map[string]float64{}, 0.0
 	if err := scanCounts(ctx, g.DB, func(k string, n, f int64) { byStatus[k], flagged = float64(n), flagged+float64(f) }, `
 		SELECT status, count(*), count(*) FILTER (WHERE (view->>'needsAttention')::boolean)
@@ -112,7 +130,16 @@ func (g *Gauges) refresh() error {
 		FROM appeals GROUP BY 1`); err != nil {
 		return err
 	}
+	var failing, pending int64
+	var oldest float64
+	if err := g.DB.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM event_subscribers WHERE state = 'failing'),
+			count(*), coalesce(extract(epoch FROM now() - min(pending_key_created_at))::float8, 0)
+		FROM sellers WHERE pending_key_created_at IS NOT NULL`).Scan(&failing, &pending, &oldest); err != nil {
+		return err
+	}
 	g.byStatus, g.byCause, g.appeals, g.flagged, g.taken = byStatus, byCause, appeals, flagged, time.Now()
+	g.failingSubscribers, g.pendingRotations, g.oldestRotation = float64(failing), float64(pending), max(oldest, 0)
 	return nil
 }
 

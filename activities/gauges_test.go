@@ -65,3 +65,37 @@ func TestGaugesCountTheReadModel(t *testing.T) {
 		t.Error("appeals_by_state{escalated} is not reported at zero")
 	}
 }
+
+// TestGaugesCountFailingSubscribersAndPendingRotations: the two conditions outside the
+// orders that the EventSubscriberFailing and SellerKeyRotationStale alerts read.
+func TestGaugesCountFailingSubscribersAndPendingRotations(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&Gauges{DB: db, MaxAge: time.Nanosecond})
+	before := gaugeValues(t, reg)
+
+	sub, seller := uniqueID("sub-gauge"), uniqueID("seller-gauge")
+	if _, err := db.Exec(ctx, `INSERT INTO event_subscribers (subscriber_id, url, secret_kek, secret_dek, secret_sealed, state, failing_since)
+		VALUES ($1, 'https://x.invalid/events', 'k', '\x00', '\x00', 'failing', now())`, sub); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO sellers (seller_id, name, endpoint, access_key,
+			pending_key_kek, pending_key_dek, pending_key_sealed, pending_key_created_at)
+		VALUES ($1, 'S', 'https://x.invalid', 'k', 'k', '\x00', '\x00', now() - interval '8 days')`, seller); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = db.Exec(ctx, `DELETE FROM event_subscribers WHERE subscriber_id = $1`, sub)
+		_, _ = db.Exec(ctx, `DELETE FROM sellers WHERE seller_id = $1`, seller)
+	})
+	after := gaugeValues(t, reg)
+	if got := after["event_subscribers_failing"] - before["event_subscribers_failing"]; got != 1 {
+		t.Errorf("event_subscribers_failing went up by %v, want 1", got)
+	}
+	if got := after["seller_key_rotations_pending"] - before["seller_key_rotations_pending"]; got != 1 {
+		t.Errorf("seller_key_rotations_pending went up by %v, want 1", got)
+	}
+	if got := after["seller_key_rotation_oldest_seconds"]; got < 8*24*3600 {
+		t.Errorf("seller_key_rotation_oldest_seconds = %v, want at least 8 days", got)
+	}
+}

@@ -21,8 +21,8 @@ import (
 // wantAlerts are the alert names docs/operations.md (written in parallel) has a runbook
 // section for: renaming one breaks the runbook links and on-call's muscle memory.
 var wantAlerts = []string{
-	"APIErrors", "AppealsEscalated", "LedgerPostingErrors", "OrdersNeedAttention",
-	"ScheduleToStartBacklog", "SellerFailureRate", "WorkflowTaskFailures",
+	"APIErrors", "AppealsEscalated", "EventSubscriberFailing", "LedgerPostingErrors", "OrdersNeedAttention",
+	"ScheduleToStartBacklog", "SellerFailureRate", "SellerKeyRotationStale", "WorkflowTaskFailures",
 }
 
 var promql = parser.NewParser(parser.Options{})
