@@ -1,6 +1,7 @@
 -- Sparse visibility indexes: run on Temporal's PostgreSQL visibility database after every
 -- schema setup or upgrade (devserver.SetupClusterSchema runs it; deploy/temporal holds the
--- same file for setup-schema.sh, and deploy/check keeps the two equal).
+-- same file for setup-schema.sh, and deploy/check keeps the two equal). The dev server's
+-- SQLite file gets the same treatment from internal/dev/devserver/sparse.go.
 --
 -- Why: Temporal's visibility schema indexes every predefined search-attribute slot (Bool01
 -- to Text03, and its own Temporal* columns): 74 indexes on executions_visibility, each led

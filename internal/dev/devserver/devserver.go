@@ -307,6 +307,15 @@ func prepareDB(opts Options, log *slog.Logger) (*config.SQL, error) {
 		} else if err != nil {
 			return nil, fmt.Errorf("devserver: database file: %w", err)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), sparseTimeout)
+		n, err := sparseSQLiteVisibility(ctx, abs)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("devserver: sparse visibility indexes in %s: %w", abs, err)
+		}
+		if n > 0 {
+			log.Info("visibility indexes over search-attribute slots made partial", "file", abs, "indexes", n)
+		}
 	}
 	ns, err := sqliteschema.NewNamespaceConfig(ClusterName, opts.Namespace, false, nil)
 	if err != nil {

@@ -2,17 +2,20 @@ package devserver
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/cloudmarket/orders/internal/searchattr"
 	"github.com/cloudmarket/orders/internal/testkit"
@@ -62,6 +65,9 @@ func TestStartOnFileTwice(t *testing.T) {
 				t.Errorf("round %d: search attribute %s = %v (present %v), want %v", round, name, got, ok, typ)
 			}
 		}
+		if round == 2 {
+			findBySearchAttribute(ctx, t, c)
+		}
 		c.Close()
 
 		resp, err := http.Get(srv.UIURL() + "/")
@@ -85,5 +91,73 @@ func TestStartOnFileTwice(t *testing.T) {
 		if t.Failed() {
 			return
 		}
+	}
+	checkSQLiteSparse(ctx, t, dbFile)
+}
+
+// findBySearchAttribute starts a workflow (no worker runs it) with an order's search
+// attributes and finds it with a visibility query on one of them, as ops do in the UI: the
+// slot's index is partial (sparse.go).
+func findBySearchAttribute(ctx context.Context, t *testing.T, c client.Client) {
+	t.Helper()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "sparse-probe", TaskQueue: "nobody",
+		TypedSearchAttributes: temporal.NewSearchAttributes(searchattr.OrderStatus.ValueSet("sparse_probe")),
+	}, "Probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.TerminateWorkflow(context.Background(), run.GetID(), run.GetRunID(), "probe done") //nolint:errcheck // best effort
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: "orders-test", Query: "OrderStatus = 'sparse_probe'"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(resp.GetExecutions()); n == 1 {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("OrderStatus = 'sparse_probe' found %d workflows, want 1", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkSQLiteSparse: after the starts, every index of the visibility table over a nullable
+// column is partial, and a query on a slot is planned on that slot's index.
+func checkSQLiteSparse(ctx context.Context, t *testing.T, file string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var partial, full int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE sql LIKE '% WHERE %'), count(*) FILTER (WHERE sql NOT LIKE '% WHERE %')
+		FROM sqlite_master WHERE type = 'index' AND tbl_name = 'executions_visibility' AND sql IS NOT NULL`).Scan(&partial, &full); err != nil {
+		t.Fatal(err)
+	}
+	if partial < 30 || full < 5 {
+		t.Errorf("%d partial and %d full visibility indexes; want most partial", partial, full)
+	}
+	rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT run_id FROM executions_visibility
+		WHERE namespace_id = ? AND Keyword09 = ? ORDER BY COALESCE(close_time, '9999-12-31 23:59:59+00:00') DESC, start_time DESC, run_id LIMIT 10`,
+		"ns", "awaiting_acceptance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if !strings.Contains(strings.Join(plan, "\n"), "by_keyword_09") {
+		t.Errorf("a query on Keyword09 is not planned on its partial index: %v", plan)
 	}
 }
