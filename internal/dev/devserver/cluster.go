@@ -11,10 +11,9 @@ import (
 	"strconv"
 	"time"
 
-	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
-	"go.temporal.io/server/common/dynamicconfig"
+
 	// The pgx flavour of the PostgreSQL persistence plugin (postgres12_pgx), for the
 	// schema tool's connection; the server registers it too, this keeps the tool's
 	// dependency explicit.
@@ -190,24 +189,7 @@ func RunClusterService(ctx context.Context, spec *ClusterSpec, name string, log 
 	logLevel := new(slog.LevelVar)
 	logLevel.Set(serverLevel.Level())
 	slogger := newServerLogger(log, logLevel)
-	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
-	if err != nil {
-		return fmt.Errorf("devserver: authorizer: %w", err)
-	}
-	claimMapper, err := authorization.GetClaimMapperFromConfig(&cfg.Global.Authorization, slogger)
-	if err != nil {
-		return fmt.Errorf("devserver: claim mapper: %w", err)
-	}
-	srv, err := temporal.NewServer(
-		temporal.WithConfig(cfg),
-		temporal.ForServices([]string{self.Kind}),
-		temporal.WithLogger(slogger),
-		temporal.WithAuthorizer(authorizer),
-		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
-		}),
-	)
+	srv, err := newServer(cfg, slogger, temporal.ForServices([]string{self.Kind}))
 	if err != nil {
 		return fmt.Errorf("devserver: create %s: %w", name, err)
 	}

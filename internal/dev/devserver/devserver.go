@@ -166,32 +166,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	logLevel := new(slog.LevelVar)
 	logLevel.Set(opts.ServerLogLevel.Level())
 	slogger := newServerLogger(log, logLevel)
-	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
-	if err != nil {
-		release()
-		return nil, fmt.Errorf("devserver: authorizer: %w", err)
-	}
-	claimMapper, err := authorization.GetClaimMapperFromConfig(&cfg.Global.Authorization, slogger)
-	if err != nil {
-		release()
-		return nil, fmt.Errorf("devserver: claim mapper: %w", err)
-	}
 	// The services bind their ports while the server is built: free them just before.
 	release()
-	srv, err := temporal.NewServer(
-		temporal.WithConfig(cfg),
+	srv, err := newServer(cfg, slogger,
 		temporal.ForServices(temporal.DefaultServices),
 		// Static hosts: one process, so no ringpop membership (no gossip ports, no
 		// join wait at start).
 		temporal.WithStaticHosts(hosts),
-		temporal.WithLogger(slogger),
-		temporal.WithAuthorizer(authorizer),
-		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			// A search attribute registered a moment ago is usable at once (dev only:
-			// it costs a database read per lookup).
-			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
-		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: create server: %w", err)
@@ -466,4 +447,28 @@ func checkFree(addr string) error {
 		return err
 	}
 	return l.Close()
+}
+
+// newServer builds a Temporal server of cfg with what every server here shares: its
+// logger, the authorizer and claim mapper cfg names, and the development dynamic config (a
+// search attribute registered a moment ago is usable at once, at the cost of a database
+// read per lookup). opts add which services it runs and how it finds the others.
+func newServer(cfg *config.Config, logger *serverLogger, opts ...temporal.ServerOption) (temporal.Server, error) {
+	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
+	if err != nil {
+		return nil, fmt.Errorf("devserver: authorizer: %w", err)
+	}
+	claimMapper, err := authorization.GetClaimMapperFromConfig(&cfg.Global.Authorization, logger)
+	if err != nil {
+		return nil, fmt.Errorf("devserver: claim mapper: %w", err)
+	}
+	return temporal.NewServer(append([]temporal.ServerOption{
+		temporal.WithConfig(cfg),
+		temporal.WithLogger(logger),
+		temporal.WithAuthorizer(authorizer),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
+			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		}),
+	}, opts...)...)
 }
