@@ -144,9 +144,8 @@ func (s *Simulator) handlePutBehaviour(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("sellerId")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sel := s.sellers[id]
+	sel := s.adminSeller(w, id)
 	if sel == nil {
-		adminError(w, http.StatusNotFound, "unknown seller")
 		return
 	}
 	b := &sel.beh
@@ -196,9 +195,8 @@ func (s *Simulator) handleInstances(w http.ResponseWriter, r *http.Request) {
 	orderID := r.URL.Query().Get("orderId")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sel := s.sellers[r.PathValue("sellerId")]
+	sel := s.adminSeller(w, r.PathValue("sellerId"))
 	if sel == nil {
-		adminError(w, http.StatusNotFound, "unknown seller")
 		return
 	}
 	now := s.now()
@@ -220,9 +218,8 @@ func (s *Simulator) handleCalls(w http.ResponseWriter, r *http.Request) {
 	inst := r.URL.Query().Get("instanceId")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sel := s.sellers[r.PathValue("sellerId")]
+	sel := s.adminSeller(w, r.PathValue("sellerId"))
 	if sel == nil {
-		adminError(w, http.StatusNotFound, "unknown seller")
 		return
 	}
 	list := make([]callRecord, 0, len(sel.calls))
@@ -261,9 +258,8 @@ func (s *Simulator) handleStats(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("sellerId")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sel := s.sellers[id]
+	sel := s.adminSeller(w, id)
 	if sel == nil {
-		adminError(w, http.StatusNotFound, "unknown seller")
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -339,4 +335,14 @@ func decodeAdmin(r *http.Request, v any) error {
 
 func adminError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// adminSeller is the seller an admin request names, or nil after answering 404 when there
+// is none. The caller holds s.mu.
+func (s *Simulator) adminSeller(w http.ResponseWriter, id string) *seller {
+	sel := s.sellers[id]
+	if sel == nil {
+		adminError(w, http.StatusNotFound, "unknown seller")
+	}
+	return sel
 }

@@ -283,9 +283,8 @@ func asyncLicense(accessKey, instanceID, eventID, fingerprint string) string {
 func (s *Simulator) handleNotifications(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sel := s.sellers[r.PathValue("sellerId")]
+	sel := s.adminSeller(w, r.PathValue("sellerId"))
 	if sel == nil {
-		adminError(w, http.StatusNotFound, "unknown seller")
 		return
 	}
 	list := make([]notification, 0, len(sel.changes.notifyOrder))

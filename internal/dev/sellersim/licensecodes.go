@@ -122,9 +122,8 @@ func (s *Simulator) dispatchCodes(sel *seller, activity sellerapi.Activity, body
 func (s *Simulator) handleLicenseCodes(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sel := s.sellers[r.PathValue("sellerId")]
+	sel := s.adminSeller(w, r.PathValue("sellerId"))
 	if sel == nil {
-		adminError(w, http.StatusNotFound, "unknown seller")
 		return
 	}
 	want := strings.ToLower(r.URL.Query().Get("sha256"))
