@@ -54,6 +54,7 @@ import (
 	"github.com/cloudmarket/orders/internal/config"
 	"github.com/cloudmarket/orders/internal/dev/devserver"
 	"github.com/cloudmarket/orders/internal/dev/pgcluster"
+	"github.com/cloudmarket/orders/internal/dev/ports"
 	"github.com/cloudmarket/orders/internal/dev/stack"
 	"github.com/cloudmarket/orders/internal/logging"
 	"github.com/cloudmarket/orders/internal/secrets"
@@ -409,7 +410,7 @@ func loadDemoCatalogue(ctx context.Context, cfg *config.Config, apiBase string, 
 	steps := []step{
 		{"/v1/sellers/seller-demo", map[string]any{
 			"name":      "Demo Seller",
-			"endpoint":  "http://" + loopbackAddr(cfg.SellerSimAddr) + "/sellers/seller-demo/produce",
+			"endpoint":  "http://" + ports.Dialable(cfg.SellerSimAddr) + "/sellers/seller-demo/produce",
 			"accessKey": accessKey,
 		}},
 		{"/v1/customers/cust-demo", map[string]any{"level": "V4"}},
@@ -470,18 +471,6 @@ func (a *apiClient) do(ctx context.Context, method, path string, body any) (int,
 		return resp.StatusCode, fmt.Errorf("%s %s: status %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(msg)))
 	}
 	return resp.StatusCode, nil
-}
-
-// loopbackAddr turns a listen address (":8080", "0.0.0.0:8080") into one to dial.
-func loopbackAddr(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // withoutPassword drops the password of a URL before it is logged.

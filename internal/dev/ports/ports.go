@@ -47,3 +47,16 @@ func FreeLow() (int, error) {
 	}
 	return 0, fmt.Errorf("find a free port below 32768: none after 200 tries")
 }
+
+// Dialable turns a listen address (":8080", "0.0.0.0:8080") into one to dial: a wildcard
+// host becomes the loopback address.
+func Dialable(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,12 +214,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.APIBase = "http://" + dialable(apiAddr)
+	s.APIBase = "http://" + ports.Dialable(apiAddr)
 	simAddr, err := orFree(opts.SimAddr)
 	if err != nil {
 		return nil, err
 	}
-	s.SimBase = "http://" + dialable(simAddr)
+	s.SimBase = "http://" + ports.Dialable(simAddr)
 
 	// PostgreSQL and the databases.
 	dbs := []string{"orders", SellerSimDatabase}
@@ -261,7 +262,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	// The simulator first, so that the workers' first calls find it.
-	simEnv := append(clone(opts.Env), "SELLERSIM_ADDR="+simAddr, "SELLERSIM_CALLBACK_URL="+s.APIBase)
+	simEnv := append(slices.Clone(opts.Env), "SELLERSIM_ADDR="+simAddr, "SELLERSIM_CALLBACK_URL="+s.APIBase)
 	if !hasVar(opts.Env, "SELLERSIM_DATABASE_URL") {
 		// The simulator's own database on our cluster; on a server of DATABASE_URL it
 		// shares the application's database, keeping to its own schema.
@@ -278,7 +279,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	// The API processes, then the workers.
-	orders := append(clone(opts.Env), "DATABASE_URL="+s.DBURL, "TEMPORAL_ADDRESS="+s.TemporalAddr,
+	orders := append(slices.Clone(opts.Env), "DATABASE_URL="+s.DBURL, "TEMPORAL_ADDRESS="+s.TemporalAddr,
 		"TEMPORAL_NAMESPACE="+opts.Namespace)
 	if opts.TaskQueue != "" {
 		orders = append(orders, "TEMPORAL_TASK_QUEUE="+opts.TaskQueue)
@@ -307,13 +308,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			name = fmt.Sprintf("api-%d", i+1)
 		}
 		// Only the first API process migrates: the rest start once it is ready.
-		env := append(clone(orders), "ORDERS_ROLES="+roles, "API_ADDR="+addr, "METRICS_ADDR="+m,
+		env := append(slices.Clone(orders), "ORDERS_ROLES="+roles, "API_ADDR="+addr, "METRICS_ADDR="+m,
 			"MIGRATE_ON_START="+strconv.FormatBool(i == 0))
-		readyURL := "http://" + dialable(addr) + "/readyz"
+		readyURL := "http://" + ports.Dialable(addr) + "/readyz"
 		p := s.newProcess(name, "orders", nil, env, func(ctx context.Context) error { return httpReady(ctx, nil, readyURL) }, 0)
 		s.APIs = append(s.APIs, p)
-		s.MetricsURLs = append(s.MetricsURLs, "http://"+dialable(m)+"/metrics")
-		apiHosts = append(apiHosts, dialable(addr))
+		s.MetricsURLs = append(s.MetricsURLs, "http://"+ports.Dialable(m)+"/metrics")
+		apiHosts = append(apiHosts, ports.Dialable(addr))
 		if err := p.Start(ctx); err != nil {
 			return nil, err
 		}
@@ -328,12 +329,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err != nil {
 			return nil, err
 		}
-		readyURL := "http://" + dialable(m) + "/readyz"
-		env := append(clone(orders), "ORDERS_ROLES=worker", "METRICS_ADDR="+m, "MIGRATE_ON_START=false")
+		readyURL := "http://" + ports.Dialable(m) + "/readyz"
+		env := append(slices.Clone(orders), "ORDERS_ROLES=worker", "METRICS_ADDR="+m, "MIGRATE_ON_START=false")
 		p := s.newProcess(fmt.Sprintf("worker-%d", i+1), "orders", nil, env,
 			func(ctx context.Context) error { return httpReady(ctx, nil, readyURL) }, 0)
 		s.Workers = append(s.Workers, p)
-		s.MetricsURLs = append(s.MetricsURLs, "http://"+dialable(m)+"/metrics")
+		s.MetricsURLs = append(s.MetricsURLs, "http://"+ports.Dialable(m)+"/metrics")
 		if err := p.Start(ctx); err != nil {
 			return nil, err
 		}
@@ -359,7 +360,7 @@ func (s *Stack) startEmbedded(ctx context.Context, uiAddr string) error {
 	if dbFile == "" {
 		dbFile = filepath.Join(s.opts.DataDir, "temporal.db")
 	}
-	env := append(clone(s.opts.Env), "TEMPORAL_DB_FILE="+dbFile,
+	env := append(slices.Clone(s.opts.Env), "TEMPORAL_DB_FILE="+dbFile,
 		"TEMPORAL_ADDRESS="+s.TemporalAddr, "TEMPORAL_UI_ADDR="+uiAddr, "TEMPORAL_NAMESPACE="+s.opts.Namespace)
 	p := s.newProcess("temporal", "devstack", []string{"temporal"}, env, s.namespaceReady, 3*time.Minute)
 	s.Temporal = []*Process{p}
@@ -428,7 +429,7 @@ func (s *Stack) startCluster(ctx context.Context, uiAddr string) error {
 	if err := os.WriteFile(s.SpecFile, raw, 0o644); err != nil {
 		return fmt.Errorf("write the cluster spec: %w", err)
 	}
-	env := append(clone(s.opts.Env), "LOG_LEVEL="+s.opts.TemporalLogLevel)
+	env := append(slices.Clone(s.opts.Env), "LOG_LEVEL="+s.opts.TemporalLogLevel)
 
 	schema := s.newProcess("temporal-schema", "devstack", []string{"temporal-schema", "-spec", s.SpecFile}, env, nil, 0)
 	schema.exited = nil
@@ -726,20 +727,6 @@ func orFree(addr string) (string, error) {
 	}
 	return ports.FreeAddr()
 }
-
-// dialable turns a listen address (":8080", "0.0.0.0:8080") into one to dial.
-func dialable(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
-}
-
-func clone(s []string) []string { return append([]string(nil), s...) }
 
 // hasVar reports whether env sets name to something.
 func hasVar(env []string, name string) bool {
